@@ -1,0 +1,3 @@
+from cocobench.cli import main
+
+main()

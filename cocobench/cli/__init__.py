@@ -1,0 +1,84 @@
+"""The `cocobench` command line: a thin Typer layer over the package.
+
+Heavy imports (torch, transformers, datasets) happen inside commands so that `--help` is instant.
+Errors the user can fix become one line on stderr and exit code 2, in one place: `_RootGroup.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+# Typer >= 0.20 bundles its own click; fall back to the standalone package on older Typer.
+try:
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
+
+from cocobench import __version__
+from cocobench.errors import CocobenchError
+
+
+class _RootGroup(TyperGroup):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except CocobenchError as exc:
+            _fail(str(exc))
+        except click_exceptions.UsageError as exc:
+            if not exc.format_message():  # no_args_is_help: the help text was already printed
+                sys.exit(2)
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _fail(exc.format_message().replace("\n", " ") + hint)
+        except click_exceptions.ClickException as exc:
+            _fail(exc.format_message().replace("\n", " "))
+        except (typer.Abort, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+app = typer.Typer(
+    cls=_RootGroup,
+    help="Benchmark latent reasoning (Coconut and its baselines) in language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cocobench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Benchmark latent reasoning (Coconut and its baselines) in language models."""
+
+
+def _register() -> None:
+    # Each command module attaches itself to `app`; importing them here keeps this file tiny.
+    for optional in ("gen", "data", "run", "evaluate", "table", "suite", "compare", "analyze"):
+        try:
+            __import__(f"cocobench.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cocobench.cli.{optional}":
+                raise
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,106 @@
+"""The one example format every task shares (SPEC section 1), and the loader for it.
+
+A split is a JSON array (or JSON Lines) of objects with at least `question` (str), `steps` (list of
+str) and `answer` (str). Task-specific fields (ProsQA's `edges`, `root`, ...) are kept verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cocobench.errors import CocobenchError
+from cocobench.io import atomic_write_text
+
+Example = dict[str, Any]
+REQUIRED_FIELDS = {"question": str, "steps": list, "answer": str}
+SPLITS = ("train", "valid", "test")
+
+
+def validate_example(example: Any, where: str) -> Example:
+    if not isinstance(example, dict):
+        raise CocobenchError(f"{where}: expected a JSON object with question/steps/answer, got {type(example).__name__}")
+    for field, kind in REQUIRED_FIELDS.items():
+        if field not in example:
+            raise CocobenchError(f"{where}: missing field '{field}'; every example needs question, steps and answer")
+        if not isinstance(example[field], kind):
+            raise CocobenchError(f"{where}: field '{field}' must be a {kind.__name__}, got {type(example[field]).__name__}")
+    if not all(isinstance(step, str) for step in example["steps"]):
+        raise CocobenchError(f"{where}: every entry of 'steps' must be a string")
+    return example
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    """Read and validate a JSON array or JSON Lines file; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CocobenchError(f"data file '{path}' does not exist; pass an existing .json or .jsonl file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CocobenchError(f"{path}: not UTF-8 text; pass a JSON or JSON Lines file") from None
+    if not text.strip():
+        raise CocobenchError(f"{path}: file is empty; expected a JSON array or JSON Lines of examples")
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CocobenchError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg}); regenerate or fix the file") from None
+        if not isinstance(records, list):
+            raise CocobenchError(f"{path}: expected a JSON array of examples")
+        return [validate_example(r, f"{path}: example {i}") for i, r in enumerate(records)]
+    examples = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CocobenchError(f"{path}:{lineno}: malformed JSON line ({exc.msg}); expected one example object per line") from None
+        examples.append(validate_example(record, f"{path}:{lineno}"))
+    return examples
+
+
+def dump_examples(examples: Sequence[Example]) -> str:
+    """Serialise a split the way the official ProsQA files are: one JSON array."""
+    return json.dumps(list(examples), ensure_ascii=False) + "\n"
+
+
+def write_examples(path: str | Path, examples: Sequence[Example]) -> None:
+    atomic_write_text(path, dump_examples(examples))
+
+
+def write_splits(out_dir: str | Path, splits: dict[str, Sequence[Example]], meta: dict[str, Any]) -> None:
+    """Write OUT/{train,valid,test}.json and OUT/meta.json, each atomically; meta last."""
+    out_dir = Path(out_dir)
+    for name, examples in splits.items():
+        write_examples(out_dir / f"{name}.json", examples)
+    meta = {**meta, "counts": {name: len(ex) for name, ex in splits.items()}}
+    atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+
+
+def find_split(data_dir: str | Path, split: str) -> Path:
+    """The file of one split in a data directory (`test.json`, `test.jsonl`, `prosqa_test.json`)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise CocobenchError(f"data directory '{data_dir}' does not exist; generate one with `cocobench gen`")
+    candidates = [data_dir / f"{split}.json", data_dir / f"{split}.jsonl"]
+    candidates += sorted(data_dir.glob(f"*_{split}.json")) + sorted(data_dir.glob(f"*_{split}.jsonl"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise CocobenchError(f"data directory '{data_dir}' has no {split} split; expected {split}.json or {split}.jsonl")
+
+
+def to_dataset(examples: Sequence[Example]):
+    """Hand examples to later stages as a Hugging Face `datasets.Dataset` (the schema is inferred)."""
+    import datasets
+
+    return datasets.Dataset.from_list(list(examples))
+
+
+def sequence_text(example: Example) -> str:
+    """The training text of SPEC section 1: question, one step per line, then '### answer'."""
+    return example["question"] + "\n" + "".join(step + "\n" for step in example["steps"]) + "### " + example["answer"]
