@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cocobench.examples import Example
@@ -21,3 +22,5 @@ class Task:
     extra_stats: Callable[[list[Example]], dict[str, Any]] = field(default=lambda examples: {})
     # Default split sizes of the generator (train, valid, test), or None for load-only tasks.
     default_sizes: tuple[int, int, int] | None = None
+    # Writes the task's default splits into a directory (what `cocobench run --task T` uses without --data).
+    generate_default: Callable[[Path], None] | None = None

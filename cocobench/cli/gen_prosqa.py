@@ -1,0 +1,62 @@
+"""`cocobench gen prosqa`: ProsQA splits with the official files' layout and statistics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from cocobench.cli.gen import gen_app
+from cocobench.errors import CocobenchError
+from cocobench.tasks import prosqa
+
+TRAIN, VALID, TEST = prosqa.TASK.default_sizes
+
+
+def _check_out(out: Path) -> None:
+    """Fail before generating (and without creating anything) when --out cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
+
+
+@gen_app.command("prosqa")
+def gen_prosqa(
+    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
+    train: int = typer.Option(TRAIN, "--train", help="Number of training examples (paper: 17886)."),
+    valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (paper: 300)."),
+    test: int = typer.Option(TEST, "--test", help="Number of test examples (paper: 500); independent of --train."),
+    min_nodes: int = typer.Option(prosqa.MIN_NODES, "--min-nodes",
+                                  help="Smallest N, the nodes Algorithm 1 grows before people without a child are "
+                                       "dropped (N=28 gives the official 22.8 nodes on average)."),
+    max_nodes: int = typer.Option(prosqa.MAX_NODES, "--max-nodes",
+                                  help=f"Largest N (N is drawn uniformly from min..max; at most {prosqa.NODES_LIMIT})."),
+    min_hops: int = typer.Option(prosqa.MIN_HOPS, "--min-hops",
+                                 help="Fewest reasoning steps (shortest root -> target path length) to keep."),
+    max_hops: int = typer.Option(prosqa.MAX_HOPS, "--max-hops",
+                                 help="Most reasoning steps to keep (out-of-distribution sets: --min-hops 7 --max-hops 8)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+) -> None:
+    """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cocobench.cli.common import positive, stderr
+    from cocobench.examples import write_splits
+
+    sizes = {"train": positive("--train", train), "valid": positive("--valid", valid), "test": positive("--test", test)}
+    knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": min_hops, "max_hops": max_hops}
+    prosqa.validate_knobs(**knobs)
+    _check_out(out)
+
+    columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
+        bars = {name: progress.add_task(name, total=sizes[name]) for name in prosqa.SPLIT_ORDER}
+        splits = prosqa.generate_splits(seed, sizes, **knobs, progress=lambda split, n: progress.advance(bars[split], n))
+    write_splits(out, splits, prosqa.meta(seed, sizes, **knobs))
+    if not quiet:
+        counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
+        stderr.print(f"wrote {counts} to {out}")

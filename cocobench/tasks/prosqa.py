@@ -1,0 +1,550 @@
+"""ProsQA: "Is Tom a lempus or scrompus?" over a random DAG of "is a" facts (paper Appendix A).
+
+Data flows top to bottom: Algorithm 1 grows a graph (`grow_graph`), unused people are dropped
+(`drop_unused_people`), a question is posed on it or the graph is rejected (`pose_question`), and
+the result is written in the official files' format (`render_example`). `generate_splits` repeats
+that per split; `check_example` verifies any ProsQA example, official or generated.
+
+What the official files (valid 300 / test 500) fix, measured on them and kept here:
+- node indices are construction order: every edge u -> v has u < v, edges listed in that order
+  (by child, parents in the order they were drawn); every node is in at least one edge;
+- the root is the start node (0 or 1) whose deepest leaf reachable only from it is deeper (the
+  other start node's is never deeper); the target is that deepest leaf (ties: random); neg_target
+  is any leaf reachable from the other start node and never from root (uniform);
+- the steps spell one shortest root -> target path, uniform among the shortest paths;
+- "Is {root} a {X} or {Y}?" puts the target first half the time.
+
+What the paper leaves OPEN, calibrated by experiment against those files (generated vs official,
+18,686 vs 800 examples):
+- N, the number of nodes Algorithm 1 grows, is fixed at 28 (`min_nodes = max_nodes = 28`). People
+  who never get a child are then dropped, which gives 23.0 nodes (official 22.8; range 15-28 vs
+  14-28) and 36.3 edges (36.0). N = 27 gives 22.2 nodes and too few 4-6 step questions; N = 29
+  gives 23.6 nodes and too many.
+- Rejection rule: a graph is rejected unless the target lies min_hops..max_hops (3..6) steps from
+  the root and the other start node has a leaf of its own (about 9% of graphs). Steps come out
+  {3: 40.4%, 4: 42.7%, 5: 14.0%, 6: 2.9%}, mean 3.80 (official {40.7, 43.8, 13.1, 2.4}%, 3.77).
+- People (parentless nodes other than 0 and 1) are parents only through Algorithm 1's "any node"
+  branch, not through groups[0]. Offering them in groups[0] as well keeps 2.4 extra people per
+  graph and 19% in-degree-0 nodes; the official files have 0.5 and 11.2% (here 0.7 and 11.8%).
+- depth_to_root is the longest chain from the node's own start node, and 0 for nodes reachable
+  from neither or both start nodes. With plain depth, nodes reachable from both start nodes
+  attract many children (1.2 such edges per graph vs 0.14 official; here 0.3), leaving fewer
+  leaves for either side and 43% 3-step questions instead of 41%.
+- The root is node 1 with probability 0.65 (measured): Algorithm 1 is symmetric in nodes 0 and 1,
+  so after posing the question the two start nodes swap indices when needed.
+Also measured: 1.64 shortest paths per question (official 1.59), in-degree shares within 1 point.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocobench.errors import CocobenchError
+from cocobench.examples import Example
+from cocobench.tasks.base import Task
+
+VERSION = "1"
+
+PEOPLE = ("Alex", "Bob", "Carol", "Davis", "Eva", "Fae", "Gabriel", "Jack", "Max", "Oliver", "Polly",
+          "Rex", "Sally", "Sam", "Stella", "Tom", "Wren")  # fmt: skip
+CONCEPTS = ("bompus", "boompus", "brimpus", "chorpus", "dumpus", "felpus", "fompus", "gerpus", "gorpus",
+            "grimpus", "gwompus", "hilpus", "impus", "jelpus", "jompus", "kerpus", "lempus", "lorpus",
+            "numpus", "quimpus", "rempus", "rompus", "rorpus", "scrompus", "shumpus", "sterpus", "storpus",
+            "terpus", "timpus", "tumpus", "vumpus", "worpus", "wumpus", "yerpus", "yimpus", "yumpus",
+            "zhorpus", "zumpus")  # fmt: skip
+
+# Algorithm 1 constants (paper).
+IN_DEGREE_MEAN = 1.5  # a new node's number of parents ~ Poisson(1.5)
+P_ONLY_NODE0 = 0.35  # parents may not descend from node 1
+P_ONLY_NODE1 = 0.35  # parents may not descend from node 0 (else: any node)
+DEPTH_WEIGHT = 1.5  # parent weight depth * 1.5 + 1: deep nodes are preferred, making long chains
+# Measured on the official files.
+P_ROOT_IS_NODE1 = 0.65
+
+# Knob defaults (calibrated, see the module docstring).
+MIN_NODES = MAX_NODES = 28
+MIN_HOPS, MAX_HOPS = 3, 6
+# Two start people and 38 concepts: a larger N could run out of concept names.
+NODES_LIMIT = 2 + len(CONCEPTS)
+# Give up when this many graphs in a row are rejected: the hop range is out of reach for N.
+STALL_LIMIT = 20_000
+
+SPLIT_ORDER = ("test", "valid", "train")  # test first: its contents never depend on --train
+
+# Labels of Algorithm 1: bit 1 = reachable from node 0, bit 2 = reachable from node 1.
+FROM_NODE0, FROM_NODE1, FROM_BOTH = 1, 2, 3
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass(frozen=True)
+class Graph:
+    parents: list[list[int]]  # parents[v]: v's parents in the order they were drawn; u < v always
+    labels: list[int]  # 0..3, see FROM_NODE0 / FROM_NODE1
+
+    def children(self) -> list[list[int]]:
+        children: list[list[int]] = [[] for _ in self.parents]
+        for v, ps in enumerate(self.parents):
+            for u in ps:
+                children[u].append(v)
+        return children
+
+
+@dataclass(frozen=True)
+class Question:
+    graph: Graph
+    root: int
+    target: int
+    neg_target: int
+    path: list[int]  # root, ..., target: one shortest path
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method: exact for small means, and only `rng` is used (reproducible)."""
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def weighted_sample(rng: random.Random, candidates: list[int], weights: list[float], k: int) -> list[int]:
+    """k distinct candidates, each draw proportional to weight among those left (numpy's choice)."""
+    candidates, weights, chosen = list(candidates), list(weights), []
+    for _ in range(k):
+        x = rng.random() * sum(weights)
+        i = 0
+        while i < len(weights) - 1 and x >= weights[i]:
+            x -= weights[i]
+            i += 1
+        chosen.append(candidates.pop(i))
+        weights.pop(i)
+    return chosen
+
+
+def grow_graph(rng: random.Random, n_nodes: int) -> Graph:
+    """Algorithm 1: nodes 0 and 1 (labels 1 and 2), then one node at a time until n_nodes."""
+    parents: list[list[int]] = [[], []]
+    labels = [FROM_NODE0, FROM_NODE1]
+    # depth_to_root: the longest chain from the node's own start node. A node reachable from
+    # neither start node (people, label 0) or from both (label 3) has no root of its own: depth 0.
+    depth = [0, 0]
+    # groups[label]: concepts (and nodes 0/1) by label. People other than 0/1 are left out on
+    # purpose: they are offered as parents only by the "any node" branch (calibration, see top).
+    groups: dict[int, list[int]] = {0: [], FROM_NODE0: [0], FROM_NODE1: [1], FROM_BOTH: []}
+    for idx in range(2, n_nodes):
+        n_parents = poisson(rng, IN_DEGREE_MEAN)
+        branch = rng.random()
+        if branch < P_ONLY_NODE0:
+            candidates = groups[0] + groups[FROM_NODE0]
+        elif branch < P_ONLY_NODE0 + P_ONLY_NODE1:
+            candidates = groups[0] + groups[FROM_NODE1]
+        else:
+            candidates = list(range(idx))
+        weights = [depth[c] * DEPTH_WEIGHT + 1 for c in candidates]
+        chosen = weighted_sample(rng, candidates, weights, min(n_parents, len(candidates)))
+        label = 0
+        for p in chosen:
+            label |= labels[p]
+        parents.append(chosen)
+        labels.append(label)
+        own_root = label in (FROM_NODE0, FROM_NODE1)
+        depth.append(1 + max(depth[p] for p in chosen if labels[p] == label) if own_root else 0)
+        if chosen:
+            groups[label].append(idx)
+    return Graph(parents, labels)
+
+
+def drop_unused_people(graph: Graph) -> Graph:
+    """Remove people (no parents) that never got a child; keep nodes 0 and 1 and the order."""
+    has_child = [False] * len(graph.parents)
+    for ps in graph.parents:
+        for u in ps:
+            has_child[u] = True
+    keep = [v for v, ps in enumerate(graph.parents) if v < 2 or ps or has_child[v]]
+    new = {v: i for i, v in enumerate(keep)}
+    return Graph([[new[u] for u in graph.parents[v]] for v in keep], [graph.labels[v] for v in keep])
+
+
+def distances(children: list[list[int]], source: int) -> dict[int, int]:
+    """Breadth-first shortest distances (in edges) from source to every node it reaches."""
+    dist, queue = {source: 0}, deque([source])
+    while queue:
+        u = queue.popleft()
+        for v in children[u]:
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+def shortest_path_counts(children: list[list[int]], dist: dict[int, int], target: int) -> dict[int, int]:
+    """For each node reached: the number of shortest paths from it on to target (root's = total)."""
+    counts = {target: 1}
+    for u in sorted(dist, key=dist.get, reverse=True):
+        if u != target:
+            counts[u] = sum(counts.get(w, 0) for w in children[u] if dist.get(w) == dist[u] + 1)
+    return counts
+
+
+def sample_shortest_path(rng: random.Random, children, dist, root: int, target: int) -> list[int]:
+    """One shortest root -> target path, uniform over all of them."""
+    counts = shortest_path_counts(children, dist, target)
+    path = [root]
+    while path[-1] != target:
+        u = path[-1]
+        nexts = [w for w in children[u] if dist.get(w) == dist[u] + 1 and counts.get(w, 0) > 0]
+        path.append(weighted_sample(rng, nexts, [counts[w] for w in nexts], 1)[0])
+    return path
+
+
+def exclusive_leaves(graph: Graph, children: list[list[int]], label: int) -> list[int]:
+    """Concept leaves reachable from exactly the start node `label` names (1: node 0, 2: node 1)."""
+    return [v for v, ps in enumerate(graph.parents) if ps and not children[v] and graph.labels[v] == label]
+
+
+def pose_question(rng: random.Random, graph: Graph, min_hops: int, max_hops: int) -> Question | None:
+    """Root = the start node with the deeper exclusive leaf; None when the graph is rejected."""
+    children = graph.children()
+    dist = [distances(children, 0), distances(children, 1)]
+    leaves = [exclusive_leaves(graph, children, FROM_NODE0), exclusive_leaves(graph, children, FROM_NODE1)]
+    deepest = [max((dist[s][v] for v in leaves[s]), default=-1) for s in (0, 1)]
+    root = rng.randrange(2) if deepest[0] == deepest[1] else int(deepest[1] > deepest[0])
+    other = 1 - root
+    if not (min_hops <= deepest[root] <= max_hops) or not leaves[other]:
+        return None
+    target = rng.choice([v for v in leaves[root] if dist[root][v] == deepest[root]])
+    neg_target = rng.choice(leaves[other])
+    path = sample_shortest_path(rng, children, dist[root], root, target)
+    question = Question(graph, root, target, neg_target, path)
+    if (root == 1) != (rng.random() < P_ROOT_IS_NODE1):
+        question = swap_start_nodes(question)
+    return question
+
+
+def swap_start_nodes(q: Question) -> Question:
+    """Exchange the indices of nodes 0 and 1 (both parentless, so edges still go low -> high)."""
+    def s(v: int) -> int:
+        return {0: 1, 1: 0}.get(v, v)
+
+    parents = [[s(u) for u in ps] for ps in q.graph.parents]
+    parents[0], parents[1] = parents[1], parents[0]
+    labels = [{FROM_NODE0: FROM_NODE1, FROM_NODE1: FROM_NODE0}.get(lab, lab) for lab in q.graph.labels]
+    labels[0], labels[1] = labels[1], labels[0]
+    return Question(Graph(parents, labels), s(q.root), s(q.target), s(q.neg_target), [s(v) for v in q.path])
+
+
+def fact(names: list[str], is_person: list[bool], u: int, v: int) -> str:
+    return f"{names[u]} is a {names[v]}." if is_person[u] else f"Every {names[u]} is a {names[v]}."
+
+
+def render_example(rng: random.Random, q: Question) -> Example | None:
+    """The official layout: names, one shuffled fact per edge, steps along the path, answer."""
+    parents = q.graph.parents
+    is_person = [not ps for ps in parents]
+    n_people = sum(is_person)
+    if n_people > len(PEOPLE) or len(parents) - n_people > len(CONCEPTS):
+        return None  # more names needed than the vocabulary has
+    people, concepts = iter(rng.sample(PEOPLE, n_people)), iter(rng.sample(CONCEPTS, len(parents) - n_people))
+    names = [next(people) if person else next(concepts) for person in is_person]
+    edges = [[u, v] for v, ps in enumerate(parents) for u in ps]
+    facts = [fact(names, is_person, u, v) for u, v in edges]
+    rng.shuffle(facts)
+    options = [names[q.target], names[q.neg_target]]
+    rng.shuffle(options)
+    root = names[q.root]
+    return {
+        "question": " ".join(facts) + f" Is {root} a {options[0]} or {options[1]}?",
+        "answer": f"{root} is a {names[q.target]}.",
+        "steps": [fact(names, is_person, u, v) for u, v in zip(q.path, q.path[1:])],
+        "idx_to_symbol": names,
+        "edges": edges,
+        "root": q.root,
+        "target": q.target,
+        "neg_target": q.neg_target,
+    }
+
+
+def validate_knobs(min_nodes: int, max_nodes: int, min_hops: int, max_hops: int) -> None:
+    """Reject impossible settings before any work (CocobenchError: one line, names the fix)."""
+    if min_nodes > max_nodes:
+        raise CocobenchError(f"--min-nodes {min_nodes} is larger than --max-nodes {max_nodes}; swap them")
+    if min_hops > max_hops:
+        raise CocobenchError(f"--min-hops {min_hops} is larger than --max-hops {max_hops}; swap them")
+    if min_hops < 1:
+        raise CocobenchError(f"--min-hops must be at least 1, got {min_hops}")
+    if max_nodes > NODES_LIMIT:
+        raise CocobenchError(
+            f"--max-nodes {max_nodes} exceeds {NODES_LIMIT} (2 people + {len(CONCEPTS)} concept names); lower it"
+        )
+    # A target min_hops away needs the root, min_hops concepts, the other start node and its leaf.
+    if min_hops + 3 > max_nodes:
+        raise CocobenchError(
+            f"--min-hops {min_hops} cannot fit in graphs of at most {max_nodes} nodes (needs {min_hops + 3}); "
+            f"raise --max-nodes or lower --min-hops"
+        )
+
+
+def generate_example(rng: random.Random, min_nodes: int, max_nodes: int, min_hops: int, max_hops: int) -> Example | None:
+    """One attempt: grow a graph, pose a question, render it; None when rejected."""
+    graph = drop_unused_people(grow_graph(rng, rng.randint(min_nodes, max_nodes)))
+    question = pose_question(rng, graph, min_hops, max_hops)
+    return None if question is None else render_example(rng, question)
+
+
+def example_key(example: Example) -> tuple:
+    """Identity of a problem regardless of fact order (the same graph shuffled is a duplicate)."""
+    facts, query = example["question"].rsplit(" Is ", 1)
+    return tuple(sorted(facts.split(". "))), query
+
+
+def generate_splits(
+    seed: int,
+    sizes: dict[str, int],
+    min_nodes: int = MIN_NODES,
+    max_nodes: int = MAX_NODES,
+    min_hops: int = MIN_HOPS,
+    max_hops: int = MAX_HOPS,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, list[Example]]:
+    """Splits of the requested sizes, deterministic for `seed`; no problem appears twice.
+
+    Each split has its own random stream (seeded by seed and split name), and test is drawn first,
+    then valid, then train, skipping problems already drawn: the test set does not depend on the
+    train size. `progress(split, n)` is told about every n new examples.
+    """
+    for split, size in sizes.items():
+        if size <= 0:
+            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+    validate_knobs(min_nodes, max_nodes, min_hops, max_hops)
+    seen: set[tuple] = set()
+    splits: dict[str, list[Example]] = {}
+    for split in sorted(sizes, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s)):
+        rng = random.Random(f"prosqa-{VERSION}-{seed}-{split}")
+        examples: list[Example] = []
+        stalled = 0
+        while len(examples) < sizes[split]:
+            example = generate_example(rng, min_nodes, max_nodes, min_hops, max_hops)
+            key = None if example is None else example_key(example)
+            if key is None or key in seen:
+                stalled += 1
+                if stalled >= STALL_LIMIT:
+                    raise CocobenchError(
+                        f"no new question with {min_hops}-{max_hops} hops in {STALL_LIMIT} graphs of "
+                        f"{min_nodes}-{max_nodes} nodes; raise --max-nodes or lower --min-hops"
+                    )
+                continue
+            stalled = 0
+            seen.add(key)
+            examples.append(example)
+            if progress is not None:
+                progress(split, 1)
+        splits[split] = examples
+    return {split: splits[split] for split in sizes}
+
+
+def params(
+    sizes: dict[str, int],
+    min_nodes: int = MIN_NODES,
+    max_nodes: int = MAX_NODES,
+    min_hops: int = MIN_HOPS,
+    max_hops: int = MAX_HOPS,
+) -> dict:
+    """Every setting that shapes the data, for meta.json."""
+    return {
+        **sizes,
+        "min_nodes": min_nodes,
+        "max_nodes": max_nodes,
+        "min_hops": min_hops,
+        "max_hops": max_hops,
+        "in_degree_mean": IN_DEGREE_MEAN,
+        "p_only_node0": P_ONLY_NODE0,
+        "p_only_node1": P_ONLY_NODE1,
+        "depth_weight": DEPTH_WEIGHT,
+        "p_root_is_node1": P_ROOT_IS_NODE1,
+    }
+
+
+def meta(seed: int, sizes: dict[str, int], **knobs: int) -> dict:
+    """meta.json for `write_splits`: what made the files, enough to make them again."""
+    return {"generator": "prosqa", "version": VERSION, "seed": seed, "params": params(sizes, **knobs)}
+
+
+def generate_default(out_dir: Path, seed: int = 0) -> None:
+    """Write the paper-sized splits (17886 / 300 / 500) into out_dir, as `cocobench gen prosqa` does."""
+    from cocobench.examples import write_splits
+
+    sizes = dict(zip(("train", "valid", "test"), TASK.default_sizes))
+    write_splits(out_dir, generate_splits(seed, sizes), meta(seed, sizes))
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking
+
+_SENTENCE = re.compile(r"^(?:(Every) )?(\S+) is a (\S+)\.$")
+_QUERY = re.compile(r"^Is (\S+) a (\S+) or (\S+)\?$")
+
+
+def _structure_problems(ex: Example) -> list[str]:
+    """Types and index ranges; later checks assume these hold."""
+    names, edges = ex.get("idx_to_symbol"), ex.get("edges")
+    if not isinstance(names, list) or not names or not all(isinstance(s, str) and s and " " not in s for s in names):
+        return ["idx_to_symbol must be a non-empty list of one-word names"]
+    if len(set(names)) != len(names):
+        return ["idx_to_symbol has repeated names; names must be unique within an example"]
+    n = len(names)
+    if not isinstance(edges, list) or not all(
+        isinstance(e, list) and len(e) == 2 and all(type(x) is int and 0 <= x < n for x in e) for e in edges
+    ):
+        return [f"edges must be a list of [u, v] pairs of node indices 0..{n - 1}"]
+    problems = []
+    for field in ("root", "target", "neg_target"):
+        if type(ex.get(field)) is not int or not 0 <= ex[field] < n:
+            problems.append(f"{field} must be a node index 0..{n - 1}")
+    if not problems and ex["root"] not in (0, 1):
+        problems.append(f"root must be node 0 or 1 (a start node), got {ex['root']}")
+    if any(u >= v for u, v in edges):
+        problems.append("every edge [u, v] must have u < v (nodes are numbered in construction order)")
+    if len({tuple(e) for e in edges}) != len(edges):
+        problems.append("edges has repeated pairs")
+    return problems
+
+
+def _graph_problems(ex: Example, children: list[list[int]], is_person: list[bool]) -> list[str]:
+    """Target and neg_target as the generator defines them (all 800 official examples comply)."""
+    root, target, neg = ex["root"], ex["target"], ex["neg_target"]
+    from_root, from_other = distances(children, root), distances(children, 1 - root)
+    problems = []
+    if not is_person[root]:
+        problems.append("root has parents; it must be a person")
+    for field, v in (("target", target), ("neg_target", neg)):
+        if children[v] or is_person[v]:
+            problems.append(f"{field} must be a leaf concept (has children or no parents)")
+    if target not in from_root:
+        problems.append("target is not reachable from root")
+    if target in from_other:
+        problems.append("target is also reachable from the other start node")
+    if neg in from_root:
+        problems.append("neg_target is reachable from root: the answer would be ambiguous")
+    if neg not in from_other:
+        problems.append("neg_target is not reachable from the other start node")
+    if target in from_root:
+        own = [v for v in from_root if v not in from_other and not children[v] and not is_person[v]]
+        if max((from_root[v] for v in own), default=0) > from_root[target]:
+            problems.append("target is not the deepest leaf reachable only from root")
+    return problems
+
+
+def _text_problems(ex: Example, names: list[str], children, is_person: list[bool]) -> list[str]:
+    problems = []
+    edges = [tuple(e) for e in ex["edges"]]
+    facts, sep, query = ex["question"].rpartition(" Is ")
+    expected = sorted(fact(names, is_person, u, v) for u, v in edges)
+    if not sep or sorted(_split_facts(facts)) != expected:
+        problems.append("question facts do not match edges (one sentence per edge, person/concept templates)")
+    root, target, neg = (names[ex[f]] for f in ("root", "target", "neg_target"))
+    match = _QUERY.match("Is " + query) if sep else None
+    if not match or match.group(1) != root or {match.group(2), match.group(3)} != {target, neg}:
+        problems.append(f"question must end with 'Is {root} a {target} or {neg}?' (either order)")
+    if ex["answer"] != f"{root} is a {target}.":
+        problems.append(f"answer must be '{root} is a {target}.', got {ex['answer']!r}")
+    return problems + _step_problems(ex, names, children, is_person)
+
+
+def _split_facts(facts: str) -> list[str]:
+    return [s if s.endswith(".") else s + "." for s in facts.split(". ")] if facts else []
+
+
+def _step_problems(ex: Example, names: list[str], children, is_person: list[bool]) -> list[str]:
+    index = {name: i for i, name in enumerate(names)}
+    path = [ex["root"]]
+    for i, step in enumerate(ex["steps"]):
+        match = _SENTENCE.match(step)
+        if not match or match.group(2) not in index or match.group(3) not in index:
+            return [f"step {i + 1} {step!r} is not a fact about known names"]
+        u, v = index[match.group(2)], index[match.group(3)]
+        if u != path[-1]:
+            return [f"step {i + 1} {step!r} does not continue from {names[path[-1]]}"]
+        if v not in children[u] or step != fact(names, is_person, u, v):
+            return [f"step {i + 1} {step!r} is not an edge of the graph"]
+        path.append(v)
+    if path[-1] != ex["target"]:
+        return [f"steps end at {names[path[-1]]}, not at the target {names[ex['target']]}"]
+    shortest = distances(children, ex["root"]).get(ex["target"])
+    if len(ex["steps"]) != shortest:
+        return [f"steps take {len(ex['steps'])} hops; the shortest root -> target path takes {shortest}"]
+    return []
+
+
+def check_example(example: Example) -> list[str]:
+    """Problems with one ProsQA example (empty list = valid)."""
+    for field, kind in (("question", str), ("answer", str), ("steps", list)):
+        if not isinstance(example.get(field), kind):
+            return [f"field '{field}' missing or not a {kind.__name__}"]
+    problems = _structure_problems(example)
+    if problems:
+        return problems
+    names = example["idx_to_symbol"]
+    children: list[list[int]] = [[] for _ in names]
+    is_person = [True] * len(names)
+    for u, v in example["edges"]:
+        children[u].append(v)
+        is_person[v] = False
+    return _graph_problems(example, children, is_person) + _text_problems(example, names, children, is_person)
+
+
+def recognizes(example: Example) -> bool:
+    return all(field in example for field in ("edges", "root", "target", "neg_target"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics
+
+
+def _summary(values: list[int]) -> dict:
+    return {"mean": round(sum(values) / len(values), 3), "min": min(values), "max": max(values)} if values else {}
+
+
+def extra_stats(examples: list[Example]) -> dict:
+    """Graph statistics for `data stats`, comparable between official and generated files."""
+    examples = [ex for ex in examples if recognizes(ex) and not _structure_problems(ex)]
+    if not examples:
+        return {}
+    in_degree: Counter[int] = Counter()
+    path_counts, root_is_node1 = [], 0
+    for ex in examples:
+        children: list[list[int]] = [[] for _ in ex["idx_to_symbol"]]
+        parents = Counter(v for _, v in ex["edges"])
+        for u, v in ex["edges"]:
+            children[u].append(v)
+        in_degree.update(parents[v] for v in range(len(children)))
+        dist = distances(children, ex["root"])
+        if ex["target"] in dist:
+            path_counts.append(shortest_path_counts(children, dist, ex["target"])[ex["root"]])
+        root_is_node1 += ex["root"] == 1
+    return {
+        "nodes": _summary([len(ex["idx_to_symbol"]) for ex in examples]),
+        "edges": _summary([len(ex["edges"]) for ex in examples]),
+        "shortest_paths_mean": round(sum(path_counts) / len(path_counts), 3) if path_counts else None,
+        "in_degree_histogram": {str(k): in_degree[k] for k in sorted(in_degree)},
+        "root_is_node1": round(root_is_node1 / len(examples), 3),
+    }
+
+
+TASK = Task(
+    name="prosqa",
+    description="ProsQA: which of two concepts a person is, by a shortest chain of 'is a' facts (Coconut paper)",
+    check=check_example,
+    recognizes=recognizes,
+    extra_stats=extra_stats,
+    default_sizes=(17886, 300, 500),
+    generate_default=generate_default,
+)

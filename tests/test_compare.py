@@ -1,0 +1,403 @@
+"""`cocobench compare` on hand-made results.json files (schema_version 1, as in CONTRACTS.md)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cocobench.cli import app
+from cocobench.compare import Settings, compare_paths
+
+OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
+
+
+def make_results(
+    *,
+    task="prosqa",
+    method="coconut",
+    seed=0,
+    options=None,
+    correct=(True,) * 8 + (False,) * 2,
+    tokens=6,
+    passes=7,
+    examples_per_second=100.0,
+    fingerprint="sha256:" + "a" * 64,
+    golds=None,
+    idxs=None,
+    texts=None,
+):
+    """A complete results file; every sample has `tokens` generated tokens and `passes` forward passes."""
+    n = len(correct)
+    golds = golds or [f"answer {i}" for i in range(n)]
+    idxs = idxs or list(range(n))
+    texts = texts or [f"thoughts # {golds[i] if ok else 'wrong'}" for i, ok in enumerate(correct)]
+    samples = [
+        {"idx": idxs[i], "prediction": golds[i] if ok else "wrong", "gold": golds[i], "correct": ok,
+         "generated_tokens": tokens, "forward_passes": passes, "num_thoughts": 3, "text": texts[i]}
+        for i, ok in enumerate(correct)
+    ]
+    return {
+        "schema_version": 1,
+        "cocobench_version": "0.1.0", "torch_version": "2.13.0", "transformers_version": "5.24.0", "python_version": "3.11.9",
+        "device": "cpu",
+        "run_name": f"{task}-{method}-seed{seed}",
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "options": dict(OPTIONS if options is None else options),
+        "data": {"test_file": "data/test.json", "test_fingerprint": fingerprint, "train_fingerprint": "sha256:" + "b" * 64},
+        "config": {"out": "runs/x", **OPTIONS},
+        "metrics": {
+            "accuracy": sum(correct) / n, "correct": sum(correct), "total": n,
+            "generated_tokens_mean": float(tokens), "forward_passes_mean": float(passes),
+            "examples_per_second": examples_per_second, "eval_seconds": n / examples_per_second,
+            "train_seconds": 12.5, "epochs": [{"epoch": 0, "stage": 0, "train_loss": 1.5, "val_accuracy": 0.5, "seconds": 3.0}],
+            "best_epoch": 0, "classifier_accuracy": None,
+        },
+        "samples": samples,
+    }
+
+
+def write_run(directory: Path, results: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "results.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
+
+
+def compare(*args):
+    return CliRunner().invoke(app, ["compare", *map(str, args)])
+
+
+def compare_json(*args):
+    result = compare(*args, "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# -------------------------------------------------------------------------------------------------
+# verdicts
+
+
+def test_identical_runs_ignore_timing(tmp_path):
+    base = write_run(tmp_path / "base", make_results(examples_per_second=100.0))
+    new = make_results(examples_per_second=120.0)
+    new["metrics"]["train_seconds"] = 99.0
+    new["metrics"]["epochs"][0]["seconds"] = 7.0
+    new_path = write_run(tmp_path / "new", new)
+    code, out = compare_json(base, new_path)
+    assert code == 0 and out["status"] == "pass"
+    [pair] = out["pairs"]
+    assert pair["verdict"] == "identical"
+    assert pair["p_value"] == 1.0 and pair["ci"] == [0.0, 0.0] and (pair["lost"], pair["gained"]) == (0, 0)
+    result = compare(base, new_path)
+    assert result.exit_code == 0 and "IDENTICAL" in result.stdout and "PASS" in result.stdout
+
+
+def test_same_accuracy_different_text_is_within_noise_not_identical(tmp_path):
+    base = write_run(tmp_path / "base", make_results())
+    new = make_results()
+    new["samples"][0]["text"] = "other thoughts # answer 0"
+    code, out = compare_json(base, write_run(tmp_path / "new", new))
+    assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
+
+
+def test_significant_improvement(tmp_path):
+    base = write_run(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
+    new = write_run(tmp_path / "new", make_results(correct=[True] * 20))
+    code, out = compare_json(base, new)
+    pair = out["pairs"][0]
+    assert code == 0 and pair["verdict"] == "improved"
+    assert pair["gained"] == 10 and pair["p_value"] == pytest.approx(2 / 2**10)
+    assert pair["accuracy"] == {"base": 0.5, "new": 1.0, "change": 0.5, "relative_change": 1.0}
+    assert 0.0 < pair["ci"][0] <= 0.5 <= pair["ci"][1] <= 1.0
+
+
+def test_significant_drop_is_a_regression(tmp_path):
+    # b = 6 lost, c = 0 gained: p = 2 / 2^6 = 0.03125 < 0.05
+    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_run(tmp_path / "new", make_results(correct=[False] * 6 + [True] * 14))
+    code, out = compare_json(base, new)
+    pair = out["pairs"][0]
+    assert code == 1 and out["status"] == "fail"
+    assert pair["verdict"] == "regressed" and pair["p_value"] == pytest.approx(0.03125)
+    assert pair["ci"][1] < 0
+    result = compare(base, new)
+    assert result.exit_code == 1 and "regressed" in result.stdout and "FAIL" in result.stdout
+
+
+def test_insignificant_drop_is_within_noise(tmp_path):
+    # b = 5 lost, c = 0 gained: p = 0.0625 >= 0.05, so it passes
+    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_run(tmp_path / "new", make_results(correct=[False] * 5 + [True] * 15))
+    code, out = compare_json(base, new)
+    assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
+    assert out["pairs"][0]["p_value"] == pytest.approx(0.0625)
+    # A looser alpha turns the same drop into a regression.
+    result = compare(base, new, "--alpha", "0.1")
+    assert result.exit_code == 1 and "regressed" in result.stdout
+
+
+def test_token_counts_beyond_tolerance_fail_either_way(tmp_path):
+    base = write_run(tmp_path / "base", make_results(tokens=6, passes=7))
+    for tokens in (7, 5):  # +16.7% and -16.7%: the method behaves differently
+        new = write_run(tmp_path / f"new{tokens}", make_results(tokens=tokens, passes=7))
+        code, out = compare_json(base, new)
+        assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
+        assert "generated_tokens_mean" in out["pairs"][0]["reasons"][0]
+    new = write_run(tmp_path / "new", make_results(tokens=6, passes=8))
+    code, out = compare_json(base, new)
+    assert code == 1 and "forward_passes_mean" in out["pairs"][0]["reasons"][0]
+    code, out = compare_json(base, new, "--tokens-rtol", "0.2")
+    assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
+
+
+def test_slower_is_only_a_warning(tmp_path):
+    base = write_run(tmp_path / "base", make_results(examples_per_second=100.0))
+    new = write_run(tmp_path / "new", make_results(examples_per_second=50.0))
+    code, out = compare_json(base, new)
+    pair = out["pairs"][0]
+    assert code == 0 and pair["verdict"] == "identical"
+    assert pair["examples_per_second"]["relative_change"] == -0.5
+    assert any("50% slower" in w for w in pair["warnings"])
+
+
+# -------------------------------------------------------------------------------------------------
+# matching
+
+
+def test_missing_run_in_new_fails_and_extra_run_is_informational(tmp_path):
+    write_run(tmp_path / "base" / "seed0", make_results(seed=0))
+    write_run(tmp_path / "base" / "seed1", make_results(seed=1))
+    write_run(tmp_path / "new" / "seed0", make_results(seed=0))
+    code, out = compare_json(tmp_path / "base", tmp_path / "new")
+    assert code == 1
+    [missing] = out["unmatched"]
+    assert missing["verdict"] == "missing in new" and missing["seed"] == 1 and missing["new"] is None
+
+    code, out = compare_json(tmp_path / "new", tmp_path / "base")  # the other way round
+    assert code == 0 and out["status"] == "pass"
+    [extra] = out["unmatched"]
+    assert extra["verdict"] == "only in new" and extra["seed"] == 1 and extra["baseline"] is None
+    assert out["counts"] == {"identical": 1, "only in new": 1}
+
+
+def test_options_differ_are_reported_by_key_not_compared(tmp_path):
+    base = write_run(tmp_path / "base", make_results())
+    new = write_run(tmp_path / "new", make_results(options={**OPTIONS, "lr": 0.0002, "epochs": 3}))
+    code, out = compare_json(base, new)
+    assert code == 1 and out["pairs"] == []
+    [item] = out["unmatched"]
+    assert item["verdict"] == "options differ"
+    assert "epochs 2 -> 3" in item["reason"] and "lr 0.0001 -> 0.0002" in item["reason"]
+    assert "model" not in item["reason"]
+
+    options = dict(OPTIONS)
+    del options["k"]
+    code, out = compare_json(base, write_run(tmp_path / "new2", make_results(options=options)))
+    assert code == 1 and "k null -> (absent)" in out["unmatched"][0]["reason"]
+
+
+def test_option_order_does_not_matter(tmp_path):
+    base = write_run(tmp_path / "base", make_results())
+    new = write_run(tmp_path / "new", make_results(options=dict(reversed(list(OPTIONS.items())))))
+    code, out = compare_json(base, new)
+    assert code == 0 and out["pairs"][0]["verdict"] == "identical"
+
+
+def test_suite_directories_are_matched_by_key_not_by_name(tmp_path):
+    runs = [("prosqa", "coconut", 0), ("prosqa", "coconut", 1), ("prosqa", "cot", 0), ("gsm", "coconut", 0)]
+    for task, method, seed in runs:
+        write_run(tmp_path / "base" / f"{task}-{method}-seed{seed}", make_results(task=task, method=method, seed=seed))
+        # Different directory names and nesting on the new side; matching uses the file's contents.
+        write_run(tmp_path / "new" / "nested" / f"run-{seed}-{method}-{task}", make_results(task=task, method=method, seed=seed))
+    # The only regression is in one run of the suite.
+    write_run(tmp_path / "new" / "nested" / "run-1-coconut-prosqa",
+              make_results(seed=1, correct=[False] * 8 + [True] * 12, golds=[f"answer {i}" for i in range(20)]))
+    write_run(tmp_path / "base" / "prosqa-coconut-seed1", make_results(seed=1, correct=[True] * 20))
+    # An interrupted atomic write leaves a hidden temporary directory: never a run.
+    write_run(tmp_path / "new" / ".prosqa-coconut-seed0.tmp", make_results(seed=0, correct=[False] * 10))
+    code, out = compare_json(tmp_path / "base", tmp_path / "new")
+    assert code == 1 and out["unmatched"] == []
+    verdicts = {(p["task"], p["method"], p["seed"]): p["verdict"] for p in out["pairs"]}
+    assert verdicts == {("gsm", "coconut", 0): "identical", ("prosqa", "coconut", 0): "identical",
+                        ("prosqa", "coconut", 1): "regressed", ("prosqa", "cot", 0): "identical"}
+
+
+def test_a_side_may_be_a_file_or_a_run_directory(tmp_path):
+    path = write_run(tmp_path / "run", make_results())
+    assert compare(path, tmp_path / "run").exit_code == 0
+    assert compare(tmp_path / "run", tmp_path).exit_code == 0  # tmp_path holds exactly one run
+
+
+# -------------------------------------------------------------------------------------------------
+# unpaired samples
+
+
+def test_different_test_data_is_unpaired(tmp_path):
+    base = write_run(tmp_path / "base", make_results())
+    new = write_run(tmp_path / "new", make_results(fingerprint="sha256:" + "c" * 64))
+    code, out = compare_json(base, new)
+    pair = out["pairs"][0]
+    assert code == 1 and pair["verdict"] == "unpaired samples"
+    assert "test_fingerprint" in pair["reasons"][0] and pair["p_value"] is None and pair["ci"] is None
+
+
+def test_different_idx_sets_or_gold_are_unpaired(tmp_path):
+    base = write_run(tmp_path / "base", make_results())
+    new = write_run(tmp_path / "idx", make_results(idxs=list(range(1, 11))))
+    code, out = compare_json(base, new)
+    assert code == 1 and "1 idx only in baseline, 1 only in new" in out["pairs"][0]["reasons"][0]
+
+    golds = [f"answer {i}" for i in range(10)]
+    golds[3] = "another answer"
+    new = write_run(tmp_path / "gold", make_results(golds=golds))
+    code, out = compare_json(base, new)
+    assert code == 1 and "gold answer differs at idx 3" in out["pairs"][0]["reasons"][0]
+
+
+def test_samples_pair_by_idx_not_by_position(tmp_path):
+    base = make_results(correct=[True] * 5 + [False] * 5)
+    new = make_results(correct=[True] * 5 + [False] * 5)
+    new["samples"].reverse()
+    code, out = compare_json(write_run(tmp_path / "base", base), write_run(tmp_path / "new", new))
+    assert code == 0 and out["pairs"][0]["verdict"] == "identical"
+
+
+# -------------------------------------------------------------------------------------------------
+# bad input: exit 2, one line naming the file and the fix
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+    good = write_run(tmp_path / "good", make_results())
+    one_line_error(compare(tmp_path / "nope", good), "baseline", "does not exist")
+    (tmp_path / "empty").mkdir()
+    one_line_error(compare(good, tmp_path / "empty"), "no results.json found", "empty")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragments"),
+    [
+        (lambda text, r: text[: len(text) // 2], ["malformed JSON", "truncated"]),
+        (lambda text, r: "", ["malformed JSON"]),
+        (lambda text, r: "[1, 2]", ["expected a JSON object"]),
+        (lambda text, r: json.dumps({k: v for k, v in r.items() if k != "schema_version"}), ["schema_version"]),
+        (lambda text, r: json.dumps({**r, "schema_version": 2}), ["unknown schema_version 2", "upgrade cocobench"]),
+        (lambda text, r: json.dumps({k: v for k, v in r.items() if k != "task"}), ["missing required field 'task'"]),
+        (lambda text, r: json.dumps({**r, "metrics": {k: v for k, v in r["metrics"].items() if k != "accuracy"}}),
+         ["missing required field 'metrics.accuracy'"]),
+        (lambda text, r: json.dumps({**r, "seed": "0"}), ["field 'seed' must be an integer"]),
+        (lambda text, r: json.dumps({**r, "metrics": {**r["metrics"], "generated_tokens_mean": float("nan")}}),
+         ["'metrics.generated_tokens_mean' must be a finite number"]),
+        (lambda text, r: text.encode("utf-16"), ["cannot read", "not UTF-8"]),
+        (lambda text, r: json.dumps({**r, "samples": [{k: v for k, v in s.items() if k != "correct"} for s in r["samples"]]}),
+         ["missing required field 'samples[0].correct'"]),
+        (lambda text, r: json.dumps({**r, "samples": r["samples"][:-1]}), ["metrics say 8/10", "incomplete"]),
+        (lambda text, r: json.dumps({**r, "samples": r["samples"] + r["samples"][:1]}), ["idx 0 appears twice"]),
+    ],
+)
+def test_malformed_results_exit_2_with_one_line(tmp_path, mutate, fragments):
+    results = make_results()
+    good = write_run(tmp_path / "good", results)
+    bad = tmp_path / "bad" / "results.json"
+    bad.parent.mkdir()
+    content = mutate(good.read_text(), results)
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    line = one_line_error(compare(good, bad), str(bad), *fragments)
+    assert "re-run" in line or "upgrade" in line  # every message names a fix
+
+
+def test_the_same_run_twice_on_one_side_is_ambiguous(tmp_path):
+    write_run(tmp_path / "suite" / "a", make_results())
+    write_run(tmp_path / "suite" / "b", make_results())
+    one_line_error(compare(tmp_path / "suite", tmp_path / "suite" / "a"), "are the same run")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--alpha", "1.5"), ("--alpha", "0"), ("--tokens-rtol", "-0.1"), ("--bootstrap", "0")])
+def test_bad_settings_exit_2(tmp_path, flag, value):
+    good = write_run(tmp_path / "good", make_results())
+    one_line_error(compare(good, good, flag, value), flag)
+
+
+def test_unknown_format_is_a_usage_error(tmp_path):
+    good = write_run(tmp_path / "good", make_results())
+    one_line_error(compare(good, good, "--format", "html"), "--format")
+
+
+# -------------------------------------------------------------------------------------------------
+# output formats
+
+
+def _mixed_suites(tmp_path):
+    write_run(tmp_path / "base" / "s0", make_results(seed=0, correct=[True] * 20))
+    write_run(tmp_path / "new" / "s0", make_results(seed=0, correct=[False] * 7 + [True] * 13))
+    write_run(tmp_path / "base" / "s1", make_results(seed=1))
+    write_run(tmp_path / "new" / "s1", make_results(seed=1))
+    write_run(tmp_path / "base" / "s2", make_results(seed=2))
+    write_run(tmp_path / "new" / "s3", make_results(seed=3, options={**OPTIONS, "k": 3}))
+    return tmp_path / "base", tmp_path / "new"
+
+
+def test_markdown_is_a_pr_comment_with_every_verdict(tmp_path):
+    base, new = _mixed_suites(tmp_path)
+    result = compare(base, new, "--format", "markdown")
+    assert result.exit_code == 1
+    text = result.stdout
+    assert text.startswith("### cocobench compare :x:")
+    assert "**FAIL: 1 regressed, 1 missing in new, 1 identical, 1 only in new" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| run | accuracy | change | p | CI |") and set(rows[1]) <= set("|- ")
+    assert len(rows) == 2 + 4  # header, rule, 2 pairs, 2 unmatched
+    assert all(line.count("|") == rows[0].count("|") for line in rows)
+    for verdict in ("regressed", "IDENTICAL", "missing in new", "only in new"):
+        assert verdict in text
+    assert "McNemar p=0.0156" in text  # 2 / 2^7
+
+
+def test_json_has_numbers_verdicts_unmatched_and_status(tmp_path):
+    base, new = _mixed_suites(tmp_path)
+    code, out = compare_json(base, new)
+    assert code == 1 and out["status"] == "fail"
+    assert out["settings"] == {"alpha": 0.05, "tokens_rtol": 0.05, "speed_rtol": 0.25, "bootstrap": 10000, "seed": 0}
+    assert out["counts"] == {"identical": 1, "only in new": 1, "regressed": 1, "missing in new": 1}
+    regressed = next(p for p in out["pairs"] if p["verdict"] == "regressed")
+    for key in ("accuracy", "generated_tokens_mean", "forward_passes_mean", "examples_per_second", "p_value", "ci", "n", "lost", "gained"):
+        assert key in regressed
+    assert regressed["accuracy"]["change"] == pytest.approx(-0.35)
+    assert regressed["baseline"]["path"].endswith("s0/results.json")
+    assert {u["verdict"] for u in out["unmatched"]} == {"missing in new", "only in new"}
+
+
+def test_rich_table_lists_runs_notes_and_summary(tmp_path):
+    base, new = _mixed_suites(tmp_path)
+    result = CliRunner().invoke(app, ["compare", str(base), str(new)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    out = result.stdout
+    for text in ("prosqa-coconut-seed0", "regressed", "IDENTICAL", "missing in new", "only in new", "McNemar p=0.0156"):
+        assert text in out
+    assert out.strip().splitlines()[-1].startswith("FAIL: 1 regressed")
+
+
+def test_output_is_deterministic(tmp_path):
+    base, new = _mixed_suites(tmp_path)
+    first = compare(base, new, "--format", "json").stdout
+    assert first == compare(base, new, "--format", "json").stdout
+    assert first != compare(base, new, "--format", "json", "--seed", "1").stdout  # the seed drives the CI
+
+
+def test_compare_paths_api(tmp_path):
+    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_run(tmp_path / "new", make_results(correct=[False] * 2 + [True] * 18))
+    comparison = compare_paths(base, new, Settings(alpha=0.6))  # p = 0.5
+    assert comparison.failed and comparison.pairs[0].verdict == "regressed"
+    assert comparison.summary().startswith("FAIL: 1 regressed")
