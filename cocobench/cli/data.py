@@ -1,0 +1,157 @@
+"""`cocobench data stats|show|check`: look inside example files. The numbers live in `cocobench/datastats.py`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cocobench.cli import app
+
+data_app = typer.Typer(help="Inspect example files: statistics side by side, one example, validity checks.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+BIG_FILE = 2000  # examples; below this a check takes a blink and a progress bar is only noise
+
+
+def _task_option(what: str):
+    return typer.Option(None, "--task", help=f"Task whose {what} to use (prosqa, prontoqa, mult, gsm); default: detected from the first example.")
+
+
+@data_app.command("stats")
+def stats_command(
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="Example files (JSON array or JSON Lines); one column each."),
+    task: str | None = _task_option("extra statistics"),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON on stdout instead of a table."),
+) -> None:
+    """Statistics of example files side by side: steps, question length, answers, the task's own (e.g. ProsQA graphs)."""
+    from cocobench.cli.common import print_json, stdout
+    from cocobench.datastats import file_stats, resolve_task
+    from cocobench.examples import load_examples
+
+    loaded = [(file, load_examples(file)) for file in files]  # every file valid before any output
+    stats = [{"file": str(file), **file_stats(examples, resolve_task(examples, task))} for file, examples in loaded]
+    if as_json:
+        print_json({"files": stats})
+    else:
+        stdout.print(_stats_table(stats))
+
+
+def _stats_table(stats: list[dict[str, Any]]):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(caption="min / mean / max; histograms: value: count (share)", caption_justify="left")
+    table.add_column("statistic", no_wrap=True)
+    names = [Path(s["file"]).name for s in stats]
+    unique = len(set(names)) == len(names)  # base names keep the columns narrow unless they collide
+    for s, name in zip(stats, names):
+        table.add_column(escape(name if unique else s["file"]), overflow="fold")
+    rows: list[tuple[str, list[Any]]] = [
+        ("task", [s["task"] or "unknown" for s in stats]),
+        ("examples", [s["examples"] for s in stats]),
+        ("steps", [_summary_only(s["steps"]) for s in stats]),
+        ("steps histogram", [s["steps"]["histogram"] for s in stats]),
+        ("question words", [s["question_words"] for s in stats]),
+        ("question tokens", [s["question_tokens"] for s in stats]),
+        ("answers", [s["answers"]["distribution"] or f"{s['answers']['distinct']} distinct" for s in stats]),
+    ]
+    extra_keys = list(dict.fromkeys(key for s in stats for key in s["extra"]))
+    rows += [(key.replace("_", " "), [s["extra"].get(key) for s in stats]) for key in extra_keys]
+    for name, values in rows:
+        table.add_row(name, *(escape(_cell(v)) for v in values))
+    return table
+
+
+def _summary_only(steps: dict[str, Any]) -> dict[str, Any] | None:
+    rest = {k: v for k, v in steps.items() if k != "histogram"}
+    return rest or None
+
+
+def _cell(value: Any) -> str:
+    """One statistic as text: min / mean / max, histograms one bin per line with shares, numbers compact."""
+    if value is None or value == {}:
+        return "-"
+    if isinstance(value, dict) and {"min", "mean", "max"} <= set(value):
+        return " / ".join(_cell(value[k]) for k in ("min", "mean", "max"))
+    if isinstance(value, dict) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        # Shares next to counts: files of different sizes (valid 300, test 500) compare by share.
+        total = sum(value.values()) or 1
+        return "\n".join(f"{k}: {v} ({100 * v / total:.1f}%)" for k, v in value.items())
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 10_000 else f"{value:.0f}"
+    return str(value)
+
+
+@data_app.command("show")
+def show_command(
+    file: Path = typer.Argument(..., metavar="FILE", help="An example file (JSON array or JSON Lines)."),
+    index: int = typer.Option(..., "--index", help="Which example, counting from 0."),
+    as_json: bool = typer.Option(False, "--json", help="Print the example as JSON instead of formatted text."),
+) -> None:
+    """Pretty-print one example: the question wrapped, numbered steps, the answer, other fields compact."""
+    from cocobench.cli.common import print_json
+    from cocobench.datastats import format_example
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import load_examples
+
+    examples = load_examples(file)
+    if not 0 <= index < len(examples):
+        valid = f"valid: 0..{len(examples) - 1}" if examples else "the file has no examples"
+        raise CocobenchError(f"--index {index} is out of range for {file} ({len(examples)} examples); {valid}")
+    if as_json:
+        print_json(examples[index])
+        return
+    width = min(shutil.get_terminal_size((88, 24)).columns, 100)
+    sys.stdout.write(f"{file}: example {index} of {len(examples)} (counting from 0)\n" + format_example(examples[index], width))
+
+
+@data_app.command("check")
+def check_command(
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="Example files (JSON array or JSON Lines)."),
+    task: str | None = _task_option("checker"),
+    max_report: int = typer.Option(20, "--max-report", help="List at most this many invalid examples per file (0: only the counts)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar on stderr."),
+) -> None:
+    """Run the task's checker over every example; exit 0 if all are valid, 1 if any is not (2 on bad input)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cocobench.cli.common import stderr
+    from cocobench.datastats import check_examples, resolve_task
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import load_examples
+    from cocobench.tasks import task_names
+
+    if max_report < 0:
+        raise CocobenchError(f"--max-report must be 0 or more, got {max_report}")
+    jobs = []
+    for file in files:  # load and resolve everything first: a bad last file fails before any report
+        examples = load_examples(file)
+        resolved = resolve_task(examples, task)
+        if resolved is None and examples:
+            raise CocobenchError(f"{file}: no task recognises its first example; pass --task (one of {', '.join(task_names())})")
+        jobs.append((file, examples, resolved))
+
+    total = sum(len(examples) for _, examples, _ in jobs)
+    any_bad = False
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, disable=quiet or total < BIG_FILE, transient=True) as progress:
+        reports = []
+        for file, examples, resolved in jobs:
+            bar = progress.add_task(f"checking {file.name}", total=len(examples))
+            bad = check_examples(examples, resolved, lambda n: progress.advance(bar, n)) if examples else []
+            reports.append((file, examples, resolved, bad))
+    for file, examples, resolved, bad in reports:
+        any_bad |= bool(bad)
+        name = f" as {resolved.name}" if resolved else ""
+        print(f"{file}: {len(examples)} examples checked{name}, {len(bad)} invalid")
+        for index, problems in bad[:max_report]:
+            print(f"  example {index}: {'; '.join(problems)}")
+        if len(bad) > max_report:
+            print(f"  ... and {len(bad) - max_report} more (raise --max-report to list them)")
+    raise typer.Exit(1 if any_bad else 0)

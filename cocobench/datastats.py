@@ -1,0 +1,150 @@
+"""What is in a file of examples (`cocobench data stats|show|check`): pure functions, no printing.
+
+Statistics are plain JSON-able dicts so that `data stats --json` and the table show the same numbers,
+and a generated file can be compared side by side with the official one (SPEC section 5's numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cocobench.errors import CocobenchError
+from cocobench.examples import Example
+from cocobench.tasks.base import Task
+
+FEW_ANSWERS = 10  # up to this many distinct answers we show their distribution (True/False, A/B...)
+
+
+# ----------------------------------------------------------------------------------------------
+# Which task a file belongs to
+
+
+def find_task(name: str) -> Task:
+    """The registered task `name`; a registered task whose module is not installed is a user error too."""
+    from cocobench import tasks
+
+    try:
+        return tasks.get_task(name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("cocobench.tasks."):
+            raise
+        available = [n for n in tasks.task_names() if _installed(n)]
+        raise CocobenchError(f"task '{name}' is not available in this installation ({exc.name} is missing); available: {', '.join(available)}") from None
+
+
+def _installed(name: str) -> bool:
+    from cocobench import tasks
+
+    try:
+        tasks.get_task(name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("cocobench.tasks."):
+            raise  # the task module exists but a dependency of it is missing: a real error
+        return False
+    return True
+
+
+def detect(example: Example) -> Task | None:
+    """The first installed task that recognises `example` (tasks still being written are skipped)."""
+    from cocobench import tasks
+
+    for name in tasks.task_names():
+        if _installed(name) and (task := tasks.get_task(name)).recognizes(example):
+            return task
+    return None
+
+
+def resolve_task(examples: Sequence[Example], name: str | None) -> Task | None:
+    """`--task` when given, else detected from the first example; None when nothing recognises it."""
+    if name is not None:
+        return find_task(name)
+    return detect(examples[0]) if examples else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics
+
+
+def summary(values: Sequence[float]) -> dict[str, float] | None:
+    """min / mean / max (mean rounded to 3 decimals); None for no values."""
+    if not values:
+        return None
+    return {"min": min(values), "mean": round(sum(values) / len(values), 3), "max": max(values)}
+
+
+def histogram(values: Sequence[Any]) -> dict[str, int]:
+    """Counts keyed by str(value) (JSON keys), numeric values in numeric order."""
+    counts = Counter(values)
+    return {str(k): counts[k] for k in sorted(counts, key=lambda v: (not isinstance(v, (int, float)), v))}
+
+
+def answer_balance(answers: Sequence[str]) -> dict[str, Any]:
+    """How many distinct answers, and their distribution when there are few (e.g. True/False)."""
+    counts = Counter(answers)
+    distribution = {a: counts[a] for a in sorted(counts)} if len(counts) <= FEW_ANSWERS else None
+    return {"distinct": len(counts), "distribution": distribution}
+
+
+def file_stats(examples: Sequence[Example], task: Task | None) -> dict[str, Any]:
+    """Everything `data stats` reports for one file, plus the task's own `extra_stats`."""
+    from cocobench.tokenizer import pretokenize
+
+    steps = [len(ex["steps"]) for ex in examples]
+    return {
+        "task": task.name if task else None,
+        "examples": len(examples),
+        "steps": {**(summary(steps) or {}), "histogram": histogram(steps)},
+        "question_words": summary([len(ex["question"].split()) for ex in examples]),
+        # Tokens of the default word-level tokenizer: what a training sequence's question costs.
+        "question_tokens": summary([len(pretokenize(ex["question"])) for ex in examples]),
+        "answers": answer_balance([ex["answer"] for ex in examples]),
+        "extra": dict(task.extra_stats(list(examples))) if task and examples else {},
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking
+
+
+def check_examples(examples: Sequence[Example], task: Task, advance: Callable[[int], None] | None = None) -> list[tuple[int, list[str]]]:
+    """(index, problems) of every invalid example, in file order.
+
+    A checker that raises on a strange example (a missing field of another task) reports that as the
+    example's problem instead of stopping the whole check.
+    """
+    bad = []
+    for index, example in enumerate(examples):
+        try:
+            problems = list(task.check(example))
+        except Exception as exc:  # noqa: BLE001 - any crash is a finding about this example
+            problems = [f"the {task.name} checker failed on it ({type(exc).__name__}: {exc})"]
+        if problems:
+            bad.append((index, problems))
+        if advance is not None:
+            advance(1)
+    return bad
+
+
+# ----------------------------------------------------------------------------------------------
+# Showing one example
+
+
+def format_example(example: Example, width: int = 88) -> str:
+    """Question wrapped, steps numbered, answer, then every other field as compact JSON on one line."""
+    width = max(width, 40)
+    indent = "  "
+    lines = ["question:", textwrap.fill(example["question"], width, initial_indent=indent, subsequent_indent=indent)]
+    lines.append(f"steps ({len(example['steps'])}):")
+    number = len(str(len(example["steps"])))
+    for i, step in enumerate(example["steps"], start=1):
+        head = f"{indent}{i:>{number}}. "
+        lines.append(textwrap.fill(step, width, initial_indent=head, subsequent_indent=" " * len(head)) or head.rstrip())
+    lines.append(f"answer: {example['answer']}")
+    for key, value in example.items():
+        if key not in ("question", "steps", "answer"):
+            lines.append(f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,435 @@
+"""The paper's Table 1 for the user's runs (`cocobench table`): one row per method, one column group per task.
+
+Data flows: results.json files -> `load_results` (validated dicts) -> `build_table` (pure numbers) ->
+one renderer per format (rich, markdown, csv, json). Nothing here trains or evaluates.
+
+A cell aggregates the runs of one (task, method, variant) over seeds: accuracy mean +- sample std
+(n-1; none for one seed), and the means of generated tokens, forward passes and examples/second.
+
+Runs are only averaged when they are the same experiment: same task, method, `options` (except the
+seed) and test file. Runs of one (task, method) that differ in anything else become separate rows
+labelled by what differs ("coconut (c=2)"), never a silent average: a sweep over c reads as a sweep,
+and a forgotten --epochs does not hide inside a mean. Two files with the same (task, method, seed,
+options, test file) are an error: averaging them would count one seed twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cocobench.errors import CocobenchError
+
+SCHEMA_VERSION = 1  # the results.json version this module reads (cocobench/results.py writes it)
+RESULTS_FILE = "results.json"
+# Table 1's row order, then the controls from follow-up work; other methods follow alphabetically.
+PAPER_METHODS = (
+    "cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought",
+    "pause-as-thought", "pause-multipass",
+)  # fmt: skip
+# Table 1's column order (GSM8k, ProntoQA, ProsQA), then iCoT's multiplication; others alphabetically.
+PAPER_TASKS = ("gsm", "prontoqa", "prosqa", "mult")
+REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading: each path is a results.json, a run directory or a suite directory
+
+
+def find_results(path: str | Path) -> list[Path]:
+    """The results files under `path`: itself if a file, its results.json if a run directory, else every one below it."""
+    path = Path(path)
+    if not path.exists():
+        raise CocobenchError(f"'{path}' does not exist; pass a results.json, a run directory or a suite directory")
+    if path.is_file():
+        return [path]
+    if (path / RESULTS_FILE).is_file():
+        return [path / RESULTS_FILE]  # a run directory (as `cocobench compare` reads it)
+    found = []
+    for folder, subfolders, files in os.walk(path):
+        # Hidden folders are atomic-write temporaries (.name.tmp) or tooling (.git, .venv), never runs.
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        if RESULTS_FILE in files:
+            found.append(Path(folder) / RESULTS_FILE)
+    if not found:
+        raise CocobenchError(f"no {RESULTS_FILE} found under '{path}'; pass a results.json, a run directory or a suite directory")
+    return sorted(found)
+
+
+def load_results(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """Every run under `paths`, validated; each dict gets `_source` (its file) for messages.
+
+    A file reached twice (a suite directory and a run inside it) is read once.
+    """
+    results, seen = [], set()
+    for path in paths:
+        for file in find_results(path):
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            results.append({**read_results(file), "_source": str(file)})
+    return results
+
+
+_MISSING = object()
+_NUMBER = (int, float)
+# What the table needs; other fields (samples, config, ...) are the business of other readers.
+_REQUIRED: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("task", (str,)),
+    ("method", (str,)),
+    ("seed", (int,)),
+    ("options", (dict,)),
+    ("metrics", (dict,)),
+    ("metrics.accuracy", _NUMBER),
+    ("metrics.generated_tokens_mean", _NUMBER),
+    ("metrics.forward_passes_mean", _NUMBER),
+    ("metrics.examples_per_second", (*_NUMBER, type(None))),
+)
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", type(None): "null"}
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """One results.json, checked for schema_version and the fields the table reads."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CocobenchError(f"cannot read {path}: {exc.strerror}; fix its permissions or pass another results.json") from None
+    except UnicodeDecodeError:
+        raise CocobenchError(f"{path}: not UTF-8 text, so not a results.json; {REGENERATE}") from None
+    except json.JSONDecodeError as exc:
+        raise CocobenchError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}), perhaps truncated; {REGENERATE}") from None
+    if not isinstance(results, dict):
+        raise CocobenchError(f"{path}: expected a JSON object (a cocobench results file), got {type(results).__name__}; {REGENERATE}")
+    version = results.get("schema_version")
+    if version is None:
+        raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {SCHEMA_VERSION}); upgrade cocobench or {REGENERATE}")
+    for dotted, kinds in _REQUIRED:
+        *parents, name = dotted.split(".")
+        obj = results
+        for parent in parents:
+            obj = obj[parent]  # parents are listed (and checked) before their children
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
+            raise CocobenchError(f"{path}: missing required field '{dotted}'; {REGENERATE}")
+        if isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and not math.isfinite(value)):
+            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[k] for k in kinds))
+            raise CocobenchError(f"{path}: field '{dotted}' must be {wanted}, got {json.dumps(value)[:40]}; {REGENERATE}")
+    if not 0.0 <= results["metrics"]["accuracy"] <= 1.0:
+        raise CocobenchError(f"{path}: metrics.accuracy must be a fraction in [0, 1], got {results['metrics']['accuracy']}; {REGENERATE}")
+    return results
+
+
+
+# ----------------------------------------------------------------------------------------------
+# The table as data
+
+
+@dataclass
+class Cell:
+    """The runs of one (task, method, variant): the seeds and the statistics over them."""
+
+    seeds: list[int]
+    sources: list[str]
+    accuracy: float  # percent, mean over seeds
+    accuracy_std: float | None  # sample std (n-1) in percent points; None for one seed
+    generated_tokens: float  # mean over seeds of the per-example mean (SPEC token rule)
+    forward_passes: float
+    examples_per_second: float | None  # None when no run recorded a throughput
+    delta_accuracy: float | None = None  # percent points vs the baseline row; None without one
+    delta_tokens: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass
+class Row:
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)  # only the options that tell variants apart
+    cells: dict[str, Cell] = field(default_factory=dict)  # task -> cell
+
+    @property
+    def options_text(self) -> str:
+        return ", ".join(f"{k}={format_option(v)}" for k, v in self.options.items())
+
+    @property
+    def label(self) -> str:
+        """`coconut` or, for one of several variants, `coconut (c=2, lr=0.0001)`."""
+        return f"{self.method} ({self.options_text})" if self.options else self.method
+
+
+@dataclass
+class Table:
+    tasks: list[str]
+    rows: list[Row]
+    baseline: str
+
+    def has_baseline(self, task: str) -> bool:
+        return any(row.method == self.baseline and task in row.cells for row in self.rows)
+
+
+def build_table(results: list[dict[str, Any]], baseline: str = "cot") -> Table:
+    """Group runs into rows and cells and compute the statistics (pure; no I/O)."""
+    by_task_method = _by_task_method(_group_experiments(results))
+    rows: dict[tuple[str, str], Row] = {}
+    # Tasks with several variants of a method first: they create the labelled rows...
+    for (task, method), variants in sorted(by_task_method.items(), key=lambda item: len(item[1]) == 1):
+        differing = _differing_options([options for options, _ in variants])
+        for options, runs in variants:
+            shown = {k: options.get(k, _MISSING) for k in differing}
+            row = rows.setdefault((method, json.dumps(plain_options(shown), sort_keys=True)), Row(method, shown))
+            if len(variants) == 1:
+                # ...then a task with one variant joins the one labelled row its options agree with
+                # (ProntoQA's only coconut run, made with c=1, sits in the ProsQA c-sweep's "c=1" row).
+                fits = [r for r in rows.values() if r.method == method and r.options and task not in r.cells and _agrees(r.options, options)]
+                row = fits[0] if len(fits) == 1 else row
+            row.cells[task] = _cell(runs)
+    rows = {key: row for key, row in rows.items() if row.cells}  # an unlabelled row nobody used
+    tasks = sorted({task for task, _ in by_task_method}, key=_task_order)
+    table = Table(tasks, sorted(rows.values(), key=_row_order), baseline)
+    _add_deltas(table)
+    return table
+
+
+def _agrees(shown: dict[str, Any], options: dict[str, Any]) -> bool:
+    return all(options.get(k, _MISSING) == v for k, v in shown.items())
+
+
+def plain_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as JSON values: an option absent from a run's file becomes "<unset>"."""
+    return {k: ("<unset>" if v is _MISSING else v) for k, v in options.items()}
+
+
+def _identity(result: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for runs to be seeds of one experiment: options without the seed, and the test file."""
+    options = {k: v for k, v in result["options"].items() if k != "seed"}
+    fingerprint = (result.get("data") or {}).get("test_fingerprint")
+    if fingerprint:
+        options["test_data"] = _short(fingerprint)  # two test files are two experiments, whatever the options
+    return dict(sorted(options.items()))
+
+
+def _group_experiments(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """(task, method, canonical options) -> its runs, one per seed (a repeated seed is an error)."""
+    groups: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}
+    for result in results:
+        key = (result["task"], result["method"], json.dumps(_identity(result), sort_keys=True))
+        seeds = groups.setdefault(key, {})
+        if result["seed"] in seeds:
+            first, second = seeds[result["seed"]].get("_source", "a run"), result.get("_source", "another run")
+            raise CocobenchError(
+                f"{first} and {second} are the same run ({result['task']}, {result['method']}, seed {result['seed']}, same options); "
+                "averaging both would count one seed twice: pass only one of them"
+            )
+        seeds[result["seed"]] = result
+    return {key: [seeds[s] for s in sorted(seeds)] for key, seeds in groups.items()}
+
+
+def _by_task_method(experiments) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+    by: dict[tuple[str, str], list] = {}
+    for (task, method, options), runs in experiments.items():
+        by.setdefault((task, method), []).append((json.loads(options), runs))
+    return by
+
+
+def _differing_options(variants: list[dict[str, Any]]) -> list[str]:
+    """The option names whose value (or presence) is not the same in every variant, sorted."""
+    keys = sorted({k for options in variants for k in options})
+    return [k for k in keys if len({json.dumps(options.get(k, "<absent>")) for options in variants}) > 1]
+
+
+def _cell(runs: list[dict[str, Any]]) -> Cell:
+    accuracy = [100.0 * r["metrics"]["accuracy"] for r in runs]
+    speeds = [r["metrics"]["examples_per_second"] for r in runs if r["metrics"]["examples_per_second"] is not None]
+    return Cell(
+        seeds=[r["seed"] for r in runs],
+        sources=[r.get("_source", r.get("run_name", "")) for r in runs],
+        accuracy=statistics.fmean(accuracy),
+        accuracy_std=statistics.stdev(accuracy) if len(runs) > 1 else None,
+        generated_tokens=statistics.fmean(r["metrics"]["generated_tokens_mean"] for r in runs),
+        forward_passes=statistics.fmean(r["metrics"]["forward_passes_mean"] for r in runs),
+        examples_per_second=statistics.fmean(speeds) if speeds else None,
+    )
+
+
+def _add_deltas(table: Table) -> None:
+    """Differences to the baseline row of the same task: the same variant label if it has one, else its only row."""
+    for task in table.tasks:
+        base_rows = [row for row in table.rows if row.method == table.baseline and task in row.cells]
+        for row in table.rows:
+            if task not in row.cells or row.method == table.baseline:
+                continue
+            same = [b for b in base_rows if b.options == row.options]
+            base = same[0] if same else base_rows[0] if len(base_rows) == 1 else None
+            if base is not None:
+                cell, ref = row.cells[task], base.cells[task]
+                cell.delta_accuracy = cell.accuracy - ref.accuracy
+                cell.delta_tokens = cell.generated_tokens - ref.generated_tokens
+
+
+def _task_order(task: str) -> tuple:
+    return (PAPER_TASKS.index(task), "") if task in PAPER_TASKS else (len(PAPER_TASKS), task)
+
+
+def _row_order(row: Row) -> tuple:
+    method = (PAPER_METHODS.index(row.method), "") if row.method in PAPER_METHODS else (len(PAPER_METHODS), row.method)
+    # Variants in the natural order of their option values (c=2 before c=10), the unlabelled row first.
+    values = tuple((k, *_sortable(v)) for k, v in row.options.items())
+    return (*method, values)
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value)
+    return (1, format_option(value))
+
+
+def format_option(value: Any) -> str:
+    if value is _MISSING:
+        return "unset"  # the option is absent from this run's file (an older cocobench)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _short(fingerprint: str) -> str:
+    return fingerprint.removeprefix("sha256:")[:8]
+
+
+# ----------------------------------------------------------------------------------------------
+# Renderers: rich (terminal), markdown (a paper or PR), csv (one line per cell, for pandas), json
+
+
+def _columns(table: Table, tasks: list[str] | None = None, short: bool = False) -> list[tuple[str, str, str]]:
+    """(task, key, header) of every column after `method`; delta columns only where a baseline exists."""
+    vs = "" if short else f" vs {table.baseline}"
+    columns = []
+    for task in table.tasks if tasks is None else tasks:
+        columns.append((task, "accuracy", "acc %"))
+        if table.has_baseline(task):
+            columns.append((task, "delta_accuracy", f"Δacc{vs}"))
+        columns += [(task, "generated_tokens", "tokens")]
+        if table.has_baseline(task):
+            columns.append((task, "delta_tokens", f"Δtok{vs}"))
+        columns += [(task, "forward_passes", "passes"), (task, "examples_per_second", "ex/s")]
+    return columns
+
+
+def _text(cell: Cell | None, key: str) -> str:
+    if cell is None:
+        return ""
+    if key == "accuracy":
+        if cell.accuracy_std is None:
+            return f"{cell.accuracy:.1f}"
+        return f"{cell.accuracy:.1f} ± {cell.accuracy_std:.1f} (n={cell.n})"
+    value = getattr(cell, key)
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" if key.startswith("delta_") else f"{value:.1f}"
+
+
+def render_rich(table: Table, console) -> None:
+    """Table 1's layout (task column groups side by side); one table per task when that is too wide."""
+    wide = _rich_table(table, table.tasks)
+    if len(table.tasks) > 1 and _width(console, wide) > console.width:
+        for task in table.tasks:
+            console.print(_rich_table(table, [task], title=task))
+    else:
+        console.print(wide)
+
+
+def _rich_table(table: Table, tasks: list[str], title: str | None = None):
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    caption = "accuracy %: mean ± sample std over n seeds"
+    if any(table.has_baseline(task) for task in tasks):
+        caption += f"; Δ: difference to the {table.baseline} row"
+    out = RichTable(title=title, title_justify="left", caption=caption, caption_justify="left")
+    out.add_column("method", no_wrap=True)
+    columns = _columns(table, tasks, short=True)
+    for task, _, header in columns:
+        out.add_column(header if title else f"{task}\n{header}", justify="right", no_wrap=True)
+    for row in table.rows:
+        if any(task in row.cells for task in tasks):
+            out.add_row(escape(row.label), *(_text(row.cells.get(task), key) for task, key, _ in columns))
+    return out
+
+
+def _width(console, renderable) -> int:
+    from rich.measure import Measurement
+
+    # Measured without the console's limit: rich would otherwise report the squeezed width.
+    return Measurement.get(console, console.options.update_width(10**6), renderable).maximum
+
+
+def render_markdown(table: Table) -> str:
+    columns = _columns(table)
+    lines = ["| method | " + " | ".join(f"{task} {header}" for task, _, header in columns) + " |"]
+    lines.append("|---|" + "---:|" * len(columns))
+    for row in table.rows:
+        lines.append(f"| {row.label} | " + " | ".join(_text(row.cells.get(task), key) for task, key, _ in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = (
+    "method", "options", "task", "n", "seeds", "accuracy_pct", "accuracy_pct_std", "generated_tokens",
+    "forward_passes", "examples_per_second", "delta_accuracy_pts", "delta_tokens",
+)  # fmt: skip
+
+
+def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
+    """One cell, machine-readable: numbers rounded to 4 decimals, percent for accuracy."""
+    def r(x):
+        return None if x is None else round(x, 4)
+
+    return {
+        "method": row.method, "options": plain_options(row.options),
+        "task": task, "n": cell.n, "seeds": cell.seeds,
+        "accuracy_pct": r(cell.accuracy), "accuracy_pct_std": r(cell.accuracy_std),
+        "generated_tokens": r(cell.generated_tokens), "forward_passes": r(cell.forward_passes),
+        "examples_per_second": r(cell.examples_per_second),
+        "delta_accuracy_pts": r(cell.delta_accuracy), "delta_tokens": r(cell.delta_tokens),
+        "sources": cell.sources,
+    }  # fmt: skip
+
+
+def render_csv(table: Table) -> str:
+    """Long format: one line per (method, variant, task), empty fields for missing values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in table.rows:
+        for task in table.tasks:
+            if task in row.cells:
+                record = _record(row, task, row.cells[task])
+                record["options"] = row.options_text
+                record["seeds"] = " ".join(map(str, record["seeds"]))
+                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return buffer.getvalue()
+
+
+def to_json(table: Table) -> dict[str, Any]:
+    return {
+        "baseline": table.baseline,
+        "tasks": table.tasks,
+        "rows": [
+            {"method": row.method, "label": row.label, "options": plain_options(row.options),
+             "cells": {task: _record(row, task, cell) for task, cell in row.cells.items()}}
+            for row in table.rows
+        ],
+    }

@@ -1,0 +1,263 @@
+"""`cocobench table` on hand-made results.json files (schema_version 1, exactly as in CONTRACTS.md)."""
+
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cocobench.cli import app
+from cocobench.errors import CocobenchError
+from cocobench.report import build_table, load_results, render_csv, render_markdown, to_json
+
+OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
+
+
+def make_results(*, task="prosqa", method="coconut", seed=0, options=None, correct=8, total=10, tokens=6.0, passes=7.0,
+                 examples_per_second=100.0, fingerprint="sha256:" + "a" * 64):  # fmt: skip
+    """A complete results file: `correct` of `total` samples right, each with `tokens` tokens and `passes` passes."""
+    samples = [
+        {"idx": i, "prediction": "yes" if i < correct else "no", "gold": "yes", "correct": i < correct,
+         "generated_tokens": tokens, "forward_passes": passes, "num_thoughts": 3, "text": "..."}
+        for i in range(total)
+    ]  # fmt: skip
+    return {
+        "schema_version": 1,
+        "cocobench_version": "0.1.0", "torch_version": "2.13.0", "transformers_version": "5.24.0", "python_version": "3.11.9",
+        "device": "cpu",
+        "run_name": f"{task}-{method}-seed{seed}",
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "options": dict(OPTIONS if options is None else options),
+        "data": {"test_file": "data/test.json", "test_fingerprint": fingerprint, "train_fingerprint": "sha256:" + "b" * 64},
+        "config": {"out": "runs/x", **OPTIONS},
+        "metrics": {
+            "accuracy": correct / total, "correct": correct, "total": total,
+            "generated_tokens_mean": float(tokens), "forward_passes_mean": float(passes),
+            "examples_per_second": examples_per_second, "eval_seconds": 0.1,
+            "train_seconds": 12.5, "epochs": [{"epoch": 0, "stage": 0, "train_loss": 1.5, "val_accuracy": 0.5, "seconds": 3.0}],
+            "best_epoch": 0, "classifier_accuracy": None,
+        },  # fmt: skip
+        "samples": samples,
+    }
+
+
+def write_run(suite: Path, results: dict) -> Path:
+    path = suite / results["run_name"] / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    return path
+
+
+def table(*args):
+    return CliRunner().invoke(app, ["table", *map(str, args)])
+
+
+def one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def suite(tmp_path):
+    """ProsQA: cot (1 seed), coconut (3 seeds: 90/95/97 %), no-cot; ProntoQA: coconut only (no CoT row)."""
+    runs = [
+        make_results(method="cot", correct=80, total=100, tokens=50.0, passes=51.0),
+        make_results(method="no-cot", correct=70, total=100, tokens=8.0, passes=9.0),
+        make_results(method="coconut", seed=0, correct=90, total=100, tokens=14.0, passes=15.0, examples_per_second=100.0),
+        make_results(method="coconut", seed=1, correct=95, total=100, tokens=14.0, passes=15.0, examples_per_second=110.0),
+        make_results(method="coconut", seed=2, correct=97, total=100, tokens=15.0, passes=16.0, examples_per_second=None),
+        make_results(task="prontoqa", method="coconut", correct=99, total=100, tokens=9.0, passes=10.0),
+        make_results(method="my-method", correct=50, total=100),
+    ]
+    for run in runs:
+        write_run(tmp_path / "suite", run)
+    return tmp_path / "suite"
+
+
+def test_rows_follow_the_papers_order_and_tasks_table_1s(suite):
+    t = build_table(load_results([suite]))
+    assert [row.label for row in t.rows] == ["cot", "no-cot", "coconut", "my-method"]
+    assert t.tasks == ["prontoqa", "prosqa"]  # Table 1: GSM8k, ProntoQA, ProsQA
+
+
+def test_mean_and_sample_std_over_three_seeds(suite):
+    coconut = build_table(load_results([suite])).rows[2].cells["prosqa"]
+    # By hand: mean (90 + 95 + 97) / 3 = 94; deviations -4, 1, 3 -> (16 + 1 + 9) / (3 - 1) = 13 -> std sqrt(13).
+    assert coconut.seeds == [0, 1, 2] and coconut.n == 3
+    assert coconut.accuracy == pytest.approx(94.0)
+    assert coconut.accuracy_std == pytest.approx(13**0.5)
+    assert coconut.generated_tokens == pytest.approx(43 / 3)
+    assert coconut.forward_passes == pytest.approx(46 / 3)
+    assert coconut.examples_per_second == pytest.approx(105.0)  # the run without a throughput is left out
+
+
+def test_deltas_against_cot_and_none_without_a_cot_row(suite):
+    rows = {row.label: row for row in build_table(load_results([suite])).rows}
+    assert rows["coconut"].cells["prosqa"].delta_accuracy == pytest.approx(94.0 - 80.0)
+    assert rows["coconut"].cells["prosqa"].delta_tokens == pytest.approx(43 / 3 - 50.0)
+    assert rows["no-cot"].cells["prosqa"].delta_accuracy == pytest.approx(-10.0)
+    assert rows["cot"].cells["prosqa"].delta_accuracy is None  # the reference itself
+    assert rows["cot"].cells["prosqa"].accuracy_std is None  # one seed: no std
+    assert rows["coconut"].cells["prontoqa"].delta_accuracy is None  # ProntoQA has no CoT run
+
+
+def test_another_baseline(suite):
+    rows = {row.label: row for row in build_table(load_results([suite]), baseline="no-cot").rows}
+    assert rows["cot"].cells["prosqa"].delta_accuracy == pytest.approx(10.0)
+    assert rows["cot"].cells["prosqa"].delta_tokens == pytest.approx(42.0)
+
+
+def test_markdown_has_the_numbers_and_no_delta_columns_without_cot(suite):
+    result = table(suite, "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[0] == "method" and "prosqa Δacc vs cot" in header and "prontoqa Δacc vs cot" not in header
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    coconut = next(line for line in lines if line.startswith("| coconut "))
+    assert "94.0 ± 3.6 (n=3)" in coconut and "+14.0" in coconut and "99.0" in coconut
+
+
+def test_csv_parses_one_line_per_cell(suite):
+    result = table(suite, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    records = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["method"], r["task"]) for r in records] == [
+        ("cot", "prosqa"), ("no-cot", "prosqa"), ("coconut", "prontoqa"), ("coconut", "prosqa"), ("my-method", "prosqa"),
+    ]  # fmt: skip
+    coconut = records[3]
+    assert coconut["n"] == "3" and coconut["seeds"] == "0 1 2"
+    assert float(coconut["accuracy_pct"]) == 94.0 and float(coconut["accuracy_pct_std"]) == pytest.approx(13**0.5, abs=1e-4)
+    assert float(coconut["delta_accuracy_pts"]) == 14.0 and records[0]["delta_accuracy_pts"] == ""
+
+
+def test_json_output(suite):
+    result = table(suite, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["baseline"] == "cot" and data["tasks"] == ["prontoqa", "prosqa"]
+    coconut = next(row for row in data["rows"] if row["method"] == "coconut")
+    assert coconut["options"] == {} and coconut["cells"]["prosqa"]["accuracy_pct"] == 94.0
+    assert coconut["cells"]["prosqa"]["delta_tokens"] == round(43 / 3 - 50, 4)
+    assert len(coconut["cells"]["prosqa"]["sources"]) == 3
+
+
+def test_rich_output_and_a_single_results_file(suite):
+    result = table(suite / "prosqa-coconut-seed1" / "results.json", suite / "prosqa-cot-seed0")
+    assert result.exit_code == 0, result.output
+    assert "coconut" in result.stdout and "95.0" in result.stdout and "+15.0" in result.stdout
+
+
+def test_a_file_given_twice_is_read_once(suite):
+    twice = load_results([suite, suite / "prosqa-cot-seed0"])
+    assert len(twice) == len(load_results([suite]))
+
+
+def test_runs_with_different_options_become_labelled_rows_not_an_average(tmp_path):
+    runs = [make_results(method="cot", correct=80, total=100)]
+    for c, seeds in ((1, (0, 1)), (2, (0,)), (10, (0,))):
+        for seed in seeds:
+            run = make_results(method="coconut", seed=seed, correct=90 + c, total=100, options={**OPTIONS, "c": c})
+            run["run_name"] += f"-c{c}"
+            runs.append(run)
+    for run in runs:
+        write_run(tmp_path, run)
+    t = build_table(load_results([tmp_path]))
+    assert [row.label for row in t.rows] == ["cot", "coconut (c=1)", "coconut (c=2)", "coconut (c=10)"]
+    assert [row.cells["prosqa"].n for row in t.rows] == [1, 2, 1, 1]
+    assert t.rows[3].cells["prosqa"].accuracy == pytest.approx(100.0)
+    assert t.rows[3].cells["prosqa"].delta_accuracy == pytest.approx(20.0)  # against the only CoT row
+    result = table(tmp_path, "--format", "csv")
+    assert [r["options"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["", "c=1", "c=2", "c=10"]
+
+
+def test_runs_on_different_test_files_are_not_averaged(tmp_path):
+    write_run(tmp_path / "a", make_results(fingerprint="sha256:" + "1" * 64))
+    write_run(tmp_path / "b", make_results(seed=1, fingerprint="sha256:" + "2" * 64))
+    labels = [row.label for row in build_table(load_results([tmp_path])).rows]
+    assert labels == ["coconut (test_data=11111111)", "coconut (test_data=22222222)"]
+
+
+def test_the_same_seed_twice_is_refused_naming_both_files(tmp_path):
+    first = write_run(tmp_path / "a", make_results())
+    second = write_run(tmp_path / "b", make_results())
+    with pytest.raises(CocobenchError, match="count one seed twice"):
+        build_table(load_results([tmp_path]))
+    one_line_error(table(tmp_path), str(first), str(second))
+
+
+def test_pure_build_table_needs_no_files():
+    t = build_table([make_results(method="cot"), make_results(method="pause-multipass"), make_results(method="icot")])
+    assert [row.method for row in t.rows] == ["cot", "icot", "pause-multipass"]
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [
+        ('{"schema_version": 1, "task": "prosqa", "metr', ["results.json:1", "malformed JSON", "truncated"]),
+        (json.dumps({**make_results(), "schema_version": 2}), ["unknown schema_version 2", "reads 1"]),
+        (json.dumps({k: v for k, v in make_results().items() if k != "schema_version"}), ["missing required field 'schema_version'"]),
+        (json.dumps({k: v for k, v in make_results().items() if k != "method"}), ["missing required field 'method'"]),
+        (json.dumps({**make_results(), "metrics": {"accuracy": 0.5}}), ["missing required field 'metrics.generated_tokens_mean'"]),
+        (json.dumps({**make_results(), "seed": "0"}), ["field 'seed' must be an integer"]),
+        (json.dumps({**make_results(), "metrics": {**make_results()["metrics"], "accuracy": 80}}), ["fraction in [0, 1]"]),
+        ("[1, 2]", ["expected a JSON object"]),
+    ],
+)
+def test_bad_results_files_exit_2_with_one_line(tmp_path, content, fragments):
+    path = write_run(tmp_path, make_results())
+    path.write_text(content)
+    one_line_error(table(path), str(path), *fragments)
+
+
+def test_missing_path_and_empty_directory_exit_2(tmp_path):
+    one_line_error(table(tmp_path / "nope"), "does not exist")
+    one_line_error(table(tmp_path), "no results.json found")
+
+
+def test_no_baseline_runs_is_a_note_not_an_error(tmp_path):
+    write_run(tmp_path, make_results())
+    result = table(tmp_path, "--format", "markdown", "--baseline", "icot")
+    assert result.exit_code == 0 and "no 'icot' runs" in result.stderr and "Δ" not in result.stdout
+
+
+def test_std_matches_statistics_module(suite):
+    # Guard against a population std (n) slipping in: the table uses the sample std (n - 1).
+    coconut = build_table(load_results([suite])).rows[2].cells["prosqa"]
+    assert coconut.accuracy_std == pytest.approx(statistics.stdev([90, 95, 97]))
+    assert coconut.accuracy_std != pytest.approx(statistics.pstdev([90, 95, 97]))
+
+
+def test_a_task_with_one_variant_joins_the_sweep_row_its_options_match(tmp_path):
+    for c in (1, 2):
+        run = make_results(method="coconut", options={**OPTIONS, "c": c})
+        run["run_name"] += f"-c{c}"
+        write_run(tmp_path, run)
+    write_run(tmp_path, make_results(task="prontoqa", method="coconut", options={**OPTIONS, "c": 2}))
+    rows = build_table(load_results([tmp_path])).rows
+    assert [(row.label, sorted(row.cells)) for row in rows] == [("coconut (c=1)", ["prosqa"]), ("coconut (c=2)", ["prontoqa", "prosqa"])]
+
+
+def test_rich_stacks_one_table_per_task_when_too_wide(suite):
+    from rich.console import Console
+
+    from cocobench.report import render_rich
+
+    def render(width):
+        console = Console(width=width, record=True)
+        render_rich(build_table(load_results([suite])), console)
+        return console.export_text()
+
+    wide, narrow = render(250), render(80)
+    assert "94.0 ± 3.6 (n=3)" in wide and "94.0 ± 3.6 (n=3)" in narrow
+    titles = lambda text: [line.strip() for line in text.splitlines() if line.strip() in ("prosqa", "prontoqa")]  # noqa: E731
+    assert titles(narrow) == ["prontoqa", "prosqa"] and titles(wide) == []
+    assert max(map(len, narrow.splitlines())) <= 80
