@@ -1,0 +1,186 @@
+"""What every method provides: an example (at a curriculum stage) -> token ids and loss mask, the
+inference prompt, and when the trainer should reset its optimizer (SPEC sections 1, 2 and 4).
+
+Every training sequence is three blocks, tokenized segment by segment as the official code does:
+
+    question    `question + "\\n"`                                        labels -100
+    no-loss     bot / `<|latent|>` / `<|pause|>` / eot tokens (may be empty)   labels -100
+    loss        the steps still in language (`step + "\\n"` each), `"### " + answer`, EOS   labels = ids
+
+Labels follow the Hugging Face convention (labels[t] == input_ids[t], the model shifts them), so the
+prediction made at position t-1 is scored against labels[t]. No BOS is added: GPT-2 has none, and the
+word-level tokenizer has none.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cocobench.errors import CocobenchError
+from cocobench.examples import Example
+from cocobench.tokenizer import TokenIds, token_ids
+
+IGNORE = -100  # label of positions without loss (PyTorch's cross-entropy ignore_index)
+
+
+@dataclass(frozen=True)
+class TrainSequence:
+    input_ids: list[int]
+    labels: list[int]  # same length; IGNORE = no loss
+
+    def __post_init__(self):
+        if len(self.input_ids) != len(self.labels):
+            raise ValueError(f"input_ids ({len(self.input_ids)}) and labels ({len(self.labels)}) differ in length")
+
+
+@dataclass(frozen=True)
+class Segments:
+    """An example's token ids, segment by segment (tokenized once, reused every epoch)."""
+
+    question: tuple[int, ...]  # question + "\n"
+    steps: tuple[tuple[int, ...], ...]  # each step + "\n"
+    answer: tuple[int, ...]  # "### " + answer, then EOS
+
+    @property
+    def chain(self) -> tuple[int, ...]:
+        """The chain of thought as one token sequence (what iCoT removes tokens from)."""
+        return tuple(itertools.chain.from_iterable(self.steps))
+
+
+def build_sequence(question: Sequence[int], no_loss: Sequence[int], loss: Sequence[int]) -> TrainSequence:
+    """question | no-loss block | loss block, with labels only on the loss block."""
+    input_ids = [*question, *no_loss, *loss]
+    labels = [IGNORE] * (len(question) + len(no_loss)) + list(loss)
+    return TrainSequence(input_ids, labels)
+
+
+def stop_targets(input_ids: Sequence[int], ids: TokenIds) -> list[int]:
+    """Targets of the latent stop classifier, one per position: 1 where thinking should end, 0 where it
+    should go on, IGNORE elsewhere.
+
+    The classifier reads the last hidden state at the bot position and at each `<|latent|>` position;
+    that hidden state is what the next thought would be made of, so the target is 1 exactly at the
+    position followed by eot (the last latent, or bot itself when there are no thoughts). A bot whose
+    latent run is not closed by eot (an inference prompt) gets no targets.
+    """
+    if hasattr(input_ids, "tolist"):
+        input_ids = input_ids.tolist()
+    targets = [IGNORE] * len(input_ids)
+    i = 0
+    while i < len(input_ids):
+        if input_ids[i] != ids.bot:
+            i += 1
+            continue
+        last = i  # the last position of the bot-latent run
+        while last + 1 < len(input_ids) and input_ids[last + 1] == ids.latent:
+            last += 1
+        if last + 1 < len(input_ids) and input_ids[last + 1] == ids.eot:
+            targets[i:last] = [0] * (last - i)
+            targets[last] = 1
+        i = last + 1
+    return targets
+
+
+class Method:
+    """Base class: a method formats examples; subclasses override what differs.
+
+    `thought_feed` tells the latent engine what goes in at `<|latent|>` positions: "hidden" (continuous
+    thoughts, n+1 passes), "pause" (the fixed `<|pause|>` embedding, n+1 passes), or None (the method's
+    sequences hold no `<|latent|>` tokens: one ordinary pass).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one line, for `--help` and the README
+    thought_feed: ClassVar[str | None] = None
+    takes_k: ClassVar[bool] = False  # whether the inference prompt holds a number of thoughts or pauses
+
+    def __init__(self, cfg, tokenizer):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.ids = token_ids(tokenizer)
+        self._segments: dict[tuple, Segments] = {}
+        self.check_config()
+
+    # --- settings ---
+    def check_config(self) -> None:
+        """Reject settings that contradict this method, before any work starts."""
+        if self.cfg.k is not None:
+            self.check_k(self.cfg.k)
+        if self.cfg.latent_stop == "classifier" and self.thought_feed is None:
+            raise CocobenchError(
+                f"--latent-stop classifier needs continuous thoughts, which method '{self.name}' does not have; "
+                "use --latent-stop fixed, or a method such as coconut, coconut-no-curriculum or pause-multipass"
+            )
+
+    def check_k(self, k: int) -> int:
+        if not self.takes_k and k != 0:
+            raise CocobenchError(f"--k sets the number of thoughts at inference, and method '{self.name}' has none; drop --k (or pass 0)")
+        if k < 0:
+            raise CocobenchError(f"--k must be 0 or more thoughts, got {k}")
+        return k
+
+    # --- tokenization ---
+    def encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def segments(self, example: Example) -> Segments:
+        key = (example["question"], tuple(example["steps"]), example["answer"])
+        if key not in self._segments:
+            self._segments[key] = Segments(
+                question=self.encode(example["question"] + "\n"),
+                steps=tuple(self.encode(step + "\n") for step in example["steps"]),
+                answer=self.encode("### " + example["answer"]) + (self.ids.eos,),
+            )
+        return self._segments[key]
+
+    # --- schedule ---
+    def stage(self, epoch: int, batches_per_epoch: int | None = None) -> int:
+        """Curriculum stage of `epoch` (0 for methods without a curriculum)."""
+        return 0
+
+    def schedule_position(self, epoch: int, batch_index: int, batches_per_epoch: int) -> Hashable:
+        """What the training data depends on at this batch; the optimizer is reset when it changes."""
+        return self.stage(epoch, batches_per_epoch)
+
+    def reset_optimizer(self, *, epoch: int, batch_index: int, batches_per_epoch: int) -> bool:
+        """True: the trainer builds a fresh AdamW before this batch.
+
+        "stage" (the paper): whenever the training data's schedule changes (Coconut's stage switches,
+        iCoT's removal increases; never for methods without a schedule). "epoch" (the official Coconut
+        code): at every epoch start. "never". Nothing to reset before the very first batch.
+        """
+        mode = self.cfg.reset_optimizer
+        if mode == "never":
+            return False
+        if mode == "epoch":
+            return batch_index == 0 and epoch > 0
+        if mode != "stage":
+            raise ValueError(f"unknown reset_optimizer mode {mode!r}")
+        step = epoch * batches_per_epoch + batch_index
+        if step == 0:
+            return False
+        previous = divmod(step - 1, batches_per_epoch)
+        return self.schedule_position(epoch, batch_index, batches_per_epoch) != self.schedule_position(*previous, batches_per_epoch)
+
+    # --- formatting ---
+    def train_sequence(self, example: Example, *, epoch: int, batch_index: int, batches_per_epoch: int, rng) -> TrainSequence:
+        raise NotImplementedError
+
+    def inference_prompt(self, example: Example, *, k: int | None = None) -> list[int]:
+        """The prompt the model continues at inference (default: the question alone)."""
+        if k is not None:
+            self.check_k(k)
+        return list(self.segments(example).question)
+
+    def validation_k(self, epoch: int) -> int | None:
+        """Thoughts to use when validating during `epoch` (None: the inference default).
+
+        The official code validates each epoch with its current stage's number of thoughts.
+        """
+        return None
+
+    def stop_targets(self, input_ids: Sequence[int]) -> list[int]:
+        return stop_targets(input_ids, self.ids)

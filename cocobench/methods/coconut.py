@@ -1,0 +1,91 @@
+"""Coconut (Hao et al. 2024): continuous thoughts replace the first reasoning steps, stage by stage.
+
+At stage k the first k steps are removed and k*c thoughts take their place:
+    Q bot <latent>x(k*c) eot S_{k+1} .. S_n A
+Decisions where SPEC section 2 leaves room (all match the official code at its defaults):
+- Stage 0 keeps the markers: Q bot eot S_1..S_n A (the official training data does).
+- An example with fewer than k steps loses all of them; with `pad_latent_to_max` (default) it still
+  gets k*c thoughts, without it min(k, #steps)*c (the flag's documented meaning; the official code
+  applies it only past max_latent_stage in training, at every stage at inference).
+- Past max_latent_stage: all steps go; max_latent_stage*c thoughts, or min(#steps, max_latent_stage)*c.
+- Inference uses K = max_latent_stage*c thoughts by default whatever `pad_latent_to_max` says (the
+  official code, unpadded, gives each test example as many thoughts as its gold chain has steps).
+"""
+
+from __future__ import annotations
+
+from cocobench.methods.base import Method, TrainSequence, build_sequence
+
+
+class Coconut(Method):
+    name = "coconut"
+    description = "continuous thoughts: Q bot <latent>x(k*c) eot S_{k+1}..S_n A at stage k, with the multi-stage curriculum"
+    thought_feed = "hidden"
+    takes_k = True
+
+    @property
+    def thought_id(self) -> int:
+        return self.ids.latent
+
+    @property
+    def final_stage(self) -> int:
+        """The first stage with every step removed (past max_latent_stage)."""
+        return self.cfg.max_latent_stage + 1
+
+    def stage(self, epoch: int, batches_per_epoch: int | None = None) -> int:
+        return epoch // self.cfg.epochs_per_stage
+
+    def schedule_position(self, epoch: int, batch_index: int, batches_per_epoch: int) -> int:
+        return min(self.stage(epoch), self.final_stage)  # stages past the final one train on the same data
+
+    def example_stage(self, epoch: int, n_steps: int, rng) -> int:
+        """The stage this example is trained at: the scheduled one, or (with probability uniform_prob)
+        one drawn uniformly from 0..#steps, which mixes earlier stages into the data (paper's analysis model)."""
+        if self.cfg.uniform_prob > 0 and rng.random() < self.cfg.uniform_prob:
+            return rng.randrange(n_steps + 1)
+        return self.stage(epoch)
+
+    def thoughts_and_removed(self, stage: int, n_steps: int) -> tuple[int, int]:
+        """(number of thoughts, number of leading steps removed) at `stage` for an n-step example."""
+        cfg = self.cfg
+        if stage > cfg.max_latent_stage:
+            return (cfg.max_latent_stage if cfg.pad_latent_to_max else min(n_steps, cfg.max_latent_stage)) * cfg.c, n_steps
+        return (stage if cfg.pad_latent_to_max else min(stage, n_steps)) * cfg.c, min(stage, n_steps)
+
+    def thought_block(self, n: int) -> tuple[int, ...]:
+        return (self.ids.bot,) + (self.thought_id,) * n + (self.ids.eot,)
+
+    def train_sequence(self, example, *, epoch, batch_index, batches_per_epoch, rng) -> TrainSequence:
+        seg = self.segments(example)
+        stage = self.example_stage(epoch, len(seg.steps), rng)
+        n_thoughts, n_removed = self.thoughts_and_removed(stage, len(seg.steps))
+        language = tuple(token for step in seg.steps[n_removed:] for token in step)
+        return build_sequence(seg.question, self.thought_block(n_thoughts), language + seg.answer)
+
+    @property
+    def default_k(self) -> int:
+        return self.cfg.max_latent_stage * self.cfg.c
+
+    def inference_prompt(self, example, *, k=None) -> list[int]:
+        """Q bot <latent>xK eot; with the stop classifier (and no explicit k) Q bot, and the engine decides."""
+        question = list(self.segments(example).question)
+        if k is None and self.cfg.latent_stop == "classifier":
+            return question + [self.ids.bot]
+        n = self.default_k if k is None else self.check_k(k)
+        return question + list(self.thought_block(n))
+
+    def validation_k(self, epoch: int) -> int | None:
+        if self.cfg.latent_stop == "classifier":
+            return None
+        return min(self.stage(epoch), self.cfg.max_latent_stage) * self.cfg.c
+
+
+class CoconutNoCurriculum(Coconut):
+    name = "coconut-no-curriculum"
+    description = "Coconut without the curriculum: the final stage (Q bot <latent>x(max_latent_stage*c) eot A) from epoch 0"
+
+    def stage(self, epoch: int, batches_per_epoch: int | None = None) -> int:
+        return self.final_stage
+
+
+METHODS = (Coconut, CoconutNoCurriculum)

@@ -1,0 +1,69 @@
+"""Settings: defaults < YAML < command line; bad values are rejected before any work starts."""
+
+import pytest
+
+from cocobench.config import RunConfig, resolve_config
+from cocobench.errors import CocobenchError
+
+
+def test_precedence_defaults_yaml_cli(tmp_path):
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("task: prosqa\nmethod: cot\nlr: 0.001\nepochs: 3\nmax-latent-stage: 4\n")
+    cfg = resolve_config(cfg_file, {"epochs": 7, "lr": None})
+    assert cfg.method == "cot" and cfg.lr == 0.001  # from YAML (None on the command line = not given)
+    assert cfg.epochs == 7  # command line wins
+    assert cfg.max_latent_stage == 4  # hyphenated keys accepted
+    assert cfg.batch_size == RunConfig().batch_size  # default
+
+
+def test_yaml_unknown_key_suggests_the_right_one(tmp_path):
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("task: prosqa\nlearning-rate: 0.1\nmax-latent-stag: 3\n")
+    with pytest.raises(CocobenchError, match="unknown key 'learning-rate'"):
+        resolve_config(cfg_file, {})
+    cfg_file.write_text("task: prosqa\nmax-latent-stag: 3\n")
+    with pytest.raises(CocobenchError, match="did you mean 'max-latent-stage'"):
+        resolve_config(cfg_file, {})
+
+
+def test_yaml_type_and_syntax_errors(tmp_path):
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("task: prosqa\nepochs: many\n")
+    with pytest.raises(CocobenchError, match="'epochs' must be int"):
+        resolve_config(cfg_file, {})
+    cfg_file.write_text("task: [prosqa\n")
+    with pytest.raises(CocobenchError, match="malformed YAML"):
+        resolve_config(cfg_file, {})
+    with pytest.raises(CocobenchError, match="does not exist"):
+        resolve_config(tmp_path / "missing.yaml", {})
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"method": "cocnut"}, "did you mean 'coconut'"),
+        ({"task": "prosqaa"}, "unknown task 'prosqaa'"),
+        ({"c": 0}, "--c must be at least 1"),
+        ({"k": 7}, "--k 7 is out of range"),
+        ({"epochs": 0}, "--epochs must be a positive integer"),
+        ({"uniform_prob": 1.5}, "--uniform-prob"),
+        ({"reset_optimizer": "sometimes"}, "--reset-optimizer must be one of"),
+        ({"latent_stop": "oracle"}, "--latent-stop must be one of"),
+        ({"limit_train": -1}, "--limit-train"),
+    ],
+)
+def test_invalid_values_are_rejected(overrides, message):
+    with pytest.raises(CocobenchError, match=message):
+        resolve_config(None, {"task": "prosqa", **overrides})
+
+
+def test_nothing_to_run_on():
+    with pytest.raises(CocobenchError, match="pass --task"):
+        resolve_config(None, {})
+
+
+def test_options_exclude_paths_and_output_settings():
+    cfg = resolve_config(None, {"task": "prosqa", "out": "x", "quiet": True, "c": 2})
+    options = cfg.options()
+    assert options["c"] == 2 and "out" not in options and "quiet" not in options and "seed" not in options
+    assert cfg.thoughts == 12 and cfg.run_name() == "prosqa-coconut-seed0"
