@@ -35,7 +35,7 @@ class _RootGroup(TyperGroup):
         except click_exceptions.ClickException as exc:
             _fail(exc.format_message().replace("\n", " "))
         except (typer.Abort, KeyboardInterrupt):
-            print("interrupted", file=sys.stderr)
+            print("interrupted: finished epochs are checkpointed; continue a run with `cocobench run --out DIR --resume`", file=sys.stderr)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
 

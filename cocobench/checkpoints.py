@@ -1,0 +1,54 @@
+"""Run checkpoints: `checkpoints/last` (with optimizer and trainer state, for --resume) and
+`checkpoints/best` (best validation accuracy). Each is a standard `save_pretrained` directory that
+opens in plain transformers, plus `cocobench.json` (method and settings) and small extra files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cocobench.errors import CocobenchError
+
+TRAINER_STATE = "trainer_state.pt"
+CLASSIFIER_WEIGHTS = "stop_classifier.pt"
+
+
+def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool) -> None:
+    from cocobench.models import save_checkpoint
+
+    metadata = {"method": cfg.method, "config": cfg.to_dict(), "epoch": state.epoch - 1, "best_accuracy": state.best_accuracy}
+    classifier_files = {CLASSIFIER_WEIGHTS: classifier.state_dict()} if classifier is not None else {}
+    trainer = {"state": asdict(state), "optimizer": optimizer.state_dict()}
+    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **classifier_files})
+    if best:
+        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=classifier_files)
+
+
+def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
+    """(model, tokenizer, metadata, stop classifier or None) from a checkpoint directory."""
+    from cocobench.engine import StopClassifier
+    from cocobench.models import load_checkpoint
+
+    model, tokenizer, metadata = load_checkpoint(path)
+    classifier = None
+    weights = Path(path) / CLASSIFIER_WEIGHTS
+    if weights.is_file():
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        classifier = StopClassifier(next(iter(state.values())).shape[-1])
+        classifier.load_state_dict(state)
+    return model, tokenizer, metadata, classifier
+
+
+def load_training_state(path: Path, optimizer):
+    from cocobench.train import TrainState
+
+    file = Path(path) / TRAINER_STATE
+    if not file.is_file():
+        raise CocobenchError(f"'{path}' has no {TRAINER_STATE}; it is not a resumable checkpoint")
+    saved = torch.load(file, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    return TrainState(**saved["state"])

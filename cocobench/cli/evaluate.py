@@ -1,0 +1,35 @@
+"""`cocobench eval`: evaluate a saved checkpoint on a data file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cocobench.cli import app
+from cocobench.cli.common import print_json
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A checkpoint directory (e.g. runs/X/checkpoints/best)."),
+    data: Path = typer.Option(..., "--data", help="A split file (JSON/JSONL) or a data directory (its test split is used)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference. [default: the run's]"),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit per example. [default: the run's]"),
+    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Examples per generation batch."),
+    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples."),
+    latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed | classifier (needs a checkpoint trained with one)."),
+    max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+) -> None:
+    """Evaluate a saved model; the checkpoint carries its method and settings, the options override them."""
+    from cocobench.runner import evaluate_checkpoint
+
+    overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
+                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "quiet": quiet or None}
+    results = evaluate_checkpoint(checkpoint, data, overrides, out)
+    if json_output:
+        print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

@@ -1,0 +1,70 @@
+"""`cocobench run`: train a method on a task and evaluate it on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cocobench.cli import app
+from cocobench.cli.common import print_json
+
+
+@app.command("run")
+def run(
+    task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/valid/test splits (JSON or JSONL in the example format)."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="cot, no-cot, icot, pause, coconut, coconut-no-curriculum, coconut-no-thought, pause-as-thought, pause-multipass. [default: coconut]"),
+    model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a cached HF id. [default: gpt2-tiny]"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (same names as these options); the command line wins."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for initialisation, data order and sampling. [default: 0]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>]"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this checkpoint's weights (e.g. a CoT-trained stage 0)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last checkpoint."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: 50]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Examples per micro-batch (per process). [default: 32]"),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step. [default: 4]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (constant). [default: 1e-4]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay. [default: 0.01]"),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Max gradient norm (iCoT uses 1.0). [default: none]"),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit per example. [default: 128]"),
+    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Examples per generation batch. [default: 64]"),
+    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="Use only the first N training examples."),
+    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N validation and test examples."),
+    c: Optional[int] = typer.Option(None, "--c", help="Continuous thoughts per reasoning step. [default: 1]"),
+    max_latent_stage: Optional[int] = typer.Option(None, "--max-latent-stage", help="Last curriculum stage. [default: 6]"),
+    epochs_per_stage: Optional[int] = typer.Option(None, "--epochs-per-stage", help="Epochs per curriculum stage. [default: 5]"),
+    pad_latent_to_max: Optional[bool] = typer.Option(None, "--pad-latent-to-max/--no-pad-latent-to-max", help="Past the last stage use max_latent_stage*c thoughts for every example. [default: on]"),
+    uniform_prob: Optional[float] = typer.Option(None, "--uniform-prob", help="Probability of training an example at a random stage. [default: 0]"),
+    reset_optimizer: Optional[str] = typer.Option(None, "--reset-optimizer", help="stage (paper) | epoch (official code) | never. [default: stage]"),
+    latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed number of thoughts | classifier (learned stop probe). [default: fixed]"),
+    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference. [default: max_latent_stage*c]"),
+    max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier. [default: max_latent_stage*c]"),
+    pause_tokens: Optional[int] = typer.Option(None, "--pause-tokens", help="Pause tokens for the pause method. [default: max_latent_stage*c]"),
+    remove_per_epoch: Optional[int] = typer.Option(None, "--remove-per-epoch", help="iCoT: CoT tokens removed per epoch. [default: 8]"),
+    removal_smoothing: Optional[float] = typer.Option(None, "--removal-smoothing", help="iCoT: lambda of the removal smoothing. [default: 4]"),
+    remove_all_after: Optional[int] = typer.Option(None, "--remove-all-after", help="iCoT: drop the whole chain once this many tokens are scheduled. [default: never]"),
+    wandb: bool = typer.Option(False, "--wandb", help="Log to Weights & Biases (needs the wandb package)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Log to TensorBoard (needs the tensorboard package)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+) -> None:
+    """Train METHOD on a task, evaluate it on the test split and write the run directory.
+
+    The run directory holds config.yaml (resolved settings), results.json and checkpoints/{last,best}.
+    Settings come from defaults < --config YAML < the command line.
+    """
+    from cocobench.config import load_yaml, resolve_config
+    from cocobench.runner import run_experiment
+
+    overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "resume", "wandb", "tensorboard", "quiet"}}
+    overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items()}
+    overrides.update({"resume": resume or None, "wandb": wandb or None, "tensorboard": tensorboard or None, "quiet": quiet or None})
+    base = None
+    if resume and out is not None and (out / "config.yaml").is_file():
+        base = load_yaml(out / "config.yaml")  # a resumed run keeps its settings unless overridden here
+    cfg = resolve_config(config, overrides, base=base)
+    results = run_experiment(cfg)
+    if json_output:
+        print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

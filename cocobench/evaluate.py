@@ -1,0 +1,77 @@
+"""Generation-based evaluation: accuracy, generated-token and forward-pass counts, per-sample records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cocobench.examples import Example
+from cocobench.scoring import extract_answer, is_correct
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    samples: list[dict[str, Any]]
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None, max_new_tokens: int, batch_size: int, stop_classifier=None, max_thoughts: int | None = None, progress=None) -> Evaluation:
+    """Greedy-decode every example with the method's inference prompt and score it (SPEC section 1)."""
+    from cocobench.engine import generate
+    from cocobench.tokenizer import token_ids
+
+    ids = token_ids(tokenizer)
+    was_training = model.training
+    model.eval()
+    samples: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    for first in range(0, len(examples), batch_size):
+        chunk = examples[first : first + batch_size]
+        prompts = [method.inference_prompt(example, k=k) for example in chunk]
+        generations = generate(
+            model,
+            prompts,
+            ids=ids,
+            max_new_tokens=max_new_tokens,
+            feed=method.thought_feed or "hidden",
+            stop_classifier=stop_classifier,
+            max_thoughts=max_thoughts,
+        )
+        for offset, (example, gen) in enumerate(zip(chunk, generations)):
+            text = tokenizer.decode(gen.token_ids, skip_special_tokens=True)
+            prediction = extract_answer(text)
+            samples.append(
+                {
+                    "idx": first + offset,
+                    "prediction": prediction,
+                    "gold": example["answer"],
+                    "correct": is_correct(prediction, example["answer"]),
+                    "generated_tokens": gen.generated_tokens,
+                    "forward_passes": gen.forward_passes,
+                    "num_thoughts": gen.num_thoughts,
+                    "text": text,
+                }
+            )
+        if progress is not None:
+            progress(len(chunk))
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    return Evaluation(metrics=summarize(samples, seconds), samples=samples)
+
+
+def summarize(samples: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    n = len(samples)
+    correct = sum(s["correct"] for s in samples)
+    return {
+        "accuracy": correct / n if n else 0.0,
+        "correct": correct,
+        "total": n,
+        "generated_tokens_mean": sum(s["generated_tokens"] for s in samples) / n if n else 0.0,
+        "forward_passes_mean": sum(s["forward_passes"] for s in samples) / n if n else 0.0,
+        "examples_per_second": n / seconds if seconds > 0 else None,
+        "eval_seconds": seconds,
+    }

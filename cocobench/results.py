@@ -1,0 +1,51 @@
+"""The results file (schema in README "Results files"): everything needed to reproduce and compare a run."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+from cocobench import __version__
+from cocobench.io import atomic_write_json
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+
+
+def environment(device) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    name = str(device)
+    if getattr(device, "type", None) == "cuda":
+        name = f"cuda:{torch.cuda.get_device_name(device)}"
+    return {
+        "cocobench_version": __version__,
+        "torch_version": torch.__version__,
+        "transformers_version": transformers.__version__,
+        "python_version": platform.python_version(),
+        "device": name,
+    }
+
+
+def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, Any], samples: list[dict[str, Any]], device) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **environment(device),
+        "run_name": Path(cfg.out).name if cfg.out else cfg.run_name(),
+        "task": task,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "options": cfg.options(),
+        "data": data,
+        "config": cfg.to_dict(),
+        "metrics": metrics,
+        "samples": samples,
+    }
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    path = Path(run_dir) / RESULTS_FILE
+    atomic_write_json(path, results)
+    return path

@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny deterministic data for end-to-end tests, and the shared/ data location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# Keep torch on one thread per test process: tests are tiny, and CI machines have 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def shared_file(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"../shared/{'/'.join(parts)} not present: the official data lives beside the repo checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_prosqa(tmp_path_factory) -> Path:
+    """A small generated ProsQA data directory (train 48, valid 8, test 8)."""
+    from cocobench.tasks.prosqa import generate_splits
+    from cocobench.examples import write_splits
+
+    out = tmp_path_factory.mktemp("prosqa")
+    splits = generate_splits(seed=0, sizes={"train": 48, "valid": 8, "test": 8})
+    write_splits(out, splits, {"generator": "prosqa", "seed": 0})
+    return out

@@ -1,0 +1,127 @@
+"""Model presets, local pretrained models and checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cocobench.engine import generate
+from cocobench.errors import CocobenchError
+from cocobench.models import PRESETS, build_model_and_tokenizer, load_checkpoint, preset_config, save_checkpoint
+from cocobench.tokenizer import BOT, EOT, LATENT, LATENT_TOKENS, PAUSE, token_ids
+
+TEXTS = ["Every wumpus is a yumpus. Tom is a wumpus.\n### Tom is a yumpus.", "Is Sally a rempus or a lorpus?"]
+
+
+def test_preset_shapes():
+    shapes = {name: preset_config(name, 100, pad_id=0, eos_id=1, bos_id=1) for name in PRESETS}
+    assert (shapes["gpt2-124m"].n_layer, shapes["gpt2-124m"].n_embd, shapes["gpt2-124m"].n_head) == (12, 768, 12)
+    assert (shapes["gpt2-cpu"].n_layer, shapes["gpt2-cpu"].n_embd, shapes["gpt2-cpu"].n_head) == (4, 256, 4)
+    assert shapes["gpt2-tiny"].n_positions == shapes["llama-tiny"].max_position_embeddings == 1024
+
+
+@pytest.mark.parametrize("name", ["gpt2-tiny", "llama-tiny"])
+def test_preset_builds_vocabulary_seeded_weights_and_copied_latent_rows(name):
+    model, tokenizer = build_model_and_tokenizer(name, TEXTS, seed=3)
+    ids = token_ids(tokenizer)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == model.config.vocab_size
+    assert (model.config.pad_token_id, model.config.eos_token_id) == (ids.pad, ids.eos)
+    source = tokenizer.convert_tokens_to_ids(" is")
+    weight = model.get_input_embeddings().weight
+    for token in LATENT_TOKENS:
+        assert torch.equal(weight[tokenizer.convert_tokens_to_ids(token)], weight[source])
+    again, _ = build_model_and_tokenizer(name, TEXTS, seed=3)
+    other, _ = build_model_and_tokenizer(name, TEXTS, seed=4)
+    assert torch.equal(again.get_input_embeddings().weight, weight)
+    assert not torch.equal(other.get_input_embeddings().weight, weight)
+
+
+def test_preset_needs_training_texts():
+    with pytest.raises(ValueError, match="train_texts"):
+        build_model_and_tokenizer("gpt2-tiny")
+
+
+def test_unknown_model_name_is_a_user_error(tmp_path):
+    with pytest.raises(CocobenchError, match=r"model 'gpt2-tny' is neither a preset \(gpt2-tiny.*did you mean 'gpt2-tiny'.*save_pretrained directory"):
+        build_model_and_tokenizer("gpt2-tny", TEXTS)
+    with pytest.raises(CocobenchError, match="no config.json"):
+        build_model_and_tokenizer(str(tmp_path), TEXTS)
+
+
+@pytest.mark.parametrize("name", ["gpt2-tiny", "llama-tiny"])
+def test_checkpoint_round_trip(tmp_path, name):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = build_model_and_tokenizer(name, TEXTS, seed=0)
+    model.eval()
+    ids = token_ids(tokenizer)
+    question = tokenizer.encode("Every wumpus is a yumpus. Is Tom a yumpus?\n", add_special_tokens=False)
+    prompts = [question + [ids.bot] + [ids.latent] * 2 + [ids.eot], question[:4]]
+    before = generate(model, prompts, ids=ids, max_new_tokens=5)
+
+    path = tmp_path / "ckpt"
+    save_checkpoint(path, model, tokenizer, {"method": "coconut", "options": {"c": 1}}, extra_files={"probe.pt": {"w": torch.ones(2)}})
+    loaded, loaded_tokenizer, metadata = load_checkpoint(path)
+    assert metadata == {"method": "coconut", "options": {"c": 1}}
+    assert token_ids(loaded_tokenizer) == ids
+    assert generate(loaded, prompts, ids=token_ids(loaded_tokenizer), max_new_tokens=5) == before
+    assert torch.equal(torch.load(path / "probe.pt")["w"], torch.ones(2))
+    assert (path / "model.safetensors").is_file()
+
+    plain = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)  # plain transformers opens it
+    plain_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    assert plain_tokenizer.decode(plain_tokenizer.encode("Tom is a wumpus.")) == "Tom is a wumpus."
+    x = torch.tensor([question])
+    assert torch.allclose(plain(input_ids=x).logits, model(input_ids=x).logits, atol=1e-6)
+
+    save_checkpoint(path, model, tokenizer, {"method": "cot"})  # overwriting replaces the whole directory
+    assert load_checkpoint(path)[2] == {"method": "cot"} and not (path / "probe.pt").exists()
+
+
+def test_load_checkpoint_rejects_non_models(tmp_path):
+    with pytest.raises(CocobenchError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(CocobenchError, match="not a model checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def plain_gpt2_directory(path):
+    """A tiny GPT-2 and a tokenizer without latent or pad tokens, saved the plain transformers way."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    vocab = {"<|endoftext|>": 0, "<<": 1, "Tom": 2, "is": 3, "a": 4, "cat": 5, "[UNK]": 6}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]")
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_layer=1, n_embd=32, n_head=2, bos_token_id=0, eos_token_id=0))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return model
+
+
+def test_local_pretrained_directory_gets_latent_tokens(tmp_path):
+    original = plain_gpt2_directory(tmp_path / "gpt2")
+    model, tokenizer = build_model_and_tokenizer(str(tmp_path / "gpt2"))
+    ids = token_ids(tokenizer)
+    assert len(tokenizer) == 7 + 5 and model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert tokenizer.pad_token_id == ids.pad == model.config.pad_token_id
+    weight = model.get_input_embeddings().weight
+    assert torch.equal(weight[:7], original.get_input_embeddings().weight)  # the old rows are kept
+    for token in (BOT, LATENT, EOT, PAUSE):
+        assert torch.equal(weight[tokenizer.convert_tokens_to_ids(token)], weight[1])  # copies of "<<"
+    out = generate(model.eval(), [[2, 3, ids.bot, ids.latent, ids.eot]], ids=ids, max_new_tokens=2)
+    assert out[0].num_thoughts == 1
+    # Its saved form loads as a checkpoint without metadata.
+    save_checkpoint(tmp_path / "ckpt", model, tokenizer, {})
+    assert token_ids(load_checkpoint(tmp_path / "ckpt")[1]) == ids
+
+
+def test_saved_directory_metadata_is_json(tmp_path):
+    model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS)
+    save_checkpoint(tmp_path / "c", model, tokenizer, {"method": "pause", "options": {"pause_tokens": 6}})
+    assert json.loads((tmp_path / "c" / "cocobench.json").read_text())["options"] == {"pause_tokens": 6}

@@ -1,0 +1,166 @@
+"""End to end: `cocobench run`/`eval`/`suite` on tiny data with a tiny model (seconds each)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cocobench.cli import app
+from tests.conftest import shared_file
+
+FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "2", "--max-new-tokens", "20", "--eval-batch-size", "8",
+        "--max-latent-stage", "2", "--epochs-per-stage", "1", "--lr", "1e-3", "--quiet"]
+METHODS = ["cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought", "pause-as-thought", "pause-multipass"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result
+
+
+def weights(run_dir, which="last"):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "checkpoints" / which / "model.safetensors"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_end_to_end(method, tiny_prosqa, tmp_path):
+    out = tmp_path / method
+    result = invoke("run", "--data", tiny_prosqa, "--method", method, "--epochs", "2", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema_version"] == 1 and results["method"] == method and results["task"] == "prosqa"
+    metrics = results["metrics"]
+    assert metrics["total"] == 8 == len(results["samples"])
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["correct"] == sum(s["correct"] for s in results["samples"])
+    assert len(metrics["epochs"]) == 2 and all("val_accuracy" in e and "train_loss" in e for e in metrics["epochs"])
+    sample = results["samples"][0]
+    assert set(sample) >= {"idx", "prediction", "gold", "correct", "generated_tokens", "forward_passes", "text"}
+    thoughts = {"coconut": 2, "coconut-no-curriculum": 2, "pause-multipass": 2}.get(method, 0)
+    assert all(s["num_thoughts"] == thoughts for s in results["samples"])
+    # A thought counts as one generated token; the pass count covers prefill, thoughts and tokens.
+    assert all(s["generated_tokens"] >= thoughts and s["forward_passes"] >= 1 for s in results["samples"])
+    assert (out / "config.yaml").is_file() and (out / "checkpoints" / "best" / "cocobench.json").is_file()
+
+
+def test_same_seed_same_results(tiny_prosqa, tmp_path):
+    for name in ("a", "b"):
+        assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", tmp_path / name, *FAST).exit_code == 0
+    a, b = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("a", "b"))
+    assert a["samples"] == b["samples"] and a["metrics"]["epochs"][-1]["train_loss"] == b["metrics"]["epochs"][-1]["train_loss"]
+    for name, tensor in weights(tmp_path / "a").items():
+        assert torch.equal(tensor, weights(tmp_path / "b")[name])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monkeypatch):
+    args = ["run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "3", *FAST]
+    assert invoke(*args, "--out", tmp_path / "full").exit_code == 0
+
+    import cocobench.train
+
+    original, calls = cocobench.train.evaluate, []
+
+    def interrupt_at_third_validation(*a, **kw):  # Ctrl-C after epoch 3's training steps, before its checkpoint
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*a, **kw)
+
+    monkeypatch.setattr(cocobench.train, "evaluate", interrupt_at_third_validation)
+    interrupted = invoke(*args, "--out", tmp_path / "cut")
+    assert interrupted.exit_code == 130 and not (tmp_path / "cut" / "results.json").exists()
+    monkeypatch.setattr(cocobench.train, "evaluate", original)
+    assert invoke(*args, "--out", tmp_path / "cut").exit_code == 2  # refuses to overwrite without --resume
+    resumed = invoke("run", "--out", tmp_path / "cut", "--resume", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    full, cut = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
+    assert json.loads((tmp_path / "full" / "results.json").read_text())["samples"] == json.loads((tmp_path / "cut" / "results.json").read_text())["samples"]
+
+
+def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
+    run_dir = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST).exit_code == 0
+    result = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", tmp_path / "eval", "--quiet")
+    assert result.exit_code == 0, result.output
+    run, again = (json.loads((d / "results.json").read_text()) for d in (run_dir, tmp_path / "eval"))
+    assert [s["text"] for s in run["samples"]] == [s["text"] for s in again["samples"]]
+    assert again["method"] == "coconut" and again["options"]["max_latent_stage"] == 2
+    fewer = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "1", "--out", tmp_path / "k1", "--quiet")
+    assert fewer.exit_code == 0
+    assert all(s["num_thoughts"] == 1 for s in json.loads((tmp_path / "k1" / "results.json").read_text())["samples"])
+
+
+def test_eval_on_the_official_prosqa_test_file(tiny_prosqa, tmp_path):
+    official = shared_file("data", "prosqa", "prosqa_test.json")
+    run_dir = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "no-cot", "--epochs", "1", "--out", run_dir, *FAST).exit_code == 0
+    result = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", official, "--limit-eval", "16", "--out", tmp_path / "eval", "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["task"] == "prosqa" and results["metrics"]["total"] == 16
+    assert json.loads(result.stdout)["total"] == 16
+
+
+def test_stop_classifier_is_trained_and_used(tiny_prosqa, tmp_path):
+    out = tmp_path / "clf"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "3", "--latent-stop", "classifier",
+                    "--no-pad-latent-to-max", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["metrics"]["classifier_accuracy"] is not None
+    assert all(0 <= s["num_thoughts"] <= 2 for s in results["samples"])
+    assert (out / "checkpoints" / "best" / "stop_classifier.pt").is_file()
+
+
+def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', model: gpt2-tiny, epochs: 1, batch_size: 8, grad_accum: 1, max_new_tokens: 16,"
+        f" max_latent_stage: 1, epochs_per_stage: 1}}\nruns:\n  - {{method: cot, seeds: [0, 1]}}\n  - {{method: coconut, seeds: [0]}}\n"
+    )
+    first = invoke("suite", suite, "--out", tmp_path / "out", "--quiet", "--format", "json")
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{tiny_prosqa.name}-coconut-seed0", f"{tiny_prosqa.name}-cot-seed0", f"{tiny_prosqa.name}-cot-seed1"]
+    stamp = (tmp_path / "out" / f"{tiny_prosqa.name}-cot-seed0" / "results.json").stat().st_mtime_ns
+    second = invoke("suite", suite, "--out", tmp_path / "out", "--quiet", "--format", "markdown")
+    assert second.exit_code == 0 and "coconut" in second.stdout
+    assert (tmp_path / "out" / f"{tiny_prosqa.name}-cot-seed0" / "results.json").stat().st_mtime_ns == stamp  # skipped
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "cocnut"], "did you mean 'coconut'"),
+        (["--method", "coconut", "--c", "0"], "--c must be at least 1"),
+        (["--method", "coconut", "--k", "9"], "--k 9 is out of range"),
+        (["--method", "cot", "--reset-optimizer", "often"], "--reset-optimizer"),
+    ],
+)
+def test_run_bad_input_is_one_line_exit_2(args, message, tiny_prosqa, tmp_path):
+    result = invoke("run", "--data", tiny_prosqa, "--out", tmp_path / "x", "--quiet", *args)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_run_data_errors(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.json").write_text("[]")
+    result = invoke("run", "--data", tmp_path / "d", "--method", "cot", "--quiet")
+    assert result.exit_code == 2 and "no test split" in result.output
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("method: cot\nlearnin-rate: 1\n")
+    result = invoke("run", "--task", "prosqa", "--config", cfg, "--quiet")
+    assert result.exit_code == 2 and "unknown key 'learnin-rate'" in result.output
+
+
+def test_eval_rejects_a_directory_that_is_not_a_model(tiny_prosqa, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("eval", "--checkpoint", tmp_path / "empty", "--data", tiny_prosqa, "--quiet")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    result = invoke("eval", "--checkpoint", tmp_path / "missing", "--data", tiny_prosqa, "--quiet")
+    assert result.exit_code == 2 and "does not exist" in result.output
