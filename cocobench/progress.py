@@ -12,6 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 _console = Console(stderr=True)
 
 
+def quiet_libraries() -> None:
+    """transformers' own bars and notices ("Writing model shards") would interleave with ours."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -68,6 +76,8 @@ class TrainingReporter:
             self.logger.log({"train/loss": loss, "train/stage": self.stage, "train/examples_per_second": speed}, self.global_step)
 
     def end_epoch(self, record: dict[str, Any]) -> None:
+        if self.progress:
+            self.progress.remove_task(self.task)  # one summary line per epoch stays, not one bar
         if self.logger:
             self.logger.log({f"epoch/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, self.global_step)
         if not self.quiet:

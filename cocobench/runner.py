@@ -13,7 +13,7 @@ from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import atomic_write_text, ensure_writable_dir, file_fingerprint
-from cocobench.progress import TrainingReporter, counter, log
+from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
 
 CHECKPOINTS = "checkpoints"
@@ -80,6 +80,7 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     from cocobench.models import build_model_and_tokenizer
     from cocobench.train import train
 
+    quiet_libraries()
     distributed.init_from_env()
     seed_everything(cfg.seed)
     device = pick_device()
@@ -135,6 +136,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     from cocobench.methods import get_method
     from cocobench.tasks import detect_task
 
+    quiet_libraries()
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise CocobenchError(f"checkpoint '{checkpoint}' does not exist; pass a checkpoint directory such as runs/NAME/checkpoints/best")

@@ -6,11 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
-# Keep torch on one thread per test process: tests are tiny, and CI machines have 2 cores.
+# One torch thread per test process: the models are tiny, so threads only add synchronisation, and a
+# second busy process on a 2-core machine makes 2-thread OpenMP kernels stall badly.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 def shared_file(*parts: str) -> Path:
