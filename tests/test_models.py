@@ -72,7 +72,7 @@ def test_checkpoint_round_trip(tmp_path, name):
 
     plain = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)  # plain transformers opens it
     plain_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    assert plain_tokenizer.decode(plain_tokenizer.encode("Tom is a wumpus.")) == "Tom is a wumpus."
+    assert plain_tokenizer.decode(plain_tokenizer.encode("Every wumpus is a yumpus.")) == "Every wumpus is a yumpus."
     x = torch.tensor([question])
     assert torch.allclose(plain(input_ids=x).logits, model(input_ids=x).logits, atol=1e-6)
 

@@ -1,0 +1,144 @@
+"""Time the latent engine on CPU: a training step with continuous thoughts, and batched generation.
+
+    python benchmarks/engine_speed.py [--repeats 5] [--baseline-examples 12]
+
+Setting: the gpt2-cpu preset (4 layers, 256 wide, 4 heads, random init), fp32, torch.set_num_threads(2),
+the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json beside the repo).
+(a) One training step (forward + backward + AdamW) on 32 Coconut sequences with 6 continuous thoughts
+    (Q bot <latent>x6 eot remaining-steps answer), against a plain step of the model on the same padded
+    batch with the latent tokens replaced by an ordinary word (one ordinary pass). Target: ratio <= 1.3.
+(b) Greedy evaluation of 300 examples, prompt Q bot <latent>x6 eot, up to 32 new tokens: batched
+    generation with the KV cache against one example at a time without it (timed on the first
+    --baseline-examples examples and extrapolated per example). Target: speedup >= 30x.
+A benchmark, not a test: nothing is asserted. The last line is a JSON object with the raw numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "prosqa" / "prosqa_valid.json"
+THOUGHTS = 6
+BATCH = 32
+EVAL_EXAMPLES = 300
+EVAL_BATCH = 64  # RunConfig.eval_batch_size's default
+MAX_NEW_TOKENS = 32
+
+
+def coconut_example(tokenizer, ids, example) -> tuple[list[int], list[int]]:
+    """(prompt, continuation) at the final stage: Q bot <latent>x6 eot | S_7.. "### answer" EOS."""
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    prompt = encode(example["question"] + "\n") + [ids.bot] + [ids.latent] * THOUGHTS + [ids.eot]
+    continuation = [t for step in example["steps"][THOUGHTS:] for t in encode(step + "\n")] + encode("### " + example["answer"]) + [ids.eos]
+    return prompt, continuation
+
+
+def right_pad(rows: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x, _ in rows)
+    input_ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in rows])  # (B, T)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in rows])  # (B, T)
+    labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in rows])  # (B, T)
+    return input_ids, mask, labels
+
+
+def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int) -> dict:
+    from cocobench.engine import latent_forward
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    plain_ids = input_ids.masked_fill(input_ids == ids.latent, word)
+
+    def latent_step():
+        latent_forward(model, input_ids, mask, labels, latent_id=ids.latent).loss.backward()
+
+    def plain_step():
+        model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss.backward()
+
+    def timed(step) -> float:
+        start = time.perf_counter()
+        step()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    model.train()
+    timed(latent_step), timed(plain_step)  # warm-up
+    latent, plain = [], []
+    for _ in range(repeats):  # interleaved, so that a noisy neighbour hits both alike
+        latent.append(timed(latent_step))
+        plain.append(timed(plain_step))
+    return {"latent_step_s": latent, "plain_step_s": plain, "train_step_ratio": statistics.median(latent) / statistics.median(plain)}
+
+
+def time_generation(model, ids, prompts: list[list[int]], baseline_examples: int) -> dict:
+    from cocobench.engine import generate
+
+    model.eval()
+    start = time.perf_counter()
+    batched = []
+    for first in range(0, len(prompts), EVAL_BATCH):
+        batched += generate(model, prompts[first : first + EVAL_BATCH], ids=ids, max_new_tokens=MAX_NEW_TOKENS)
+    batched_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    slow = [generate(model, [p], ids=ids, max_new_tokens=MAX_NEW_TOKENS, use_cache=False)[0] for p in prompts[:baseline_examples]]
+    slow_s = time.perf_counter() - start
+    batched_rate = len(prompts) / batched_s
+    slow_rate = baseline_examples / slow_s
+    return {
+        "batched_cached_s": batched_s,
+        "batched_examples_per_s": batched_rate,
+        "baseline_subset": baseline_examples,
+        "baseline_subset_s": slow_s,
+        "baseline_examples_per_s": slow_rate,
+        "same_outputs": slow == batched[:baseline_examples],
+        "mean_forward_passes": statistics.mean(g.forward_passes for g in batched),
+        "mean_generated_tokens": statistics.mean(g.generated_tokens for g in batched),
+        "generate_speedup": batched_rate / slow_rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed training steps of each kind")
+    parser.add_argument("--baseline-examples", type=int, default=12, help="examples the slow generation baseline is timed on")
+    args = parser.parse_args()
+    if not DATA.is_file():
+        sys.exit(f"error: {DATA} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository")
+
+    from cocobench.examples import load_examples, sequence_text
+    from cocobench.models import build_model_and_tokenizer
+    from cocobench.tokenizer import token_ids
+
+    torch.set_num_threads(2)
+    examples = load_examples(DATA)
+    model, tokenizer = build_model_and_tokenizer("gpt2-cpu", [sequence_text(e) for e in examples], seed=0)
+    ids = token_ids(tokenizer)
+    word = tokenizer.convert_tokens_to_ids(" is")
+
+    encoded = [coconut_example(tokenizer, ids, e) for e in examples]
+    # Training sequences: loss on the continuation only (the question and thought block get -100).
+    input_ids, mask, labels = right_pad([(p + c, [-100] * len(p) + c) for p, c in encoded[:BATCH]], ids.pad)
+    print(f"(a) training step: batch {BATCH} x {input_ids.shape[1]} tokens, {THOUGHTS} continuous thoughts per row", flush=True)
+    train = time_training(model, ids, input_ids, mask, labels, word, args.repeats)
+    print(f"    latent step {statistics.median(train['latent_step_s']):.3f} s, plain step {statistics.median(train['plain_step_s']):.3f} s (medians of {args.repeats})")
+    print(f"    ratio {train['train_step_ratio']:.2f}  (target <= 1.3)", flush=True)
+
+    prompts = [p for p, _ in encoded[:EVAL_EXAMPLES]]
+    print(f"(b) generation: {len(prompts)} prompts Q bot <latent>x{THOUGHTS} eot, up to {MAX_NEW_TOKENS} new tokens", flush=True)
+    gen = time_generation(model, ids, prompts, args.baseline_examples)
+    print(f"    batched (batch {EVAL_BATCH}, KV cache): {gen['batched_cached_s']:.2f} s = {gen['batched_examples_per_s']:.1f} examples/s")
+    print(f"    one at a time, no cache: {gen['baseline_subset_s']:.2f} s for the first {args.baseline_examples} = {gen['baseline_examples_per_s']:.2f} examples/s (extrapolated)")
+    print(f"    speedup {gen['generate_speedup']:.1f}x  (target >= 30x); same outputs on the subset: {gen['same_outputs']}")
+    print(json.dumps({"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1], **train, **gen}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The latent-reasoning engine: the training forward with continuous thoughts, and batched generation.
+
+A continuous thought (Coconut, SPEC 2) is the last-layer hidden state of the previous position, fed
+back as the input embedding of a `<|latent|>` position. A sequence with n latents therefore takes n+1
+sequential passes: pass 0 runs every column before the first latent; each later pass starts at a
+latent column, whose input is the hidden state the previous pass ended with, and runs up to the next
+latent column (the last pass runs to the end). The KV cache (transformers' DynamicCache) holds the keys
+and values of the columns already run, so each pass computes only its own columns and the n+1 passes
+together cost about one ordinary forward. Gradients flow through the recurrence (nothing is detached).
+
+To line the latents of a batch up, `latent_forward` shifts each row right so that its first latent
+lands in a common column (re-padding on the left; position ids come from the attention mask): a batch
+of contiguous latent runs then takes exactly max_count + 1 passes whatever its question lengths. Any
+other layout is still exact, with one pass per column that holds a latent in some row, plus one.
+`generate` left-pads its prompts, which lines `Q bot <latent>xK eot` prompts up by their ends, then
+decodes one column per step for every row at once, each row in its own phase (thinking or speaking).
+
+The model is used through the generic transformers API: `model.base_model` (the transformer with its
+final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
+(the LM head), so GPT-2 (learned positions) and Llama (rotary positions) work alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.cache_utils import DynamicLayer
+
+from cocobench.tokenizer import TokenIds
+
+IGNORE = -100  # label of positions without loss
+
+
+@dataclass
+class LatentOutput:
+    loss: torch.Tensor | None  # mean cross-entropy over labelled positions; None without labels
+    logits: torch.Tensor  # (B, T, V)
+    hidden: torch.Tensor  # (B, T, C) last layer after the final norm; values at pad positions are unspecified
+
+
+@dataclass
+class Generation:
+    token_ids: list[int]  # language tokens generated after the prompt, EOS excluded
+    num_thoughts: int  # thought slots run: the prompt's <|latent|> tokens plus thoughts generated here
+    generated_tokens: int  # SPEC 3: each continuous thought counts 1; TokenIds.uncounted tokens count 0
+    forward_passes: int  # sequential model passes this row needs on its own (rule in `generate`)
+
+
+class StopClassifier(nn.Module):
+    """A linear probe on the hidden state that would become the next thought: logit > 0 = emit eot now."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(hidden).squeeze(-1)  # (N, C) -> (N,)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the model a chunk of columns at a time
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counting real tokens only, so left padding does not move a row's positions."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, W)
+
+
+PREFILL_TOKENS = 2048  # tokens per prefill group: small enough to stay in a CPU's cache, big enough for fast matmuls
+
+
+class AppendLayer(DynamicLayer):
+    """A KV-cache layer that appends into spare room instead of re-concatenating all of its keys and
+    values at every step (DynamicLayer's torch.cat), which would make decoding O(length) per token.
+
+    Generation only: autograd cannot follow the in-place writes, so training uses plain DynamicLayers.
+    """
+
+    def __init__(self, room: int = 0):
+        super().__init__()
+        self.room = room  # columns to allocate at the first update (more are added by doubling)
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.length, self.key_store, self.value_store = 0, key_states[..., :0, :], value_states[..., :0, :]
+        end = self.length + key_states.shape[-2]
+        if end > self.key_store.shape[-2]:
+            room = max(end, self.room, 2 * self.key_store.shape[-2])
+            self.key_store, self.value_store = (_regrow(store, self.length, room) for store in (self.key_store, self.value_store))
+        self.key_store[..., self.length : end, :] = key_states
+        self.value_store[..., self.length : end, :] = value_states
+        self.length = end
+        self.keys, self.values = self.key_store[..., :end, :], self.value_store[..., :end, :]  # views, no copy
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.key_store, self.value_store = self.key_store[indices], self.value_store[indices]
+        self.keys, self.values = self.key_store[..., : self.length, :], self.value_store[..., : self.length, :]
+
+
+def _regrow(store: torch.Tensor, length: int, room: int) -> torch.Tensor:
+    grown = store.new_empty(*store.shape[:-2], room, store.shape[-1])
+    grown[..., :length, :] = store[..., :length, :]
+    return grown
+
+
+class Passes:
+    """Runs the transformer over one batch, a chunk of columns at a time; each chunk attends to every
+    earlier one. With the KV cache a chunk costs only its own columns; without it (`use_cache=False`,
+    the slow reference path) every call re-runs the whole sequence so far from its input embeddings.
+
+    For generation (`room`: the longest the sequences can get) the cache appends in place, and the
+    first chunk (the prompts up to their first latent) runs a few rows at a time, each group without
+    the columns that are padding in all of its rows: the same keys and values for less work.
+    """
+
+    def __init__(self, model, use_cache: bool = True, room: int | None = None):
+        from transformers import DynamicCache
+
+        self.body = model.base_model  # the transformer and its final norm, without the LM head
+        self.cache = DynamicCache(config=model.config) if use_cache else None
+        self.for_generation = use_cache and room is not None and all(type(layer) is DynamicLayer for layer in self.cache.layers)
+        if self.for_generation:
+            self.cache.layers = [AppendLayer(room) for _ in self.cache.layers]
+        self.seen_embeds: list[torch.Tensor] = []
+        self.seen_positions: list[torch.Tensor] = []
+
+    def __call__(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """embeds (B, t, C), positions (B, t) of the new columns; attention_mask (B, S+t) of all columns
+        so far -> last hidden states (B, t, C) of the new columns."""
+        if self.cache is None:
+            self.seen_embeds.append(embeds)
+            self.seen_positions.append(positions)
+            everything = torch.cat(self.seen_embeds, 1)  # (B, S+t, C)
+            hidden = self.body(inputs_embeds=everything, attention_mask=attention_mask, position_ids=torch.cat(self.seen_positions, 1), use_cache=False).last_hidden_state
+            return hidden[:, -embeds.shape[1] :]
+        if self.for_generation and self.cache.get_seq_length() == 0:
+            return self.prefill_in_groups(embeds, attention_mask, positions)
+        return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
+
+    def prefill_in_groups(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        B, t, C = embeds.shape
+        first_real = attention_mask.int().argmax(1)  # (B,) leading pad columns of each row
+        order = first_real.argsort()
+        hidden = embeds.new_zeros(B, t, C)  # pad columns left out keep zeros (masked everywhere)
+        keys_values: list[tuple[torch.Tensor, torch.Tensor]] = []
+        rows_per_group = max(1, PREFILL_TOKENS // t)
+        for group in order.split(rows_per_group):
+            start = int(first_real[group].min())
+            cache = DynamicCache(config=self.body.config)
+            out = self.body(inputs_embeds=embeds[group, start:], attention_mask=attention_mask[group, start:t], position_ids=positions[group, start:], cache=cache, use_cache=True)
+            hidden[group, start:] = out.last_hidden_state
+            for i, layer in enumerate(cache.layers):
+                if i == len(keys_values):
+                    keys_values.append(tuple(x.new_zeros(B, *x.shape[1:-2], t, x.shape[-1]) for x in (layer.keys, layer.values)))
+                keys_values[i][0][group, ..., start:, :] = layer.keys
+                keys_values[i][1][group, ..., start:, :] = layer.values
+        for layer, (keys, values) in zip(self.cache.layers, keys_values):
+            layer.update(keys, values)
+        return hidden
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every row not in `rows` (finished generations)."""
+        if self.cache is not None:
+            self.cache.batch_select_indices(rows)
+        self.seen_embeds = [x[rows] for x in self.seen_embeds]
+        self.seen_positions = [x[rows] for x in self.seen_positions]
+
+
+def check_latents(is_latent: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    """A thought is made from the previous position, so a latent cannot be a row's first token."""
+    first = is_latent[:, 0] | (is_latent[:, 1:] & ~attention_mask[:, :-1].bool()).any(1)
+    if first.any():
+        raise ValueError(f"rows {first.nonzero().flatten().tolist()} start with <|latent|>; a thought needs a token before it")
+
+
+def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, is_latent: torch.Tensor, *, feed_hidden: bool) -> torch.Tensor:
+    """Last hidden states (B, W, C) of a batch, one pass per column with a latent in some row, plus one.
+
+    A latent column starts a pass; with `feed_hidden` its latent rows take the hidden state that the
+    previous pass ended with (the continuous thought), otherwise they keep their embedding in `embeds`
+    (pause-multipass). No other column of the pass holds a latent, so every thought is ready in time.
+    """
+    width = embeds.shape[1]
+    latent_columns = is_latent.any(0).nonzero().flatten().tolist()
+    bounds = [0, *latent_columns, width]
+    chunks: list[torch.Tensor] = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        x = embeds[:, start:end]  # (B, t, C)
+        if feed_hidden and start > 0:
+            thought = chunks[-1][:, -1:].to(x.dtype)  # (B, 1, C) hidden state of column start-1
+            first = torch.where(is_latent[:, start, None, None], thought, x[:, :1])  # (B, 1, C)
+            x = torch.cat([first, x[:, 1:]], 1)
+        chunks.append(passes(x, attention_mask[:, :end], positions[:, start:end]))
+    return torch.cat(chunks, 1)  # (B, W, C)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training forward
+
+
+def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None) -> LatentOutput:
+    """Forward of a batch whose `<|latent|>` positions are continuous thoughts (`feed="hidden"`) or the
+    fixed `<|pause|>` embedding run in the same sequential passes (`feed="pause"`, pause-multipass).
+
+    input_ids, attention_mask, labels: (B, T), any padding (the collator right-pads). Labels are not
+    shifted (HF convention): logits at t are scored against labels[t+1]; IGNORE (-100) = no loss.
+    A batch without latents takes one ordinary pass; otherwise max_count + 1 passes (see module doc).
+    """
+    if feed not in ("hidden", "pause"):
+        raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
+    is_latent = (input_ids == latent_id) & attention_mask.bool()  # (B, T)
+    embed = model.get_input_embeddings()
+    if not is_latent.any():
+        hidden = model.base_model(inputs_embeds=embed(input_ids), attention_mask=attention_mask, position_ids=positions_from_mask(attention_mask), use_cache=False).last_hidden_state
+    else:
+        check_latents(is_latent, attention_mask)
+        shift, ids, mask, latent = align_latents(input_ids, attention_mask, is_latent)  # (B,), then (B, W) each
+        embeds = embed(ids)  # (B, W, C)
+        if feed == "pause":
+            embeds = torch.where(latent[..., None], pause_embedding(model, pause_embedding_id), embeds)
+        aligned = run_in_passes(Passes(model), embeds, mask, positions_from_mask(mask), latent, feed_hidden=feed == "hidden")
+        hidden = unshift(aligned, shift, input_ids.shape[1])  # (B, T, C)
+    logits = model.get_output_embeddings()(hidden)  # (B, T, V)
+    loss = causal_lm_loss(logits, labels) if labels is not None else None
+    return LatentOutput(loss=loss, logits=logits, hidden=hidden)
+
+
+def pause_embedding(model, pause_id: int | None) -> torch.Tensor:
+    if pause_id is None:
+        raise ValueError("feed='pause' needs pause_embedding_id (the <|pause|> token id)")
+    return model.get_input_embeddings().weight[pause_id]  # (C,)
+
+
+def align_latents(input_ids: torch.Tensor, attention_mask: torch.Tensor, is_latent: torch.Tensor):
+    """Shift each row right (into left padding) so that every row's first latent is in the same column.
+
+    Returns (shift (B,), input_ids, attention_mask, is_latent (B, W)); W drops the columns that are
+    padding in every row. Rows without latents are not shifted.
+    """
+    B, T = input_ids.shape
+    has = is_latent.any(1)  # (B,)
+    first = is_latent.int().argmax(1)  # (B,) first latent column (0 for rows without)
+    shift = torch.where(has, first[has].max() - first, 0)  # (B,)
+    rows = torch.arange(B, device=input_ids.device)[:, None]
+    columns = torch.arange(T, device=input_ids.device) + shift[:, None]  # (B, T) new column of each old one
+    shifted = []
+    for x in (input_ids, attention_mask, is_latent):
+        out = x.new_zeros(B, T + int(shift.max()))
+        out[rows, columns] = x
+        shifted.append(out)
+    width = int(shifted[1].any(0).nonzero().max()) + 1
+    return (shift, *(x[:, :width] for x in shifted))
+
+
+def unshift(x: torch.Tensor, shift: torch.Tensor, length: int) -> torch.Tensor:
+    """Inverse of align_latents: (B, W, ...) -> (B, length, ...) in the original columns."""
+    B = x.shape[0]
+    columns = (torch.arange(length, device=x.device) + shift[:, None]).clamp(max=x.shape[1] - 1)  # (B, T)
+    return x[torch.arange(B, device=x.device)[:, None], columns]
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the prediction at t against labels[t+1], over labels != IGNORE."""
+    targets = labels[:, 1:]  # (B, T-1)
+    total = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
+    return total / (targets != IGNORE).sum().clamp(min=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generation
+
+
+def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, P), prompts right-aligned."""
+    width = max(len(p) for p in prompts)
+    if min(len(p) for p in prompts) == 0:
+        raise ValueError("generate() got an empty prompt")
+    ids = [[pad_id] * (width - len(p)) + list(p) for p in prompts]
+    mask = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+
+@torch.inference_mode()
+def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: int, feed: str = "hidden", stop_classifier=None, max_thoughts: int | None = None, use_cache: bool = True) -> list[Generation]:
+    """Greedy decoding of a batch of prompts (any lengths), with continuous thoughts.
+
+    - `<|latent|>` tokens in a prompt (`Q bot <latent>xK eot`) are thoughts, filled in order in the
+      prefill passes.
+    - A prompt ending in bot, given `stop_classifier` and/or `max_thoughts`, thinks here: one thought
+      per step until sigmoid(stop_classifier(h)) > 0.5 on the hidden state h that would be fed as the
+      next thought (each row on its own), or `max_thoughts` thoughts (default max_new_tokens); the
+      engine then feeds eot. Without a classifier that is a fixed `max_thoughts` thoughts.
+    - Then language until EOS or `max_new_tokens` tokens (EOS included), each row on its own.
+    With `feed="pause"` every thought input is the `<|pause|>` embedding instead (pause-multipass).
+
+    Counts per row (SPEC 3). generated_tokens: each thought counts 1 (pause-feed thoughts are pauses
+    and count 0), each generated token not in `ids.uncounted` counts 1 (bot, eot, pause, pad, EOS
+    don't). forward_passes: the sequential passes the row needs on its own = 1 (prefill, up to the
+    first latent) + 1 per thought (prompt latents and thoughts generated here) + 1 for the eot fed
+    after thinking here + 1 per generated token except the last (the last one, EOS or not, is read
+    from the previous pass). E.g. `Q bot <latent>x6 eot` answering 8 tokens + EOS: 1 + 6 + 8 = 15.
+    `use_cache=False` re-runs the whole sequence at every pass (slow reference/baseline path).
+    """
+    if feed not in ("hidden", "pause"):
+        raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        return _generate(model, prompts, ids, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache)
+    finally:
+        model.train(was_training)
+
+
+def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache) -> list[Generation]:
+    embed, head = model.get_input_embeddings(), model.get_output_embeddings()
+    device = embed.weight.device
+    pause = embed.weight[ids.pause]  # (C,) the fixed thought of the pause feed
+
+    # Prefill: the prompts, with their <|latent|> slots filled in order.
+    input_ids, mask = left_pad(prompts, ids.pad, device)  # (B, P)
+    is_latent = (input_ids == ids.latent) & mask.bool()  # (B, P)
+    check_latents(is_latent, mask)
+    embeds = embed(input_ids)  # (B, P, C)
+    if feed == "pause":
+        embeds = torch.where(is_latent[..., None], pause, embeds)
+    passes = Passes(model, use_cache)
+    positions = positions_from_mask(mask)  # (B, P)
+    hidden = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden")[:, -1]  # (B, C)
+
+    # Each row is thinking (deciding its next thought), speaking (emitting tokens) or done.
+    B = len(prompts)
+    slots = is_latent.sum(1)  # (B,) thoughts filled in the prompt
+    thinking = (input_ids[:, -1] == ids.bot) & (stop_classifier is not None or max_thoughts is not None)  # (B,)
+    thought_cap = max_thoughts if max_thoughts is not None else max_new_tokens
+    thoughts = torch.zeros(B, dtype=torch.long, device=device)  # thoughts generated here
+    spoken = torch.zeros(B, dtype=torch.long, device=device)  # tokens generated, EOS included
+    done = ~thinking & (max_new_tokens <= 0)
+    row_passes = 1 + slots  # (B,)
+    emitted: list[torch.Tensor] = []  # per step (B,): the token each row generated there, -1 if none
+    next_position = positions[:, -1] + 1  # (B,)
+    while True:
+        # Thinking rows: stop (feed eot next), or feed the hidden state as the next thought.
+        stop = thinking & (thoughts >= thought_cap)
+        if stop_classifier is not None and bool(thinking.any()):
+            stop |= thinking & (stop_classifier(hidden.float()) > 0)  # sigmoid > 0.5  <=>  logit > 0
+        think = thinking & ~stop
+        # Speaking rows: the greedy next token.
+        speaking = ~thinking & ~done
+        token = head(hidden).argmax(-1)  # (B,)
+        emitted.append(torch.where(speaking, token, -1))
+        spoken += speaking.long()
+        thoughts += think.long()
+        done |= speaking & ((token == ids.eos) | (spoken >= max_new_tokens))
+        done |= stop & (max_new_tokens <= 0)
+        thinking = think
+        if bool(done.all()):
+            break
+        # One more column for every row: a thought, eot, its new token, or pad once done.
+        next_ids = torch.where(stop, ids.eot, torch.where(speaking, token, ids.pad))  # (B,)
+        x = embed(next_ids)  # (B, C)
+        x = torch.where(think[:, None], (hidden if feed == "hidden" else pause).to(x.dtype), x)
+        mask = torch.cat([mask, mask.new_ones(B, 1)], 1)  # (B, S+1)
+        hidden = passes(x[:, None], mask, next_position[:, None])[:, -1]  # (B, C)
+        next_position += 1
+        row_passes += (~done).long()
+
+    return _package(torch.stack(emitted, 1).tolist(), (slots + thoughts).tolist(), row_passes.tolist(), ids, feed)
+
+
+def _package(emitted: list[list[int]], num_thoughts: list[int], passes: list[int], ids: TokenIds, feed: str) -> list[Generation]:
+    generations = []
+    uncounted = ids.uncounted
+    for row, n_thoughts, n_passes in zip(emitted, num_thoughts, passes):
+        tokens = [t for t in row if t >= 0]
+        language = tokens[:-1] if tokens and tokens[-1] == ids.eos else tokens
+        counted = sum(t not in uncounted for t in tokens) + (n_thoughts if feed == "hidden" else 0)
+        generations.append(Generation(token_ids=language, num_thoughts=n_thoughts, generated_tokens=counted, forward_passes=n_passes))
+    return generations

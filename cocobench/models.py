@@ -1,0 +1,156 @@
+"""Models: named presets trained from scratch, local pretrained models, and checkpoints.
+
+A preset is a transformers config (GPT-2 or Llama architecture) with randomly initialised weights and
+a word-level tokenizer built from the training data (no pretrained weights are available offline).
+Anything else is loaded with `from_pretrained(..., local_files_only=True)`: a `save_pretrained`
+directory or a model already in the Hugging Face cache. A checkpoint is a plain `save_pretrained`
+directory (model + tokenizer, safetensors) plus `cocobench.json`, so it opens in transformers alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cocobench.errors import CocobenchError
+
+METADATA_FILE = "cocobench.json"
+
+# name -> (architecture, config fields, one-line description). All have 1024 positions, like GPT-2.
+PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "gpt2-tiny": ("gpt2", dict(n_layer=2, n_embd=64, n_head=2), "2 layers, 64 wide: tests and smoke runs"),
+    "gpt2-cpu": ("gpt2", dict(n_layer=4, n_embd=256, n_head=4), "4 layers, 256 wide: the CPU suite"),
+    "gpt2-124m": ("gpt2", dict(n_layer=12, n_embd=768, n_head=12), "GPT-2 small's shape (the paper's model), random init"),
+    "llama-tiny": (
+        "llama",
+        dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
+        "2-layer Llama (rotary positions, grouped-query attention, untied head): tests",
+    ),
+}
+MAX_POSITIONS = 1024
+
+
+def preset_config(name: str, vocab_size: int, *, pad_id: int, eos_id: int, bos_id: int):
+    from transformers import GPT2Config, LlamaConfig
+
+    arch, fields, _ = PRESETS[name]
+    ids = dict(vocab_size=vocab_size, pad_token_id=pad_id, eos_token_id=eos_id, bos_token_id=bos_id)
+    if arch == "gpt2":
+        # GPT-2's tanh GELU, computed by one fused PyTorch op instead of gelu_new's eight (same function;
+        # the eight separate passes over the MLP activations dominate CPU time at batch sizes of 32+).
+        return GPT2Config(n_positions=MAX_POSITIONS, activation_function="gelu_pytorch_tanh", **fields, **ids)
+    return LlamaConfig(max_position_embeddings=MAX_POSITIONS, **fields, **ids)
+
+
+def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | None = None, seed: int = 0):
+    """(model, tokenizer) for a preset name (new tokenizer from `train_texts`, weights seeded by `seed`)
+    or for a local pretrained model (its own tokenizer, plus the latent tokens)."""
+    if name_or_path in PRESETS:
+        return _build_preset(name_or_path, train_texts, seed)
+    return _load_pretrained(name_or_path)
+
+
+def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int):
+    from transformers import AutoModelForCausalLM
+
+    from cocobench.tokenizer import LATENT_TOKENS, build_word_tokenizer, initialise_rows
+
+    if train_texts is None:
+        raise ValueError(f"preset '{name}' builds its vocabulary from the training texts: pass train_texts")
+    tokenizer = build_word_tokenizer(train_texts)
+    config = preset_config(name, len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, bos_id=tokenizer.bos_token_id)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
+    # The latent tokens start as copies of an existing word, as in the paper (which copies GPT-2's "<<").
+    initialise_rows(tokenizer, model, tokenizer.convert_tokens_to_ids(list(LATENT_TOKENS)))
+    return model, tokenizer
+
+
+def _not_a_model(name: str) -> CocobenchError:
+    close = difflib.get_close_matches(name, PRESETS, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return CocobenchError(
+        f"model '{name}' is neither a preset ({', '.join(PRESETS)}){hint} nor a local directory / cached HF model; "
+        "pass a path to a save_pretrained directory"
+    )
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """transformers draws a progress bar for every load and save; our own progress display owns stderr."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+
+
+def _from_pretrained(name: str):
+    """(model, tokenizer) from a save_pretrained directory or the HF cache; never downloads."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _no_progress_bars():
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        # fp32 whatever the files hold: the paper trains in fp32, CUDA adds bf16 autocast on top.
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, dtype=torch.float32)
+    return model, tokenizer
+
+
+def _load_pretrained(name: str):
+    from cocobench.tokenizer import add_latent_tokens
+
+    path = Path(name)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise CocobenchError(f"model directory '{name}' has no config.json; pass a directory written by save_pretrained")
+    try:
+        model, tokenizer = _from_pretrained(name)
+    except (OSError, ValueError, KeyError):
+        raise _not_a_model(name) from None
+    add_latent_tokens(tokenizer, model)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any], extra_files: dict[str, Any] | None = None) -> None:
+    """Write a `save_pretrained` directory (model + tokenizer, safetensors) plus `cocobench.json`
+    (`metadata`) and `extra_files` (name -> object, written with torch.save), atomically: an
+    interrupted save leaves the previous checkpoint in place."""
+    from cocobench.io import atomic_directory
+
+    with atomic_directory(path) as tmp, _no_progress_bars():
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for name, obj in (extra_files or {}).items():
+            torch.save(obj, tmp / name)
+
+
+def load_checkpoint(path: str | Path):
+    """(model, tokenizer, metadata) from a checkpoint directory; metadata is {} for a plain
+    `save_pretrained` directory (which also gets the latent tokens if it lacks them)."""
+    from cocobench.tokenizer import LATENT, add_latent_tokens
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
+        raise CocobenchError(f"checkpoint '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    try:
+        model, tokenizer = _from_pretrained(str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise CocobenchError(f"checkpoint '{path}' cannot be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); pass a directory written by cocobench") from None
+    if tokenizer.convert_tokens_to_ids(LATENT) in (None, tokenizer.unk_token_id):
+        add_latent_tokens(tokenizer, model)
+    metadata_file = path / METADATA_FILE
+    metadata = json.loads(metadata_file.read_text(encoding="utf-8")) if metadata_file.is_file() else {}
+    return model, tokenizer, metadata
