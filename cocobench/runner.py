@@ -90,10 +90,10 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
     if not cfg.resume and (run_dir / CHECKPOINTS).exists():
         raise CocobenchError(f"'{run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
-    ensure_writable_dir(run_dir)
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
+    ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)
 

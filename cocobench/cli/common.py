@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,3 +26,37 @@ def positive(name: str, value: int) -> int:
     if value <= 0:
         raise CocobenchError(f"{name} must be a positive integer, got {value}")
     return value
+
+
+def split_sizes(train: int, valid: int, test: int) -> dict[str, int]:
+    """--train/--valid/--test, each checked to be positive."""
+    return {"train": positive("--train", train), "valid": positive("--valid", valid), "test": positive("--test", test)}
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail before generating (and without creating anything) when --out cannot be written."""
+    from cocobench.errors import CocobenchError
+
+    if out.exists() and not out.is_dir():
+        raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
+
+
+def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, meta: dict[str, Any], *, quiet: bool, note: str = "") -> None:
+    """Run `generate(progress)` under one progress bar per split (`progress(split, n)` advances one),
+    then write the splits and meta.json atomically and say what was written."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cocobench.examples import write_splits
+    from cocobench.tasks.base import generation_order
+
+    columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
+        bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
+        splits = generate(lambda split, n: progress.advance(bars[split], n))
+    write_splits(out, splits, meta)
+    if not quiet:
+        counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
+        stderr.print(f"wrote {counts}{note} to {out}")

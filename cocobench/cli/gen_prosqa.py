@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from cocobench.cli.gen import gen_app
-from cocobench.errors import CocobenchError
 from cocobench.tasks import prosqa
 
 TRAIN, VALID, TEST = prosqa.TASK.default_sizes
-
-
-def _check_out(out: Path) -> None:
-    """Fail before generating (and without creating anything) when --out cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
-    existing = next(p for p in (out, *out.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
 
 
 @gen_app.command("prosqa")
@@ -42,21 +31,10 @@ def gen_prosqa(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
 
-    from cocobench.cli.common import positive, stderr
-    from cocobench.examples import write_splits
-
-    sizes = {"train": positive("--train", train), "valid": positive("--valid", valid), "test": positive("--test", test)}
+    sizes = split_sizes(train, valid, test)
     knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": min_hops, "max_hops": max_hops}
     prosqa.validate_knobs(**knobs)
-    _check_out(out)
-
-    columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
-        bars = {name: progress.add_task(name, total=sizes[name]) for name in prosqa.SPLIT_ORDER}
-        splits = prosqa.generate_splits(seed, sizes, **knobs, progress=lambda split, n: progress.advance(bars[split], n))
-    write_splits(out, splits, prosqa.meta(seed, sizes, **knobs))
-    if not quiet:
-        counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
-        stderr.print(f"wrote {counts} to {out}")
+    check_out_dir(out)
+    generate_and_write(out, sizes, lambda progress: prosqa.generate_splits(seed, sizes, **knobs, progress=progress), prosqa.meta(seed, sizes, **knobs), quiet=quiet)

@@ -7,7 +7,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocobench.examples import Example
+from cocobench.examples import SPLITS, Example
+
+# Generators draw test first, then valid, then train, each skipping questions already drawn: the test
+# set then never depends on --train.
+SPLIT_ORDER = ("test", "valid", "train")
+PROGRESS_EVERY = 1000  # examples per progress report: one report per example would dominate fast generators
+
+
+def generation_order(sizes: dict[str, int]) -> list[str]:
+    """The split names of `sizes` in SPLIT_ORDER (any other names after, alphabetically)."""
+    return sorted(sizes, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s))
+
+
+def write_default_splits(out_dir: Path, default_sizes: tuple[int, int, int], generate_splits: Callable, meta: Callable, seed: int = 0) -> None:
+    """What `generate_default` does for every generated task: default sizes, written as `cocobench gen` would."""
+    from cocobench.examples import write_splits
+
+    sizes = dict(zip(SPLITS, default_sizes))
+    write_splits(out_dir, generate_splits(seed, sizes), meta(seed, sizes))
 
 
 @dataclass(frozen=True)

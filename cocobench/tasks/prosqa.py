@@ -47,7 +47,7 @@ from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tasks.base import Task
+from cocobench.tasks.base import Task, generation_order, write_default_splits
 
 VERSION = "1"
 
@@ -75,7 +75,6 @@ NODES_LIMIT = 2 + len(CONCEPTS)
 # Give up when this many graphs in a row are rejected: the hop range is out of reach for N.
 STALL_LIMIT = 20_000
 
-SPLIT_ORDER = ("test", "valid", "train")  # test first: its contents never depend on --train
 
 # Labels of Algorithm 1: bit 1 = reachable from node 0, bit 2 = reachable from node 1.
 FROM_NODE0, FROM_NODE1, FROM_BOTH = 1, 2, 3
@@ -327,7 +326,7 @@ def generate_splits(
     validate_knobs(min_nodes, max_nodes, min_hops, max_hops)
     seen: set[tuple] = set()
     splits: dict[str, list[Example]] = {}
-    for split in sorted(sizes, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s)):
+    for split in generation_order(sizes):
         rng = random.Random(f"prosqa-{VERSION}-{seed}-{split}")
         examples: list[Example] = []
         stalled = 0
@@ -380,10 +379,7 @@ def meta(seed: int, sizes: dict[str, int], **knobs: int) -> dict:
 
 def generate_default(out_dir: Path, seed: int = 0) -> None:
     """Write the paper-sized splits (17886 / 300 / 500) into out_dir, as `cocobench gen prosqa` does."""
-    from cocobench.examples import write_splits
-
-    sizes = dict(zip(("train", "valid", "test"), TASK.default_sizes))
-    write_splits(out_dir, generate_splits(seed, sizes), meta(seed, sizes))
+    write_default_splits(out_dir, TASK.default_sizes, generate_splits, meta, seed)
 
 
 # ----------------------------------------------------------------------------------------------

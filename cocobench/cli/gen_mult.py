@@ -1,0 +1,31 @@
+"""`cocobench gen mult`: D x D multiplication splits in iCoT's format (reversed digits, partial products)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cocobench.cli.gen import gen_app
+from cocobench.tasks import mult
+
+TRAIN, VALID, TEST = mult.TASK.default_sizes
+
+
+@gen_app.command("mult")
+def gen_mult(
+    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    digits: int = typer.Option(mult.DIGITS, "--digits", help="Digits of each operand, D in D x D (iCoT: 4, 5, 7, 9)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
+    train: int = typer.Option(TRAIN, "--train", help="Number of training examples (iCoT's own train files are far larger)."),
+    valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (iCoT: 1000)."),
+    test: int = typer.Option(TEST, "--test", help="Number of test examples (iCoT: 1000); independent of --train."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+) -> None:
+    """Generate D x D multiplication train/valid/test splits (iCoT's format), deterministic for --seed."""
+    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
+
+    sizes = split_sizes(train, valid, test)
+    mult.validate_knobs(digits, sizes)
+    check_out_dir(out)
+    generate_and_write(out, sizes, lambda progress: mult.generate_splits(seed, sizes, digits, progress=progress), mult.meta(seed, sizes, digits), quiet=quiet, note=f" ({digits}x{digits} digits)")

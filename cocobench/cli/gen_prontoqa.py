@@ -1,0 +1,33 @@
+"""`cocobench gen prontoqa`: 5-hop ProntoQA over fictional concepts, in Coconut's preprocessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cocobench.cli.gen import gen_app
+from cocobench.tasks import prontoqa
+
+TRAIN, VALID, TEST = prontoqa.TASK.default_sizes
+
+
+@gen_app.command("prontoqa")
+def gen_prontoqa(
+    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
+    train: int = typer.Option(TRAIN, "--train", help="Number of training examples (paper: 9000)."),
+    valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (paper: 200)."),
+    test: int = typer.Option(TEST, "--test", help="Number of test examples (paper: 800); independent of --train."),
+    hops: int = typer.Option(prontoqa.HOPS, "--hops",
+                             help=f"Reasoning hops per question (paper: 5; 1..{prontoqa.MAX_HOPS}); "
+                                  "the proof has 2*hops+1 sentences, hops+1 steps."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+) -> None:
+    """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
+    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
+
+    sizes = split_sizes(train, valid, test)
+    prontoqa.validate_hops(hops)
+    check_out_dir(out)
+    generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress), prontoqa.meta(seed, sizes, hops), quiet=quiet)

@@ -1,0 +1,406 @@
+"""ProntoQA: "True or false: Max is not wooden." over a fictional ontology (Saparov & He 2022).
+
+The Coconut paper uses the original generator's 5-hop, fictional, "relevant distractors",
+random-order setting; SPEC section 9 lists what its examples look like, and this module makes
+examples of that shape. Data flows top to bottom: `build_ontology` draws the concepts, rules and
+the proved property, `render_example` writes the context, query and proof in the original templates
+and applies Coconut's preprocessing (question = context + " " + query; the chain-of-thought
+sentences joined two at a time into steps). `check_example` verifies any ProntoQA example, generated
+or not, by parsing its sentences and forward chaining.
+
+Shape of every example (hops = h, 5 by default; the counts in brackets are for h = 5):
+- a main chain of h + 1 concepts c0 (top) .. c_h; the person is a c_h; the proof climbs
+  c_h -> .. -> c1 by h - 1 is-a rules and ends with c1's property (h hops, 2h + 1 = 11 sentences,
+  h + 1 = 6 steps);
+- each of c1 .. c_h has one extra parent concept; a separate chain e1 -> e0 with the person an e1;
+  one more concept has the proved adjective with the opposite polarity and is mentioned nowhere else
+  (2h + 4 = 14 concepts, 2h + 1 = 11 is-a rules);
+- the main chain and the extra parents carry one property each, from distinct families, so the
+  queried adjective appears exactly twice; e0 and e1 carry none (SPEC: 12 property sentences on
+  12 of the 14 concepts; which two concepts go without is not recorded there: this is our choice);
+- the rules come first, shuffled; the two membership sentences last, in random order.
+The query states the proved fact (answer "True") or its negation ("False"); each split has exactly
+as many True as False answers (one extra, drawn at random, when its size is odd).
+`--hops` goes up to 6: 2h + 4 concepts must come from 17 names and 2h + 1 families from 13.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocobench.errors import CocobenchError
+from cocobench.examples import Example
+from cocobench.tasks.base import PROGRESS_EVERY, Task, generation_order, write_default_splits
+
+VERSION = "1"
+
+NAMES = ("Alex", "Fae", "Max", "Polly", "Rex", "Sally", "Sam", "Stella", "Wren")
+CONCEPTS = ("brimpus", "dumpus", "gorpus", "grimpus", "impus", "jompus", "lempus", "lorpus", "numpus",
+            "rompus", "shumpus", "sterpus", "tumpus", "vumpus", "wumpus", "yumpus", "zumpus")  # fmt: skip
+# A concept's property comes from one family; families are distinct within an example.
+PROPERTY_FAMILIES = (
+    ("blue", "red", "brown", "orange"), ("small", "large"), ("metallic", "wooden", "luminous", "liquid"),
+    ("transparent", "opaque"), ("nervous", "happy", "feisty", "shy"), ("bright", "dull"),
+    ("sweet", "sour", "spicy", "bitter"), ("floral", "fruity", "earthy"), ("hot", "cold", "temperate"),
+    ("kind", "mean", "angry", "amenable", "aggressive"), ("melodic", "muffled", "discordant", "loud"),
+    ("slow", "moderate", "fast"), ("windy", "sunny", "overcast", "rainy", "snowy"),
+)  # fmt: skip
+ADJECTIVES = frozenset(adjective for family in PROPERTY_FAMILIES for adjective in family)
+
+HOPS = 5  # the paper's setting
+MAX_HOPS = min((len(CONCEPTS) - 4) // 2, (len(PROPERTY_FAMILIES) - 1) // 2)  # vocabulary limit: 6
+# Template frequencies measured on the original generator: "Xs are Ys." 50%, "Each X is a Y." 25%,
+# "Every X is a Y." 25% (properties alike); a property is negated about a third of the time.
+P_PLURAL, P_EACH = 0.5, 0.25
+P_NEGATED = 1 / 3
+QUERY_PREFIX = "True or false: "
+
+# Give up after this many duplicate questions in a row (the space is huge; this is a safety net).
+STALL_LIMIT = 1000
+
+
+# ----------------------------------------------------------------------------------------------
+# Statements: one class for rules ("Every wumpus is wooden.") and facts ("Max is a wumpus.")
+
+
+@dataclass(frozen=True)
+class Statement:
+    subject: str  # a person's name (a fact) or a concept (a rule about all its members)
+    predicate: str  # a concept (is-a) or an adjective (property)
+    negated: bool = False
+
+    @property
+    def is_rule(self) -> bool:
+        return self.subject[0].islower()  # concepts are lower case, names capitalised
+
+    @property
+    def is_a(self) -> bool:
+        return self.predicate not in ADJECTIVES
+
+
+def plural(concept: str) -> str:
+    return concept + "es"  # every fictional concept ends in "-pus": wumpus -> wumpuses
+
+
+def with_article(concept: str) -> str:
+    return ("an " if concept[0] in "aeiou" else "a ") + concept
+
+
+def clause(s: Statement) -> str:
+    """'{subject} is (not) {a concept | adjective}.': a fact as written, and a rule after Each/Every."""
+    obj = with_article(s.predicate) if s.is_a else s.predicate
+    return f"{s.subject} is {'not ' if s.negated else ''}{obj}."
+
+
+def rule_forms(rule: Statement) -> tuple[str, str, str]:
+    """The three templates of a rule: 'Xs are (not) Ys.', 'Each X is (not) a Y.', 'Every X ...'."""
+    obj = plural(rule.predicate) if rule.is_a else rule.predicate
+    return (
+        f"{plural(rule.subject).capitalize()} are {'not ' if rule.negated else ''}{obj}.",
+        f"Each {clause(rule)}",
+        f"Every {clause(rule)}",
+    )
+
+
+def renderings(s: Statement) -> tuple[str, ...]:
+    """Every way the generator may write `s` (the checker accepts a sentence only if it is one)."""
+    return rule_forms(s) if s.is_rule else (clause(s),)
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass(frozen=True)
+class Ontology:
+    person: str
+    chain: list[str]  # c0 (top) .. c_hops; the person is a c_hops
+    other: str  # e1: the person is also one; nothing about it matters to the query
+    rules: list[Statement]  # every is-a and property rule of the context
+    proved: Statement  # c1's property: the proof's last rule
+
+
+def build_ontology(rng: random.Random, hops: int) -> Ontology:
+    """The concepts and rules of one example (shape in the module docstring)."""
+    names = rng.sample(CONCEPTS, 2 * hops + 4)
+    chain, extra_parents = names[: hops + 1], names[hops + 1 : 2 * hops + 1]
+    e0, e1, opposite = names[2 * hops + 1 :]
+    rules = [Statement(chain[i], chain[i - 1]) for i in range(1, hops + 1)]
+    rules += [Statement(child, parent) for child, parent in zip(chain[1:], extra_parents)]
+    rules.append(Statement(e1, e0))
+    with_property = chain + extra_parents
+    families = rng.sample(PROPERTY_FAMILIES, len(with_property))
+    properties = [Statement(c, rng.choice(f), rng.random() < P_NEGATED) for c, f in zip(with_property, families)]
+    proved = properties[1]
+    # The "relevant" distractor: the proved adjective, opposite polarity, on a concept the person is not.
+    properties.append(Statement(opposite, proved.predicate, not proved.negated))
+    return Ontology(rng.choice(NAMES), chain, e1, rules + properties, proved)
+
+
+def render_rule(rng: random.Random, rule: Statement) -> str:
+    plural_form, each_form, every_form = rule_forms(rule)
+    draw = rng.random()
+    return plural_form if draw < P_PLURAL else each_form if draw < P_PLURAL + P_EACH else every_form
+
+
+def chain_of_thought(onto: Ontology, written: dict[Statement, str]) -> list[str]:
+    """Membership, then rule and derived fact in turn; rules reuse the context's wording."""
+    person, chain = onto.person, onto.chain
+    sentences = [clause(Statement(person, chain[-1]))]
+    for i in range(len(chain) - 1, 1, -1):  # c_hops -> c_hops-1, ..., c2 -> c1
+        sentences += [written[Statement(chain[i], chain[i - 1])], clause(Statement(person, chain[i - 1]))]
+    proved = onto.proved
+    return sentences + [written[proved], clause(Statement(person, proved.predicate, proved.negated))]
+
+
+def pair_up(sentences: list[str]) -> list[str]:
+    """Coconut's preprocessing: chain-of-thought sentences joined two at a time (11 -> 6 steps)."""
+    return [" ".join(sentences[i : i + 2]) for i in range(0, len(sentences), 2)]
+
+
+def render_example(rng: random.Random, onto: Ontology, answer: bool) -> Example:
+    """Context (shuffled rules, then both memberships), query, steps, answer in Coconut's format."""
+    written = {rule: render_rule(rng, rule) for rule in onto.rules}
+    rules = list(written.values())
+    rng.shuffle(rules)
+    memberships = [clause(Statement(onto.person, onto.chain[-1])), clause(Statement(onto.person, onto.other))]
+    rng.shuffle(memberships)
+    proved = onto.proved
+    # A False answer asks about the negation of what the proof derives.
+    query = clause(Statement(onto.person, proved.predicate, proved.negated if answer else not proved.negated))
+    return {
+        "question": " ".join(rules + memberships) + " " + QUERY_PREFIX + query,
+        "steps": pair_up(chain_of_thought(onto, written)),
+        "answer": str(answer),
+    }
+
+
+def validate_hops(hops: int) -> None:
+    if not 1 <= hops <= MAX_HOPS:
+        raise CocobenchError(
+            f"--hops must be between 1 and {MAX_HOPS} ({len(CONCEPTS)} concept names and "
+            f"{len(PROPERTY_FAMILIES)} property families fit no more), got {hops}"
+        )
+
+
+def example_key(example: Example) -> tuple:
+    """Identity of a question regardless of sentence order (a reshuffled context is a duplicate)."""
+    context, _, query = example["question"].rpartition(" " + QUERY_PREFIX)
+    return tuple(sorted(split_sentences(context))), query
+
+
+def balanced_answers(rng: random.Random, size: int) -> list[bool]:
+    answers = [True, False] * (size // 2) + ([rng.random() < 0.5] if size % 2 else [])
+    rng.shuffle(answers)
+    return answers
+
+
+def new_example(rng: random.Random, hops: int, answer: bool, seen: set[tuple]) -> Example:
+    """One example whose question is not in `seen` (and add it there)."""
+    for _ in range(STALL_LIMIT):
+        example = render_example(rng, build_ontology(rng, hops), answer)
+        key = example_key(example)
+        if key not in seen:
+            seen.add(key)
+            return example
+    raise CocobenchError(f"no new {hops}-hop question in {STALL_LIMIT} tries; ask for fewer examples")
+
+
+def generate_splits(
+    seed: int,
+    sizes: dict[str, int],
+    hops: int = HOPS,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, list[Example]]:
+    """Splits of the requested sizes, deterministic for `seed`; no question appears twice.
+
+    Each split has its own random stream (seeded by seed and split name), and test is drawn first,
+    then valid, then train, skipping questions already drawn: the test set does not depend on the
+    train size. `progress(split, n)` is told about every n new examples.
+    """
+    for split, size in sizes.items():
+        if size <= 0:
+            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+    validate_hops(hops)
+    seen: set[tuple] = set()
+    splits: dict[str, list[Example]] = {}
+    for split in generation_order(sizes):
+        rng = random.Random(f"prontoqa-{VERSION}-{seed}-{split}")
+        examples: list[Example] = []
+        reported = 0
+        for answer in balanced_answers(rng, sizes[split]):
+            examples.append(new_example(rng, hops, answer, seen))
+            if progress is not None and (len(examples) % PROGRESS_EVERY == 0 or len(examples) == sizes[split]):
+                progress(split, len(examples) - reported)
+                reported = len(examples)
+        splits[split] = examples
+    return {split: splits[split] for split in sizes}
+
+
+def meta(seed: int, sizes: dict[str, int], hops: int = HOPS) -> dict:
+    """meta.json for `write_splits`: what made the files, enough to make them again."""
+    params = {**sizes, "hops": hops, "p_plural": P_PLURAL, "p_each": P_EACH, "p_negated": P_NEGATED}
+    return {"generator": "prontoqa", "version": VERSION, "seed": seed, "params": params}
+
+
+def generate_default(out_dir: Path, seed: int = 0) -> None:
+    """Write the paper-sized splits (9000 / 200 / 800) into out_dir, as `cocobench gen prontoqa` does."""
+    write_default_splits(out_dir, TASK.default_sizes, generate_splits, meta, seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking: parse every sentence, forward-chain from the person's memberships, walk the proof
+
+_SINGULAR = re.compile(r"^(?:(?:Each|Every) )?(\w+) is (not )?(?:an? )?(\w+)\.$")
+_PLURAL = re.compile(r"^(\w+)es are (not )?(\w+)\.$")
+
+
+def split_sentences(text: str) -> list[str]:
+    return re.split(r"(?<=\.) ", text) if text else []
+
+
+def parse(sentence: str) -> Statement | None:
+    """The statement a sentence makes, or None unless it is exactly one the generator would write."""
+    if match := _SINGULAR.match(sentence):
+        statement = Statement(match.group(1), match.group(3), bool(match.group(2)))
+    elif match := _PLURAL.match(sentence):
+        obj = match.group(3)
+        # "Xs are Ys.": Ys is a plural concept unless it is a property.
+        predicate = obj if obj in ADJECTIVES else obj[:-2] if obj.endswith("es") else obj
+        statement = Statement(match.group(1).lower(), predicate, bool(match.group(2)))
+    else:
+        return None
+    return statement if sentence in renderings(statement) else None
+
+
+def derive(context: list[Statement], person: str) -> set[tuple[str, bool]]:
+    """Everything the context proves about `person`, as (predicate, negated), by forward chaining."""
+    rules: dict[str, list[Statement]] = {}
+    for s in context:
+        if s.is_rule:
+            rules.setdefault(s.subject, []).append(s)
+    known = {(s.predicate, s.negated) for s in context if s.subject == person}
+    frontier = [predicate for predicate, negated in known if not negated and predicate not in ADJECTIVES]
+    while frontier:
+        for rule in rules.get(frontier.pop(), []):
+            if (rule.predicate, rule.negated) not in known:
+                known.add((rule.predicate, rule.negated))
+                if rule.is_a and not rule.negated:  # only membership lets further rules apply
+                    frontier.append(rule.predicate)
+    return known
+
+
+def _parse_question(question: str) -> tuple[list[str], list[Statement], Statement] | str:
+    """Context sentences, their statements and the query; a problem string if they do not parse."""
+    context, sep, query_text = question.rpartition(" " + QUERY_PREFIX)
+    query = parse(query_text) if sep else None
+    if query is None or query.is_rule:
+        return f"question must end with '{QUERY_PREFIX}{{Name}} is (not) {{property}}.'"
+    sentences = split_sentences(context)
+    statements = [parse(s) for s in sentences]
+    for i, (sentence, statement) in enumerate(zip(sentences, statements)):
+        if statement is None:
+            return f"context sentence {i + 1} {sentence!r} is not a ProntoQA fact or rule"
+    return sentences, statements, query
+
+
+def _answer_problems(answer: str, known: set[tuple[str, bool]], query: Statement) -> list[str]:
+    holds, fails = (query.predicate, query.negated) in known, (query.predicate, not query.negated) in known
+    if holds and fails:
+        return [f"the context proves both '{clause(query)}' and its negation"]
+    if not holds and not fails:
+        return [f"the context proves neither '{clause(query)}' nor its negation"]
+    if answer != str(holds):
+        return [f"answer must be '{holds}': the context proves {'it' if holds else 'its negation'}, got {answer!r}"]
+    return []
+
+
+def _proof_problems(steps: list[str], context: list[str], query: Statement, answer: str) -> list[str]:
+    """The steps are the proof's sentences two at a time: membership, then (rule, derived fact)s."""
+    sentences = [s for step in steps for s in split_sentences(step)]
+    if not sentences or steps != pair_up(sentences) or len(sentences) % 2 == 0:
+        return ["steps must be an odd number of sentences (membership, then rule and fact in turn), two per step"]
+    stated = set(context)
+    current = parse(sentences[0])
+    if sentences[0] not in stated or current is None or current.subject != query.subject:
+        return [f"proof must start with a membership of {query.subject} stated in the context, got {sentences[0]!r}"]
+    for i in range(1, len(sentences), 2):
+        rule = parse(sentences[i]) if sentences[i] in stated else None
+        # Only a membership ("Max is a wumpus.") lets a rule about that concept apply.
+        applies = current.is_a and not current.negated and rule is not None and rule.subject == current.predicate
+        if not applies:
+            return [f"proof sentence {i + 1} {sentences[i]!r} is not a context rule about {current.predicate}"]
+        current = Statement(query.subject, rule.predicate, rule.negated)
+        if sentences[i + 1] != clause(current):
+            return [f"proof sentence {i + 2} {sentences[i + 1]!r} does not follow; expected {clause(current)!r}"]
+    if current.predicate != query.predicate or (current.negated == query.negated) != (answer == "True"):
+        return [f"proof ends with {clause(current)!r}, which does not give the answer {answer!r} to the query"]
+    return []
+
+
+def check_example(example: Example) -> list[str]:
+    """Problems with one ProntoQA example (empty list = valid)."""
+    for field, kind in (("question", str), ("answer", str), ("steps", list)):
+        if not isinstance(example.get(field), kind):
+            return [f"field '{field}' missing or not a {kind.__name__}"]
+    parsed = _parse_question(example["question"])
+    if isinstance(parsed, str):
+        return [parsed]
+    sentences, statements, query = parsed
+    known = derive(statements, query.subject)
+    answer = example["answer"]
+    return _answer_problems(answer, known, query) + _proof_problems(example["steps"], sentences, query, answer)
+
+
+def recognizes(example: Example) -> bool:
+    question = example.get("question")
+    return (
+        "edges" not in example  # ProsQA's graph field
+        and example.get("answer") in ("True", "False")
+        and isinstance(question, str)
+        and " " + QUERY_PREFIX in question
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics
+
+
+def extra_stats(examples: list[Example]) -> dict:
+    """Proof length, context size and query polarity for `data stats`."""
+    from cocobench.datastats import histogram, summary
+
+    hops, sentence_counts, concept_counts, negated = [], [], [], 0
+    for ex in examples:
+        parsed = _parse_question(ex["question"]) if recognizes(ex) else "not ProntoQA"
+        if isinstance(parsed, str):
+            continue
+        sentences, statements, query = parsed
+        hops.append((sum(len(split_sentences(step)) for step in ex["steps"]) - 1) // 2)
+        sentence_counts.append(len(sentences))
+        concepts = {s.subject for s in statements if s.is_rule} | {s.predicate for s in statements if s.is_a}
+        concept_counts.append(len(concepts))
+        negated += query.negated
+    if not hops:
+        return {}
+    return {
+        "hops_histogram": histogram(hops),
+        "context_sentences": summary(sentence_counts),
+        "concepts": summary(concept_counts),
+        "negated_queries": round(negated / len(hops), 3),
+    }
+
+
+TASK = Task(
+    name="prontoqa",
+    description="ProntoQA: is a property true of a person, by 5 hops over a fictional ontology (Coconut paper)",
+    check=check_example,
+    recognizes=recognizes,
+    extra_stats=extra_stats,
+    default_sizes=(9000, 200, 800),
+    generate_default=generate_default,
+)
