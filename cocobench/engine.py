@@ -330,46 +330,53 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
     embeds = embed(input_ids)  # (B, P, C)
     if feed == "pause":
         embeds = torch.where(is_latent[..., None], pause, embeds)
-    passes = Passes(model, use_cache)
+    thought_cap = max_thoughts if max_thoughts is not None else max_new_tokens
+    room = input_ids.shape[1] + thought_cap + max_new_tokens + 1  # the longest a row can get
+    passes = Passes(model, use_cache, room=room)
     positions = positions_from_mask(mask)  # (B, P)
     hidden = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden")[:, -1]  # (B, C)
 
-    # Each row is thinking (deciding its next thought), speaking (emitting tokens) or done.
+    # Each row is thinking (deciding its next thought), speaking (emitting tokens) or done. Finished rows
+    # leave the batch (and the cache), so a few long answers do not keep paying for the short ones.
+    # Per-row state is kept for all B rows; `active` maps the rows still in the batch to their index.
     B = len(prompts)
+    active = torch.arange(B, device=device)  # (A,)
     slots = is_latent.sum(1)  # (B,) thoughts filled in the prompt
     thinking = (input_ids[:, -1] == ids.bot) & (stop_classifier is not None or max_thoughts is not None)  # (B,)
-    thought_cap = max_thoughts if max_thoughts is not None else max_new_tokens
     thoughts = torch.zeros(B, dtype=torch.long, device=device)  # thoughts generated here
     spoken = torch.zeros(B, dtype=torch.long, device=device)  # tokens generated, EOS included
-    done = ~thinking & (max_new_tokens <= 0)
     row_passes = 1 + slots  # (B,)
     emitted: list[torch.Tensor] = []  # per step (B,): the token each row generated there, -1 if none
-    next_position = positions[:, -1] + 1  # (B,)
+    next_position = positions[:, -1] + 1  # (A,)
     while True:
         # Thinking rows: stop (feed eot next), or feed the hidden state as the next thought.
-        stop = thinking & (thoughts >= thought_cap)
-        if stop_classifier is not None and bool(thinking.any()):
-            stop |= thinking & (stop_classifier(hidden.float()) > 0)  # sigmoid > 0.5  <=>  logit > 0
-        think = thinking & ~stop
+        was_thinking = thinking[active]  # (A,)
+        stop = was_thinking & (thoughts[active] >= thought_cap)
+        if stop_classifier is not None and bool(was_thinking.any()):
+            stop |= was_thinking & (stop_classifier(hidden.float()) > 0)  # sigmoid > 0.5  <=>  logit > 0
+        think = was_thinking & ~stop
         # Speaking rows: the greedy next token.
-        speaking = ~thinking & ~done
-        token = head(hidden).argmax(-1)  # (B,)
-        emitted.append(torch.where(speaking, token, -1))
-        spoken += speaking.long()
-        thoughts += think.long()
-        done |= speaking & ((token == ids.eos) | (spoken >= max_new_tokens))
-        done |= stop & (max_new_tokens <= 0)
-        thinking = think
-        if bool(done.all()):
+        speaking = ~was_thinking & (max_new_tokens > 0)
+        token = head(hidden).argmax(-1)  # (A,)
+        emitted.append(torch.full((B,), -1, device=device).index_copy(0, active, torch.where(speaking, token, -1)))
+        spoken[active] += speaking.long()
+        thoughts[active] += think.long()
+        thinking[active] = think
+        finished = (speaking & ((token == ids.eos) | (spoken[active] >= max_new_tokens))) | (~think & (max_new_tokens <= 0))
+        if bool(finished.all()):
             break
-        # One more column for every row: a thought, eot, its new token, or pad once done.
-        next_ids = torch.where(stop, ids.eot, torch.where(speaking, token, ids.pad))  # (B,)
-        x = embed(next_ids)  # (B, C)
+        # One more column for every row still going: a thought, eot or its new token.
+        next_ids = torch.where(stop, ids.eot, torch.where(speaking, token, ids.pad))  # (A,)
+        x = embed(next_ids)  # (A, C)
         x = torch.where(think[:, None], (hidden if feed == "hidden" else pause).to(x.dtype), x)
-        mask = torch.cat([mask, mask.new_ones(B, 1)], 1)  # (B, S+1)
-        hidden = passes(x[:, None], mask, next_position[:, None])[:, -1]  # (B, C)
+        if bool(finished.any()):
+            going = (~finished).nonzero().flatten()
+            passes.keep(going)
+            active, x, mask, next_position = active[going], x[going], mask[going], next_position[going]
+        mask = torch.cat([mask, mask.new_ones(len(active), 1)], 1)  # (A, S+1)
+        hidden = passes(x[:, None], mask, next_position[:, None])[:, -1]  # (A, C)
         next_position += 1
-        row_passes += (~done).long()
+        row_passes[active] += 1
 
     return _package(torch.stack(emitted, 1).tolist(), (slots + thoughts).tolist(), row_passes.tolist(), ids, feed)
 

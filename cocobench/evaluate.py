@@ -27,40 +27,44 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
     ids = token_ids(tokenizer)
     was_training = model.training
     model.eval()
-    samples: list[dict[str, Any]] = []
+    prompts = [method.inference_prompt(example, k=k) for example in examples]
+    samples: list[dict[str, Any] | None] = [None] * len(examples)
     start = time.perf_counter()
-    for first in range(0, len(examples), batch_size):
-        chunk = examples[first : first + batch_size]
-        prompts = [method.inference_prompt(example, k=k) for example in chunk]
+    for batch in batches_by_length([len(p) for p in prompts], batch_size):
         generations = generate(
             model,
-            prompts,
+            [prompts[i] for i in batch],
             ids=ids,
             max_new_tokens=max_new_tokens,
             feed=method.thought_feed or "hidden",
             stop_classifier=stop_classifier,
             max_thoughts=max_thoughts,
         )
-        for offset, (example, gen) in enumerate(zip(chunk, generations)):
+        for i, gen in zip(batch, generations):
             text = tokenizer.decode(gen.token_ids, skip_special_tokens=True)
             prediction = extract_answer(text)
-            samples.append(
-                {
-                    "idx": first + offset,
-                    "prediction": prediction,
-                    "gold": example["answer"],
-                    "correct": is_correct(prediction, example["answer"]),
-                    "generated_tokens": gen.generated_tokens,
-                    "forward_passes": gen.forward_passes,
-                    "num_thoughts": gen.num_thoughts,
-                    "text": text,
-                }
-            )
+            samples[i] = {
+                "idx": i,
+                "prediction": prediction,
+                "gold": examples[i]["answer"],
+                "correct": is_correct(prediction, examples[i]["answer"]),
+                "generated_tokens": gen.generated_tokens,
+                "forward_passes": gen.forward_passes,
+                "num_thoughts": gen.num_thoughts,
+                "text": text,
+            }
         if progress is not None:
-            progress(len(chunk))
+            progress(len(batch))
     seconds = time.perf_counter() - start
     model.train(was_training)
     return Evaluation(metrics=summarize(samples, seconds), samples=samples)
+
+
+def batches_by_length(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches of similar lengths (shortest first), so that a batch carries little padding:
+    left padding costs prefill compute and, in every decoding step, KV-cache reads."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
 
 
 def summarize(samples: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
