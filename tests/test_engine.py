@@ -291,6 +291,9 @@ def test_token_and_pass_counts_hand_checked(setup):
     stop_now = lambda h: torch.full(h.shape[:1], 1.0)  # noqa: E731
     assert generate(says_eos, [q + [ids.bot]], ids=ids, max_new_tokens=4, stop_classifier=stop_now)[0] == Generation([], 0, 0, 2)
     assert generate(says_word, [q + [ids.bot]], ids=ids, max_new_tokens=2, max_thoughts=2)[0] == Generation([word] * 2, 2, 4, 5)
+    # No language budget: only the thoughts run (and the eot after thinking here is never fed).
+    assert generate(says_word, [coconut], ids=ids, max_new_tokens=0)[0] == Generation([], 3, 3, 4)
+    assert generate(says_word, [q + [ids.bot]], ids=ids, max_new_tokens=0, max_thoughts=2)[0] == Generation([], 2, 2, 3)
     # In a batch, finished rows stop counting.
     mixed = generate(says_word, [coconut, q], ids=ids, max_new_tokens=3)
     assert [(g.generated_tokens, g.forward_passes) for g in mixed] == [(6, 6), (3, 3)]
