@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
+from cocobench.errors import CocobenchError
+
 # Tables and JSON go to stdout; progress, logs and warnings to stderr.
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True)
@@ -21,8 +23,6 @@ def print_json(obj: Any) -> None:
 
 
 def positive(name: str, value: int) -> int:
-    from cocobench.errors import CocobenchError
-
     if value <= 0:
         raise CocobenchError(f"{name} must be a positive integer, got {value}")
     return value
@@ -35,8 +35,6 @@ def split_sizes(train: int, valid: int, test: int) -> dict[str, int]:
 
 def check_out_dir(out: Path) -> None:
     """Fail before generating (and without creating anything) when --out cannot be written."""
-    from cocobench.errors import CocobenchError
-
     if out.exists() and not out.is_dir():
         raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
     existing = next(p for p in (out, *out.parents) if p.exists())
