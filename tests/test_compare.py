@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from cocobench.cli import app
 from cocobench.compare import Settings, compare_paths
+from tests.conftest import one_line_error
 
 OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
 
@@ -74,15 +75,6 @@ def compare_json(*args):
     result = compare(*args, "--format", "json")
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.stdout)
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 # -------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cocobench import datastats, tasks
 from cocobench.cli import app
 from cocobench.tasks.base import Task
+from tests.conftest import one_line_error
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PROSQA_VALID = SHARED / "data" / "prosqa" / "prosqa_valid.json"
@@ -64,14 +65,6 @@ def write(path: Path, examples, jsonl=False) -> Path:
 
 def data(*args):
     return CliRunner().invoke(app, ["data", *map(str, args)])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # ----------------------------------------------------------------------------------------------

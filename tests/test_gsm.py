@@ -11,7 +11,7 @@ from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.examples import load_examples
 from cocobench.tasks import get_task, gsm, mult
-from tests.conftest import shared_file
+from tests.conftest import one_line_error, shared_file
 
 GOOD = [
     "Tom has 3 apples and buys 4 more. How many does he have?||<<3+4=7>> #### 7",
@@ -33,14 +33,6 @@ def write_bytes(path, data):
 
 def gen(*args):
     return CliRunner().invoke(app, ["gen", "gsm", *map(str, args)])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # ---------------------------------------------------------------------------------------------

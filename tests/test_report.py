@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.report import build_table, load_results, render_csv, render_markdown, to_json
+from tests.conftest import one_line_error
 
 OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
 
@@ -55,14 +56,6 @@ def write_run(suite: Path, results: dict) -> Path:
 
 def table(*args):
     return CliRunner().invoke(app, ["table", *map(str, args)])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture

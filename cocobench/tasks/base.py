@@ -15,6 +15,15 @@ SPLIT_ORDER = ("test", "valid", "train")
 PROGRESS_EVERY = 1000  # examples per progress report: one report per example would dominate fast generators
 
 
+def check_sizes(sizes: dict[str, int]) -> None:
+    """Every requested split size must be positive (named as its CLI option)."""
+    from cocobench.errors import CocobenchError
+
+    for split, size in sizes.items():
+        if size <= 0:
+            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+
+
 def generation_order(sizes: dict[str, int]) -> list[str]:
     """The split names of `sizes` in SPLIT_ORDER (any other names after, alphabetically)."""
     return sorted(sizes, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tasks.base import PROGRESS_EVERY, Task, generation_order, write_default_splits
+from cocobench.tasks.base import PROGRESS_EVERY, Task, check_sizes, generation_order, write_default_splits
 
 VERSION = "1"
 
@@ -87,9 +87,7 @@ def validate_knobs(digits: int, sizes: dict[str, int]) -> None:
     """Reject impossible settings before any work (one line, names the fix)."""
     if digits < 1:
         raise CocobenchError(f"--digits must be at least 1, got {digits}")
-    for split, size in sizes.items():
-        if size <= 0:
-            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+    check_sizes(sizes)
     total, available = sum(sizes.values()), capacity(digits)
     if total > available:
         raise CocobenchError(

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tasks.base import PROGRESS_EVERY, Task, generation_order, write_default_splits
+from cocobench.tasks.base import PROGRESS_EVERY, Task, check_sizes, generation_order, write_default_splits
 
 VERSION = "1"
 
@@ -222,9 +222,7 @@ def generate_splits(
     then valid, then train, skipping questions already drawn: the test set does not depend on the
     train size. `progress(split, n)` is told about every n new examples.
     """
-    for split, size in sizes.items():
-        if size <= 0:
-            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+    check_sizes(sizes)
     validate_hops(hops)
     seen: set[tuple] = set()
     splits: dict[str, list[Example]] = {}

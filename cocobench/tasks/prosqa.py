@@ -47,7 +47,7 @@ from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tasks.base import Task, generation_order, write_default_splits
+from cocobench.tasks.base import Task, check_sizes, generation_order, write_default_splits
 
 VERSION = "1"
 
@@ -320,9 +320,7 @@ def generate_splits(
     then valid, then train, skipping problems already drawn: the test set does not depend on the
     train size. `progress(split, n)` is told about every n new examples.
     """
-    for split, size in sizes.items():
-        if size <= 0:
-            raise CocobenchError(f"--{split} must be a positive integer, got {size}")
+    check_sizes(sizes)
     validate_knobs(min_nodes, max_nodes, min_hops, max_hops)
     seen: set[tuple] = set()
     splits: dict[str, list[Example]] = {}
