@@ -226,3 +226,13 @@ def test_generate_default_writes_the_default_splits(tmp_path, monkeypatch):
     mult.generate_default(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["counts"] == {"train": 20, "valid": 5, "test": 5} and meta["params"]["digits"] == 4
+
+
+def test_report_progress_batches_reports_and_sends_the_remainder():
+    from cocobench.tasks.base import PROGRESS_EVERY, report_progress
+
+    calls = []
+    for done in range(1, 2 * PROGRESS_EVERY + 4):
+        report_progress(lambda split, n: calls.append((split, n)), "train", done, 2 * PROGRESS_EVERY + 3)
+    assert calls == [("train", PROGRESS_EVERY), ("train", PROGRESS_EVERY), ("train", 3)]
+    report_progress(None, "train", PROGRESS_EVERY, PROGRESS_EVERY)  # no callback: nothing to do

@@ -15,6 +15,12 @@ SPLIT_ORDER = ("test", "valid", "train")
 PROGRESS_EVERY = 1000  # examples per progress report: one report per example would dominate fast generators
 
 
+def report_progress(progress: Callable[[str, int], None] | None, split: str, done: int, total: int) -> None:
+    """After each new example of a split: tell `progress` about every PROGRESS_EVERY, and the last few."""
+    if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+        progress(split, done % PROGRESS_EVERY or PROGRESS_EVERY)
+
+
 def check_sizes(sizes: dict[str, int]) -> None:
     """Every requested split size must be positive (named as its CLI option)."""
     from cocobench.errors import CocobenchError

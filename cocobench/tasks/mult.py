@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tasks.base import PROGRESS_EVERY, Task, check_sizes, generation_order, write_default_splits
+from cocobench.tasks.base import Task, check_sizes, generation_order, report_progress, write_default_splits
 
 VERSION = "1"
 
@@ -115,16 +115,13 @@ def generate_splits(
     for split in generation_order(sizes):
         rng = random.Random(f"mult-{VERSION}-{seed}-{digits}-{split}")
         examples: list[Example] = []
-        reported = 0
         while len(examples) < sizes[split]:
             pair = (rng.randint(low, high), rng.randint(low, high))
             if pair in seen:
                 continue
             seen.add(pair)
             examples.append(render_example(*pair, digits))
-            if progress is not None and (len(examples) % PROGRESS_EVERY == 0 or len(examples) == sizes[split]):
-                progress(split, len(examples) - reported)
-                reported = len(examples)
+            report_progress(progress, split, len(examples), sizes[split])
         splits[split] = examples
     return {split: splits[split] for split in sizes}
 
