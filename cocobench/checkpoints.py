@@ -43,6 +43,20 @@ def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
     return model, tokenizer, metadata, classifier
 
 
+def checkpoint_fingerprint(path: Path) -> str:
+    """sha256 over what a run loads to start from a checkpoint (weights, model config, tokenizer, stop
+    classifier): every file but the optimizer/trainer state and cocobench's metadata."""
+    from cocobench.io import file_fingerprint, json_fingerprint
+    from cocobench.models import METADATA_FILE
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
+        raise CocobenchError(f"--init-from '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.name not in (TRAINER_STATE, METADATA_FILE))
+    return json_fingerprint({str(f.relative_to(path)): file_fingerprint(f) for f in files})
+
+
 def load_training_state(path: Path, optimizer):
     from cocobench.train import TrainState
 

@@ -148,9 +148,9 @@ class Passes:
     def __call__(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """embeds (B, t, C), positions (B, t) of the new columns; attention_mask (B, S+t) of all columns
         so far -> last hidden states (B, t, C) of the new columns."""
-        if self.cache is None:
-            self.seen_embeds.append(embeds)
-            self.seen_positions.append(positions)
+        if self.cache is None:  # keep copies: a caller may update its tensors in place after the call
+            self.seen_embeds.append(embeds.clone())
+            self.seen_positions.append(positions.clone())
             everything = torch.cat(self.seen_embeds, 1)  # (B, S+t, C)
             hidden = self.body(inputs_embeds=everything, attention_mask=attention_mask, position_ids=torch.cat(self.seen_positions, 1), use_cache=False).last_hidden_state
             return hidden[:, -embeds.shape[1] :]
@@ -393,7 +393,7 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
             active, x, mask, next_position = active[going], x[going], mask[going], next_position[going]
         mask = torch.cat([mask, mask.new_ones(len(active), 1)], 1)  # (A, S+1)
         hidden = passes(x[:, None], mask, next_position[:, None])[:, -1]  # (A, C)
-        next_position += 1
+        next_position = next_position + 1
         row_passes[active] += 1
 
     return _package(torch.stack(emitted, 1).tolist(), (slots + thoughts).tolist(), row_passes.tolist(), ids, feed)

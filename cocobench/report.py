@@ -303,6 +303,8 @@ def format_option(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return _short(value)  # a fingerprint (init_from): its first 8 hex digits tell runs apart
     return str(value)
 
 

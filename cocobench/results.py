@@ -29,7 +29,10 @@ def environment(device) -> dict[str, Any]:
     }
 
 
-def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, Any], samples: list[dict[str, Any]], device) -> dict[str, Any]:
+def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, Any], samples: list[dict[str, Any]], device, init_fingerprint: str | None = None) -> dict[str, Any]:
+    options = cfg.options()
+    if init_fingerprint:  # only when set, so that the options of runs from scratch stay as they were
+        options["init_from"] = init_fingerprint
     return {
         "schema_version": SCHEMA_VERSION,
         **environment(device),
@@ -37,7 +40,7 @@ def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, An
         "task": task,
         "method": cfg.method,
         "seed": cfg.seed,
-        "options": cfg.options(),
+        "options": options,
         "data": data,
         "config": cfg.to_dict(),
         "metrics": metrics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ from cocobench import distributed
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.io import atomic_write_text, ensure_writable_dir, file_fingerprint
+from cocobench.checkpoints import checkpoint_fingerprint
+from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
 
 CHECKPOINTS = "checkpoints"
+INIT_FILE = "init_from.json"  # the fingerprint of the --init-from checkpoint, saved at the run's start
 DEFAULT_DATA_ROOT = Path("data")
 
 
@@ -93,9 +96,12 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
+    init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
     ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)
+        if init_fingerprint:
+            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
 
     if cfg.resume:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
@@ -125,7 +131,22 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
         if classifier is not None:
             classifier.to(device)
     return evaluate_and_write(cfg, model, tokenizer, method, splits["test"], run_dir=run_dir, task=task_name, test_file=find_split(data_dir, "test"),
-                              train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state)
+                              train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state,
+                              init_fingerprint=init_fingerprint)
+
+
+def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
+    """The fingerprint of the --init-from checkpoint: where a run starts is part of what it is, so
+    results record it (in `options`) and runs from different starts are never paired or averaged.
+    A resumed run reads the one saved at its start, in case the checkpoint has changed since."""
+    if not cfg.init_from:
+        return None
+    saved = run_dir / INIT_FILE
+    if cfg.resume and saved.is_file():
+        return json.loads(saved.read_text(encoding="utf-8"))["fingerprint"]
+    if cfg.resume and not Path(cfg.init_from).exists():
+        return None  # a run from before fingerprints whose start is gone: resume it, recording none
+    return checkpoint_fingerprint(Path(cfg.init_from))
 
 
 def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None) -> dict[str, Any]:
@@ -159,7 +180,8 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
                               test_file=test_file, train_file=None, classifier=classifier, device=device)
 
 
-def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None) -> dict[str, Any]:
+def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,
+                       init_fingerprint: str | None = None) -> dict[str, Any]:
     from cocobench.evaluate import evaluate
 
     quiet = cfg.quiet or not distributed.is_main()
@@ -182,7 +204,7 @@ def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, ru
         "limit_train": cfg.limit_train,
         "limit_eval": cfg.limit_eval,
     }
-    results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device)
+    results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint)
     if distributed.is_main():
         write_results(run_dir, results)
         log(f"{run_dir.name}: accuracy {metrics['accuracy']:.3f} ({metrics['correct']}/{metrics['total']}), "

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cocobench.cli import app
 from cocobench.errors import CocobenchError
-from cocobench.report import build_table, load_results, render_csv, render_markdown, to_json
+from cocobench.report import build_table, format_option, load_results, render_csv, render_markdown, to_json
 from tests.conftest import one_line_error
 
 OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
@@ -254,3 +254,8 @@ def test_rich_stacks_one_table_per_task_when_too_wide(suite):
     titles = lambda text: [line.strip() for line in text.splitlines() if line.strip() in ("prosqa", "prontoqa")]  # noqa: E731
     assert titles(narrow) == ["prontoqa", "prosqa"] and titles(wide) == []
     assert max(map(len, narrow.splitlines())) <= 80
+
+
+def test_option_values_are_shown_short():
+    assert format_option("sha256:0123456789abcdef0123") == "01234567"  # an init_from fingerprint
+    assert [format_option(v) for v in (None, True, 0.0001, 3, "fixed")] == ["none", "true", "0.0001", "3", "fixed"]

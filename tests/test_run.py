@@ -164,3 +164,32 @@ def test_eval_rejects_a_directory_that_is_not_a_model(tiny_prosqa, tmp_path):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     result = invoke("eval", "--checkpoint", tmp_path / "missing", "--data", tiny_prosqa, "--quiet")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_init_from_starts_from_the_checkpoint_and_is_part_of_the_runs_identity(tiny_prosqa, tmp_path):
+    """--init-from loads the checkpoint's weights, and its fingerprint goes into the results' options, so
+    that `compare` never pairs (and `table` never averages) runs that started from different weights."""
+    from cocobench.checkpoints import checkpoint_fingerprint
+
+    starts = []
+    for seed in (0, 1):
+        out = tmp_path / f"cot-seed{seed}"
+        assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--seed", seed, "--out", out, *FAST).exit_code == 0
+        assert "init_from" not in json.loads((out / "results.json").read_text())["options"]  # from scratch: options as before
+        starts.append(out / "checkpoints" / "best")
+    for name, start in zip(("x", "y"), starts):  # the same experiment in two folders, from two different starts
+        out = tmp_path / name / "coconut"
+        result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "1", "--init-from", start, "--out", out, *FAST[:-1], "--lr", "1e-12", "--quiet")
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "results.json").read_text())["options"]["init_from"] == checkpoint_fingerprint(start)
+        for key, tensor in weights(out, "last").items():  # lr 1e-12: still the starting weights
+            assert torch.allclose(tensor, weights(start.parent.parent, "best")[key], atol=1e-6), key
+    result = invoke("compare", tmp_path / "x", tmp_path / "y")
+    assert result.exit_code == 1 and "options differ" in result.stdout and "init_from" in result.stdout
+
+
+def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path):
+    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--init-from", tmp_path / "nowhere", "--out", tmp_path / "run", "--quiet")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "--init-from" in result.output and "does not exist" in result.output
+    assert not (tmp_path / "run").exists()  # nothing is left behind
