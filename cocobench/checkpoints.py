@@ -47,12 +47,9 @@ def checkpoint_fingerprint(path: Path) -> str:
     """sha256 over what a run loads to start from a checkpoint (weights, model config, tokenizer, stop
     classifier): every file but the optimizer/trainer state and cocobench's metadata."""
     from cocobench.io import file_fingerprint, json_fingerprint
-    from cocobench.models import METADATA_FILE
+    from cocobench.models import METADATA_FILE, require_checkpoint
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
-        raise CocobenchError(f"--init-from '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    path = require_checkpoint(path, "--init-from")
     files = sorted(f for f in path.rglob("*") if f.is_file() and f.name not in (TRAINER_STATE, METADATA_FILE))
     return json_fingerprint({str(f.relative_to(path)): file_fingerprint(f) for f in files})
 

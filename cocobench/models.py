@@ -136,15 +136,21 @@ def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any]
             torch.save(obj, tmp / name)
 
 
+def require_checkpoint(path: str | Path, name: str = "checkpoint") -> Path:
+    """The path, if it is a model directory (has config.json); else a one-line error naming `name`."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
+        raise CocobenchError(f"{name} '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    return path
+
+
 def load_checkpoint(path: str | Path):
     """(model, tokenizer, metadata) from a checkpoint directory; metadata is {} for a plain
     `save_pretrained` directory (which also gets the latent tokens if it lacks them)."""
     from cocobench.tokenizer import LATENT, add_latent_tokens
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
-        raise CocobenchError(f"checkpoint '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    path = require_checkpoint(path)
     try:
         model, tokenizer = _from_pretrained(str(path))
     except (OSError, ValueError, KeyError) as exc:
