@@ -10,10 +10,10 @@ from typing import Any
 import torch
 
 from cocobench import distributed
+from cocobench.checkpoints import checkpoint_fingerprint
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.checkpoints import checkpoint_fingerprint
 from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
