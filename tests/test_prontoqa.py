@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cocobench.cli import app
 from cocobench.examples import load_examples
 from cocobench.tasks import detect_task, get_task, prontoqa, prosqa
+from tests.conftest import one_line_error
 
 SPLITS = ("train", "valid", "test")
 
@@ -291,10 +292,7 @@ def test_cli_hops_option(tmp_path):
 )
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "out"
-    result = gen("--out", out, *args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    one_line_error(gen("--out", out, *args), message)
     assert not out.exists()
 
 

@@ -12,6 +12,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import load_examples
 from cocobench.tasks import get_task
 from cocobench.tasks import prosqa
+from tests.conftest import one_line_error
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OFFICIAL = [SHARED / "data" / "prosqa" / f"prosqa_{split}.json" for split in ("valid", "test")]
@@ -259,10 +260,7 @@ def test_task_is_registered_and_recognizes_only_prosqa_examples(sample):
 )
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "out"
-    result = gen("--out", str(out), *args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    one_line_error(gen("--out", str(out), *args), message)
     assert not out.exists()
 
 
