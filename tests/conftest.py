@@ -26,6 +26,17 @@ def one_line_error(result, *fragments) -> str:
     return lines[0]
 
 
+def assert_generator_cli_is_deterministic(gen, out: Path, train: int) -> None:
+    """`gen --seed 3` twice writes byte-identical splits and meta.json; `--seed 4` writes other data."""
+    args = ["--train", str(train), "--valid", "10", "--test", "10", "--quiet"]
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        result = gen("--out", str(out / name), "--seed", seed, *args)
+        assert result.exit_code == 0, result.output
+    for file in ("train.json", "valid.json", "test.json", "meta.json"):
+        assert (out / "a" / file).read_bytes() == (out / "b" / file).read_bytes(), file
+    assert (out / "c" / "test.json").read_bytes() != (out / "a" / "test.json").read_bytes()
+
+
 def shared_file(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():

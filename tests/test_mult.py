@@ -10,6 +10,7 @@ from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.examples import load_examples
 from cocobench.tasks import get_task, mult
+from tests.conftest import assert_generator_cli_is_deterministic
 
 # SPEC section 7 (also the first line of iCoT's 4x4 test file): 3719 x 3349 = 12454931.
 SPEC_LINE = (
@@ -120,15 +121,7 @@ def test_progress_is_told_about_every_example():
 
 
 def test_cli_output_is_byte_identical_on_rerun(tmp_path):
-    args = ["--seed", "3", "--train", "40", "--valid", "10", "--test", "10", "--quiet"]
-    for name in ("a", "b"):
-        result = gen("--out", tmp_path / name, *args)
-        assert result.exit_code == 0, result.output
-    for file in ("train.json", "valid.json", "test.json", "meta.json"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
-    other = gen("--out", tmp_path / "c", "--seed", "4", *args[2:])
-    assert other.exit_code == 0
-    assert (tmp_path / "c" / "test.json").read_bytes() != (tmp_path / "a" / "test.json").read_bytes()
+    assert_generator_cli_is_deterministic(gen, tmp_path, train=40)
 
 
 def test_cli_writes_checked_splits_and_meta(tmp_path):

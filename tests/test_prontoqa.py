@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cocobench.cli import app
 from cocobench.examples import load_examples
 from cocobench.tasks import detect_task, get_task, prontoqa, prosqa
-from tests.conftest import one_line_error
+from tests.conftest import assert_generator_cli_is_deterministic, one_line_error
 
 SPLITS = ("train", "valid", "test")
 
@@ -88,12 +88,7 @@ def test_same_seed_gives_identical_splits_and_another_seed_differs():
 
 
 def test_cli_output_is_byte_identical_on_rerun(tmp_path):
-    args = ["--seed", "3", "--train", "30", "--valid", "10", "--test", "10", "--quiet"]
-    for name in ("a", "b"):
-        result = gen("--out", tmp_path / name, *args)
-        assert result.exit_code == 0, result.output
-    for file in ("train.json", "valid.json", "test.json", "meta.json"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+    assert_generator_cli_is_deterministic(gen, tmp_path, train=30)
 
 
 def test_every_generated_example_passes_the_checker(sample):

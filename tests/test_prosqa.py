@@ -12,7 +12,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import load_examples
 from cocobench.tasks import get_task
 from cocobench.tasks import prosqa
-from tests.conftest import one_line_error
+from tests.conftest import assert_generator_cli_is_deterministic, one_line_error
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OFFICIAL = [SHARED / "data" / "prosqa" / f"prosqa_{split}.json" for split in ("valid", "test")]
@@ -68,15 +68,7 @@ TWO_ROUTES = dict(
 
 
 def test_cli_output_is_byte_identical_on_rerun(tmp_path):
-    args = ["--seed", "3", "--train", "30", "--valid", "10", "--test", "10", "--quiet"]
-    for name in ("a", "b"):
-        result = gen("--out", str(tmp_path / name), *args)
-        assert result.exit_code == 0, result.output
-    for file in ("train.json", "valid.json", "test.json", "meta.json"):
-        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
-    other = gen("--out", str(tmp_path / "c"), *args[:1], "4", *args[2:])
-    assert other.exit_code == 0
-    assert (tmp_path / "c" / "test.json").read_bytes() != (tmp_path / "a" / "test.json").read_bytes()
+    assert_generator_cli_is_deterministic(gen, tmp_path, train=30)
 
 
 def test_cli_meta_records_generator_version_seed_and_params(tmp_path):
