@@ -14,6 +14,8 @@ of contiguous latent runs then takes exactly max_count + 1 passes whatever its q
 other layout is still exact, with one pass per column that holds a latent in some row, plus one.
 `generate` left-pads its prompts, which lines `Q bot <latent>xK eot` prompts up by their ends, then
 decodes one column per step for every row at once, each row in its own phase (thinking or speaking).
+Generation reads only each pass's last column; GPT-2 models run it through `gpt2_passes`, which skips
+the work that column does not need.
 
 The model is used through the generic transformers API: `model.base_model` (the transformer with its
 final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
@@ -82,6 +84,7 @@ class AppendLayer(DynamicLayer):
     def __init__(self, room: int = 0):
         super().__init__()
         self.room = room  # columns to allocate at the first update (more are added by doubling)
+        self.length = 0  # columns stored
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
@@ -102,10 +105,12 @@ class AppendLayer(DynamicLayer):
         self.keys, self.values = self.key_store[..., : self.length, :], self.value_store[..., : self.length, :]
 
 
-def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(B, S) 1/0 padding mask -> (B, 1, 1, S) additive mask for one query column (0 keep, min drop)."""
-    drop = ~attention_mask.bool()[:, None, None, :]
-    return torch.zeros(drop.shape, dtype=dtype, device=attention_mask.device).masked_fill(drop, torch.finfo(dtype).min)
+def additive_mask(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """1/0 keep-mask -> additive mask (0 keep, dtype's min drop). A (B, S) padding mask becomes (B, 1, 1, S),
+    for one query column; other shapes are kept. sdpa on CPU runs ~25% faster with it than with booleans."""
+    if keep.dim() == 2:
+        keep = keep[:, None, None, :]
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep.bool(), torch.finfo(dtype).min)
 
 
 def _regrow(store: torch.Tensor, length: int, room: int) -> torch.Tensor:
@@ -119,9 +124,11 @@ class Passes:
     earlier one. With the KV cache a chunk costs only its own columns; without it (`use_cache=False`,
     the slow reference path) every call re-runs the whole sequence so far from its input embeddings.
 
-    For generation (`room`: the longest the sequences can get) the cache appends in place, and the
-    first chunk (the prompts up to their first latent) runs a few rows at a time, each group without
-    the columns that are padding in all of its rows: the same keys and values for less work.
+    For generation (`room`: the longest the sequences can get) the cache appends in place and each
+    call returns the last column's hidden state only, (B, 1, C): all that generation reads. GPT-2
+    models then run the hand-written passes of `gpt2_passes`, which use that to skip work; other
+    models run transformers' forward, the first chunk (the prompts up to their first latent) a few
+    rows at a time, each group without the columns that are padding in all of its rows.
     """
 
     def __init__(self, model, use_cache: bool = True, room: int | None = None):
@@ -144,6 +151,12 @@ class Passes:
         )
         self.seen_embeds: list[torch.Tensor] = []
         self.seen_positions: list[torch.Tensor] = []
+        self.gpt2 = None
+        if self.for_generation:
+            from cocobench import gpt2_passes  # imports this module: imported late
+
+            if gpt2_passes.supports(model):
+                self.gpt2 = gpt2_passes.GPT2Passes(model, self.cache.layers)
 
     def __call__(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """embeds (B, t, C), positions (B, t) of the new columns; attention_mask (B, S+t) of all columns
@@ -154,11 +167,15 @@ class Passes:
             everything = torch.cat(self.seen_embeds, 1)  # (B, S+t, C)
             hidden = self.body(inputs_embeds=everything, attention_mask=attention_mask, position_ids=torch.cat(self.seen_positions, 1), use_cache=False).last_hidden_state
             return hidden[:, -embeds.shape[1] :]
-        if self.for_generation and self.cache.get_seq_length() == 0:
-            return self.prefill_in_groups(embeds, attention_mask, positions)
+        if not self.for_generation:
+            return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
+        if self.gpt2 is not None:
+            return self.gpt2(embeds, attention_mask, positions)[:, None]
+        if self.cache.get_seq_length() == 0:
+            return self.prefill_in_groups(embeds, attention_mask, positions)[:, -1:]
         if self.additive_decode_mask and embeds.shape[1] == 1:
             attention_mask = additive_mask(attention_mask, embeds.dtype)
-        return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
+        return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state[:, -1:]
 
     def prefill_in_groups(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         from transformers import DynamicCache
@@ -200,6 +217,7 @@ def check_latents(is_latent: torch.Tensor, attention_mask: torch.Tensor) -> None
 
 def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, is_latent: torch.Tensor, *, feed_hidden: bool) -> torch.Tensor:
     """Last hidden states (B, W, C) of a batch, one pass per column with a latent in some row, plus one.
+    With generation's `passes` (which return the last column only) it is (B, passes, C) instead.
 
     A latent column starts a pass; with `feed_hidden` its latent rows take the hidden state that the
     previous pass ended with (the continuous thought), otherwise they keep their embedding in `embeds`

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from cocobench import gpt2_passes
 from cocobench.engine import Generation, StopClassifier, generate, latent_forward
 from cocobench.models import build_model_and_tokenizer
 from cocobench.tokenizer import token_ids
@@ -223,6 +224,56 @@ def test_every_generation_step_reads_what_the_training_forward_computes(setup, u
         sequence = prompt + generation.token_ids[:step]
         expected = latent_forward(model, torch.tensor([sequence]), torch.ones(1, len(sequence), dtype=torch.long), latent_id=ids.latent).hidden[0, -1]
         assert torch.allclose(hidden[0], expected, atol=TOL), f"step {step}: max abs diff {float((hidden[0] - expected).abs().max()):.2e}"
+
+
+def head_reads(model, prompts, ids, max_new_tokens: int):
+    """(generations, the hidden states (A, C) the LM head read at each step, transformer-body calls)."""
+    read, body_calls = [], []
+    hooks = [
+        model.get_output_embeddings().register_forward_hook(lambda module, args, out: read.append(args[0].detach().clone())),
+        model.base_model.register_forward_hook(lambda *args: body_calls.append(1)),
+    ]
+    try:
+        return generate(model, prompts, ids=ids, max_new_tokens=max_new_tokens), read, len(body_calls)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+@pytest.mark.parametrize("prefill_tokens", [2048, 16], ids=["one-prefill-group", "many-prefill-groups"])
+def test_gpt2_fast_passes_equal_the_generic_ones(monkeypatch, prefill_tokens):
+    """The hand-written GPT-2 generation passes (gpt2_passes) read the same hidden states at every step
+    as transformers' forward. Batch 1 is the evaluation layout (`Q bot <latent>xK eot`, questions of
+    different lengths: every row's prefill output is its first thought). Batch 2 mixes layouts so that
+    one row has no token before the first latent column (nothing to prefill) and padding inside the
+    later passes. The two-column pass (last thought + eot) checks the causal mask within a pass."""
+    model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS, seed=0)
+    model.eval()
+    ids, vocab, L = token_ids(tokenizer), len(tokenizer), token_ids(tokenizer).latent
+    evaluation = [words(n, vocab, 40 + n) + [ids.bot] + [L] * 3 + [ids.eot] for n in (2, 9, 5, 3)]
+    late = words(1, vocab, 16) + [ids.bot, L, ids.eot]  # starts after the long row's first latent
+    long = words(12, vocab, 17) + [ids.bot] + [L] * 5 + [ids.eot]
+    mixed = [*prompts_of(ids, vocab), late, long]
+    monkeypatch.setattr(gpt2_passes, "PREFILL_TOKENS", prefill_tokens)
+    assert gpt2_passes.supports(model)
+    for prompts in (evaluation, mixed):
+        with monkeypatch.context() as patch:
+            fast, fast_reads, fast_body_calls = head_reads(model, prompts, ids, 8)
+            patch.setattr(gpt2_passes, "supports", lambda model: False)
+            generic, generic_reads, generic_body_calls = head_reads(model, prompts, ids, 8)
+        assert fast_body_calls == 0 and generic_body_calls > 0  # each path really ran
+        assert fast == generic
+        assert len(fast_reads) == len(generic_reads) >= 8
+        for step, (a, b) in enumerate(zip(fast_reads, generic_reads)):
+            assert a.shape == b.shape and torch.allclose(a, b, atol=TOL), f"step {step}: max abs diff {float((a - b).abs().max()):.2e}"
+
+
+def test_only_plain_gpt2_takes_the_fast_path():
+    gpt2, _ = build_model_and_tokenizer("gpt2-tiny", TEXTS, seed=0)
+    llama, _ = build_model_and_tokenizer("llama-tiny", TEXTS, seed=0)
+    assert gpt2_passes.supports(gpt2) and not gpt2_passes.supports(llama)
+    gpt2.config.reorder_and_upcast_attn = True  # eager attention upcasts to fp32 there: left to transformers
+    assert not gpt2_passes.supports(gpt2)
 
 
 def test_generation_reads_thoughts_like_the_training_forward(setup):
