@@ -146,11 +146,13 @@ def main() -> None:
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository")
 
+    from cocobench.allocator import keep_freed_memory
     from cocobench.examples import load_examples, sequence_text
     from cocobench.models import build_model_and_tokenizer
     from cocobench.tokenizer import token_ids
 
     torch.set_num_threads(2)
+    malloc_kept = keep_freed_memory()  # as the cocobench command runs (COCOBENCH_SYSTEM_MALLOC=1: glibc's defaults)
     examples = load_examples(DATA)
     model, tokenizer = build_model_and_tokenizer("gpt2-cpu", [sequence_text(e) for e in examples], seed=0)
     ids = token_ids(tokenizer)
@@ -175,7 +177,7 @@ def main() -> None:
     print(f"    same outputs on the subset: {gen['same_outputs']}; {gen['mean_forward_passes']:.1f} passes per example")
     print(f"    of the batched time, {median(gen['prefill_s']):.2f} s is the prompts' prefill alone (question + bot, one pass per row):")
     print(f"    with every later pass free the speedup could reach at most {gen['speedup_ceiling']:.1f}x")
-    print(json.dumps({"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1], **train, **gen}))
+    print(json.dumps({"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1], "malloc_kept": malloc_kept, **train, **gen}))
 
 
 if __name__ == "__main__":

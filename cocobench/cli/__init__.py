@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from cocobench import __version__
+from cocobench.allocator import keep_freed_memory
 from cocobench.errors import CocobenchError
 
 
@@ -65,6 +66,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Benchmark latent reasoning (Coconut and its baselines) in language models."""
+    keep_freed_memory()
 
 
 def _register() -> None:
