@@ -3,7 +3,8 @@
     python benchmarks/engine_speed.py [--repeats 5] [--baseline-examples 12] [--rounds 3]
 
 Setting: the gpt2-cpu preset (4 layers, 256 wide, 4 heads, random init), fp32, torch.set_num_threads(2),
-the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json beside the repo).
+the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json beside the repo), and
+glibc's malloc keeping freed memory as under the `cocobench` command (COCOBENCH_SYSTEM_MALLOC=1: not).
 (a) One training step (forward + backward + AdamW) on 32 Coconut sequences with 6 continuous thoughts
     (Q bot <latent>x6 eot remaining-steps answer), against a plain step of the model on the same padded
     batch with the latent tokens replaced by an ordinary word (one ordinary pass). Target: ratio <= 1.3.

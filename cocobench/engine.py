@@ -160,7 +160,7 @@ class Passes:
 
     def __call__(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """embeds (B, t, C), positions (B, t) of the new columns; attention_mask (B, S+t) of all columns
-        so far -> last hidden states (B, t, C) of the new columns."""
+        so far -> last hidden states (B, t, C) of the new columns; for generation (B, 1, C), the last one."""
         if self.cache is None:  # keep copies: a caller may update its tensors in place after the call
             self.seen_embeds.append(embeds.clone())
             self.seen_positions.append(positions.clone())
