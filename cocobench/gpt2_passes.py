@@ -7,8 +7,8 @@ A forward written for that can skip work that transformers' generic one must do:
 - the prefill runs its rows left-aligned (real tokens first, padding after), so causal attention needs
   no mask and skips the keys above the diagonal; the keys and values then go to the cache in its
   left-padded layout;
-- a decoding step is a dozen tensor ops per layer, without the generic path's mask building and cache
-  bookkeeping (~15% of a step on CPU).
+- a decoding step is about fifteen tensor ops per layer, without the generic path's mask building and
+  cache bookkeeping (~15% of a step on CPU).
 The model's own modules do the arithmetic (layer norms, projections, the MLP with its activation);
 only the block wiring and the attention are written here. `supports` keeps this to plain GPT-2
 configurations; every other model takes the generic path. Tests check that the two agree (1e-5).
