@@ -100,6 +100,16 @@ class AppendLayer(DynamicLayer):
         self.keys, self.values = self.key_store[..., :end, :], self.value_store[..., :end, :]  # views, no copy
         return self.keys, self.values
 
+    def reserve(self, like: torch.Tensor, batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start with `length` columns that the caller fills in place (uninitialised until then), in a
+        store with room to grow: (batch, H, length, D) views of the keys and values, dtype of `like`."""
+        self.lazy_initialization(like, like)
+        shape = (batch, like.shape[1], max(length, self.room), like.shape[-1])
+        self.key_store, self.value_store = like.new_empty(shape), like.new_empty(shape)
+        self.length = length
+        self.keys, self.values = self.key_store[..., :length, :], self.value_store[..., :length, :]
+        return self.keys, self.values
+
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         self.key_store, self.value_store = self.key_store[indices], self.value_store[indices]
         self.keys, self.values = self.key_store[..., : self.length, :], self.value_store[..., : self.length, :]

@@ -53,38 +53,38 @@ class GPT2Passes:
     def prefill(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The first chunk, a few rows at a time. A row's real columns are a suffix of the chunk (left
         padding); they run left-aligned, so causal attention needs no mask (padding after them is never
-        attended to), and their keys and values are written back to their own columns of the cache."""
+        attended to), and their keys and values are written straight to their own columns of the cache."""
         B, t, C = embeds.shape
         lengths = attention_mask[:, :t].sum(1)  # (B,) real columns of each row
         hidden = embeds.new_zeros(B, C)  # rows without a real column keep zeros (never read)
-        cache: list[tuple[torch.Tensor, torch.Tensor]] = []  # per layer: keys and values (B, H, t, D), left-padded
         order = lengths.argsort(descending=True)  # similar lengths share a group: little padding
-        for group in order.split(max(1, PREFILL_TOKENS // t)):
+        for group in order.split(max(1, PREFILL_TOKENS // t)):  # the first group holds the longest row
             n = lengths[group]  # (G,)
-            if int(n.max()) == 0:
+            L = int(n.max())
+            if L == 0:  # rows that start after this chunk: padding throughout
+                for layer in self.layers:
+                    layer.keys[group], layer.values[group] = 0, 0
                 continue
-            column = torch.arange(int(n.max()), device=embeds.device)  # (L,) left-aligned column
+            column = torch.arange(L, device=embeds.device)  # (L,) left-aligned column
             source = (t - n[:, None] + column).clamp(max=t - 1)  # (G, L) its column in the chunk
-            real = column < n[:, None]  # (G, L)
-            rows = group[:, None]
+            rows, real = group[:, None], column < n[:, None]  # (G, 1), (G, L)
             x = embeds[rows, source] + self.gpt2.wpe(positions[rows, source])  # (G, L, C)
-            last = n.clamp(min=1) - 1  # (G,) each row's last real column
-            for i, block in enumerate(self.gpt2.h):
+            for block, layer in zip(self.gpt2.h, self.layers):
                 q, k, v = self.project(block, x)  # (G, H, L, D) each
-                if i == len(cache):
-                    cache.append(tuple(y.new_zeros(B, y.shape[1], t, y.shape[3]) for y in (k, v)))
-                for full, part in zip(cache[i], (k, v)):
-                    full[rows.expand_as(real)[real], :, source[real]] = part.transpose(1, 2)[real]  # (N, H, D)
+                if layer.length == 0:
+                    layer.reserve(k, B, t)
+                for row, count, new in zip(group.tolist(), n.tolist(), zip(k, v)):  # left-aligned -> left-padded
+                    for cached, computed in zip((layer.keys, layer.values), new):
+                        cached[row, :, : t - count] = 0  # padding: finite, and masked out later
+                        cached[row, :, t - count :] = computed[:, :count]
                 if block is self.gpt2.h[-1]:  # the last layer: the last real column only
-                    picked = torch.arange(len(group), device=x.device)
+                    picked, last = torch.arange(len(group), device=x.device), n.clamp(min=1) - 1
                     x, q = x[picked, last][:, None], q[picked, :, last][:, :, None]  # (G, 1, C), (G, H, 1, D)
                     mask = additive_mask(real, q.dtype)  # (G, 1, 1, L)
                     x = self.finish(block, x, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=block.attn.scaling))
                 else:
                     x = self.finish(block, x, F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=block.attn.scaling))
             hidden[group] = self.gpt2.ln_f(x[:, 0])
-        for layer, (keys, values) in zip(self.layers, cache):
-            layer.update(keys, values)
         return hidden
 
     def extend(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
