@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cocobench import gpt2_passes
-from cocobench.engine import Generation, StopClassifier, generate, latent_forward
+from cocobench.engine import AppendLayer, Generation, StopClassifier, generate, latent_forward
 from cocobench.models import build_model_and_tokenizer
 from cocobench.tokenizer import token_ids
 
@@ -255,6 +255,14 @@ def test_gpt2_fast_passes_equal_the_generic_ones(monkeypatch, prefill_tokens):
     long = words(12, vocab, 17) + [ids.bot] + [L] * 5 + [ids.eot]
     mixed = [*prompts_of(ids, vocab), late, long]
     monkeypatch.setattr(gpt2_passes, "PREFILL_TOKENS", prefill_tokens)
+    reserve = AppendLayer.reserve
+
+    def reserve_poisoned(layer, *args):  # NaN, as uninitialised memory may hold: the prefill must write every column
+        views = reserve(layer, *args)
+        layer.key_store.fill_(float("nan")), layer.value_store.fill_(float("nan"))
+        return views
+
+    monkeypatch.setattr(AppendLayer, "reserve", reserve_poisoned)
     assert gpt2_passes.supports(model)
     for prompts in (evaluation, mixed):
         with monkeypatch.context() as patch:
