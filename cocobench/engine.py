@@ -89,7 +89,7 @@ class AppendLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-            self.length, self.key_store, self.value_store = 0, key_states[..., :0, :], value_states[..., :0, :]
+            self.key_store, self.value_store = key_states[..., :0, :], value_states[..., :0, :]
         end = self.length + key_states.shape[-2]
         if end > self.key_store.shape[-2]:
             room = max(end, self.room, 2 * self.key_store.shape[-2])
