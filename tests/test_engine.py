@@ -206,27 +206,7 @@ def test_cached_generation_equals_uncached(setup, feed):
     assert generate(model, prompts, ids=ids, max_new_tokens=6, feed=feed, use_cache=False) == cached
 
 
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_every_generation_step_reads_what_the_training_forward_computes(setup, use_cache):
-    """At every step of a long generation, the hidden state the LM head reads equals latent_forward's at
-    the end of prompt + the tokens so far (the thoughts and each column's position included). Token
-    comparisons alone miss small errors (a wrong position id shifts the logits but not always the argmax)."""
-    model, ids, vocab = setup
-    prompt = prompts_of(ids, vocab)[4]  # thoughts, then 12 tokens without EOS in both architectures
-    read: list[torch.Tensor] = []
-    hook = model.get_output_embeddings().register_forward_hook(lambda module, args, out: read.append(args[0].detach().clone()))
-    try:
-        generation = generate(model, [prompt], ids=ids, max_new_tokens=12, use_cache=use_cache)[0]
-    finally:
-        hook.remove()
-    assert len(read) >= 8, "the test needs a long generation to be meaningful"
-    for step, hidden in enumerate(read):
-        sequence = prompt + generation.token_ids[:step]
-        expected = latent_forward(model, torch.tensor([sequence]), torch.ones(1, len(sequence), dtype=torch.long), latent_id=ids.latent).hidden[0, -1]
-        assert torch.allclose(hidden[0], expected, atol=TOL), f"step {step}: max abs diff {float((hidden[0] - expected).abs().max()):.2e}"
-
-
-def head_reads(model, prompts, ids, max_new_tokens: int):
+def head_reads(model, prompts, ids, max_new_tokens: int, **options):
     """(generations, the hidden states (A, C) the LM head read at each step, transformer-body calls)."""
     read, body_calls = [], []
     hooks = [
@@ -234,10 +214,25 @@ def head_reads(model, prompts, ids, max_new_tokens: int):
         model.base_model.register_forward_hook(lambda *args: body_calls.append(1)),
     ]
     try:
-        return generate(model, prompts, ids=ids, max_new_tokens=max_new_tokens), read, len(body_calls)
+        return generate(model, prompts, ids=ids, max_new_tokens=max_new_tokens, **options), read, len(body_calls)
     finally:
         for hook in hooks:
             hook.remove()
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_every_generation_step_reads_what_the_training_forward_computes(setup, use_cache):
+    """At every step of a long generation, the hidden state the LM head reads equals latent_forward's at
+    the end of prompt + the tokens so far (the thoughts and each column's position included). Token
+    comparisons alone miss small errors (a wrong position id shifts the logits but not always the argmax)."""
+    model, ids, vocab = setup
+    prompt = prompts_of(ids, vocab)[4]  # thoughts, then 12 tokens without EOS in both architectures
+    (generation,), read, _ = head_reads(model, [prompt], ids, 12, use_cache=use_cache)
+    assert len(read) >= 8, "the test needs a long generation to be meaningful"
+    for step, hidden in enumerate(read):
+        sequence = prompt + generation.token_ids[:step]
+        expected = latent_forward(model, torch.tensor([sequence]), torch.ones(1, len(sequence), dtype=torch.long), latent_id=ids.latent).hidden[0, -1]
+        assert torch.allclose(hidden[0], expected, atol=TOL), f"step {step}: max abs diff {float((hidden[0] - expected).abs().max()):.2e}"
 
 
 @pytest.mark.parametrize("prefill_tokens", [2048, 16], ids=["one-prefill-group", "many-prefill-groups"])
