@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import RESULTS_FILE, SCHEMA_VERSION
+from cocobench.results import RESULTS_FILE, SCHEMA_VERSION, upgrade
 from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 IDENTICAL = "identical"
@@ -145,7 +145,7 @@ def load_results(path: Path) -> dict[str, Any]:
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {SCHEMA_VERSION}); upgrade cocobench or {REGENERATE}")
     _validate(path, results)
-    return results
+    return upgrade(results)
 
 
 _NUMBER = (int, float)

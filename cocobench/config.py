@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cocobench.device import PRECISIONS
 from cocobench.errors import CocobenchError, unknown_name
 
 LATENT_STOPS = ("fixed", "classifier")
@@ -61,6 +62,9 @@ class RunConfig:
     resume: bool = False
     wandb: bool = False
     tensorboard: bool = False
+    # --- execution (how, not what: never in `options`) ---
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (TF32 matmuls on CUDA) | bf16; recorded resolved
+    fsdp: bool = False  # under torchrun: shard parameters, gradients and optimizer state (FSDP2) instead of DDP
 
     def validate(self) -> RunConfig:
         from cocobench.methods import method_names
@@ -87,6 +91,8 @@ class RunConfig:
             raise CocobenchError(f"--uniform-prob is a probability in [0, 1], got {self.uniform_prob}")
         if self.reset_optimizer not in OPTIMIZER_RESETS:
             raise CocobenchError(f"--reset-optimizer must be one of {', '.join(OPTIMIZER_RESETS)}, got '{self.reset_optimizer}'")
+        if self.precision not in PRECISIONS:
+            raise CocobenchError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.latent_stop not in LATENT_STOPS:
             raise CocobenchError(f"--latent-stop must be one of {', '.join(LATENT_STOPS)}, got '{self.latent_stop}'")
         if self.k is not None and not 0 <= self.k <= self.max_thoughts_allowed:
@@ -110,7 +116,7 @@ class RunConfig:
 
     def options(self) -> dict[str, Any]:
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
-        skip = {"task", "data", "method", "seed", "out", "init_from", "eval_batch_size", *OUTPUT_FIELDS}
+        skip = {"task", "data", "method", "seed", "out", "init_from", "eval_batch_size", "precision", "fsdp", *OUTPUT_FIELDS}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
+from cocobench.results import upgrade
 
 SCHEMA_VERSION = 1  # the results.json version this module reads (cocobench/results.py writes it)
 RESULTS_FILE = "results.json"
@@ -125,7 +126,7 @@ def read_results(path: Path) -> dict[str, Any]:
             raise CocobenchError(f"{path}: field '{dotted}' must be {wanted}, got {json.dumps(value)[:40]}; {REGENERATE}")
     if not 0.0 <= results["metrics"]["accuracy"] <= 1.0:
         raise CocobenchError(f"{path}: metrics.accuracy must be a fraction in [0, 1], got {results['metrics']['accuracy']}; {REGENERATE}")
-    return results
+    return upgrade(results)
 
 
 

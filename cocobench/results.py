@@ -30,7 +30,10 @@ def environment(device) -> dict[str, Any]:
 
 
 def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, Any], samples: list[dict[str, Any]], device, init_fingerprint: str | None = None) -> dict[str, Any]:
+    from cocobench.device import resolve_precision
+
     options = cfg.options()
+    options["precision"] = resolve_precision(cfg.precision, device)  # what ran, not what was asked ("auto")
     if init_fingerprint:  # only when set, so that the options of runs from scratch stay as they were
         options["init_from"] = init_fingerprint
     return {
@@ -46,6 +49,15 @@ def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, An
         "metrics": metrics,
         "samples": samples,
     }
+
+
+def upgrade(results: dict[str, Any]) -> dict[str, Any]:
+    """Fill in options that results written before they existed ran with implicitly, so that old and new
+    runs of the same experiment still pair: before `--precision`, CPU ran fp32 and CUDA bf16 autocast."""
+    options = results.get("options")
+    if isinstance(options, dict) and "precision" not in options:
+        options["precision"] = "bf16" if str(results.get("device", "cpu")).startswith("cuda") else "fp32"
+    return results
 
 
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:

@@ -21,6 +21,7 @@ def eval_command(
     limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples."),
     latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed | classifier (needs a checkpoint trained with one)."),
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16. [default: the run's]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
@@ -29,7 +30,7 @@ def eval_command(
     from cocobench.runner import evaluate_checkpoint
 
     overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
-                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "quiet": quiet or None}
+                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision, "quiet": quiet or None}
     results = evaluate_checkpoint(checkpoint, data, overrides, out)
     if json_output:
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

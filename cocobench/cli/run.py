@@ -45,6 +45,8 @@ def run(
     remove_per_epoch: Optional[int] = typer.Option(None, "--remove-per-epoch", help="iCoT: CoT tokens removed per epoch. [default: 8]"),
     removal_smoothing: Optional[float] = typer.Option(None, "--removal-smoothing", help="iCoT: lambda of the removal smoothing. [default: 4]"),
     remove_all_after: Optional[int] = typer.Option(None, "--remove-all-after", help="iCoT: drop the whole chain once this many tokens are scheduled. [default: never]"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (TF32 matmuls on CUDA) | bf16 (autocast). [default: auto]"),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard the model with FSDP2 instead of replicating it with DDP (for models that do not fit one device)."),
     wandb: bool = typer.Option(False, "--wandb", help="Log to Weights & Biases (needs the wandb package)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Log to TensorBoard (needs the tensorboard package)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -58,9 +60,9 @@ def run(
     from cocobench.config import load_yaml, resolve_config
     from cocobench.runner import run_experiment
 
-    overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "resume", "wandb", "tensorboard", "quiet"}}
+    overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "resume", "wandb", "tensorboard", "quiet", "fsdp"}}
     overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items()}
-    overrides.update({"resume": resume or None, "wandb": wandb or None, "tensorboard": tensorboard or None, "quiet": quiet or None})
+    overrides.update({"resume": resume or None, "wandb": wandb or None, "tensorboard": tensorboard or None, "quiet": quiet or None, "fsdp": fsdp or None})
     base = None
     if resume and out is not None and (out / "config.yaml").is_file():
         base = load_yaml(out / "config.yaml")  # a resumed run keeps its settings unless overridden here
