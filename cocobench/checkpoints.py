@@ -17,15 +17,30 @@ TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
 
 
-def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool) -> None:
+def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool, net=None) -> None:
+    """Write checkpoints/best (when `best`), then checkpoints/last, each atomically. `best` first: a
+    kill between the two leaves a `last` that has not yet claimed the new best epoch, so a resume redoes
+    that epoch instead of reporting an older `best` as it. Under torchrun every process calls this
+    (with FSDP gathering the full weights is collective); rank 0 writes."""
+    from cocobench import distributed
     from cocobench.models import save_checkpoint
 
+    full = distributed.full_state_dict(net) if net is not None else None  # FSDP: gathered; else None (save directly)
+    optimizer_state = distributed.optimizer_state(net, optimizer) if net is not None else optimizer.state_dict()
+    if not distributed.is_main():
+        return
     metadata = {"method": cfg.method, "config": cfg.to_dict(), "epoch": state.epoch - 1, "best_accuracy": state.best_accuracy}
-    classifier_files = {CLASSIFIER_WEIGHTS: classifier.state_dict()} if classifier is not None else {}
-    trainer = {"state": asdict(state), "optimizer": optimizer.state_dict()}
-    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **classifier_files})
+    state_dict, classifier_state = (None, classifier.state_dict() if classifier is not None else None)
+    if full is not None:
+        # named_parameters lists a tied weight once (GPT-2's wte, not lm_head), as save_pretrained writes it
+        own = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
+        state_dict = {k.removeprefix("lm."): v for k, v in full.items() if k.startswith("lm.") and k.removeprefix("lm.") in own}
+        classifier_state = {k.removeprefix("stop_classifier."): v for k, v in full.items() if k.startswith("stop_classifier.")} or None
+    classifier_files = {CLASSIFIER_WEIGHTS: classifier_state} if classifier_state is not None else {}
+    trainer = {"state": asdict(state), "optimizer": optimizer_state}
     if best:
-        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=classifier_files)
+        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=classifier_files, state_dict=state_dict)
+    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **classifier_files}, state_dict=state_dict)
 
 
 def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
@@ -54,12 +69,16 @@ def checkpoint_fingerprint(path: Path) -> str:
     return json_fingerprint({str(f.relative_to(path)): file_fingerprint(f) for f in files})
 
 
-def load_training_state(path: Path, optimizer):
+def load_training_state(path: Path, optimizer, net=None):
+    from cocobench import distributed
     from cocobench.train import TrainState
 
     file = Path(path) / TRAINER_STATE
     if not file.is_file():
         raise CocobenchError(f"'{path}' has no {TRAINER_STATE}; it is not a resumable checkpoint")
     saved = torch.load(file, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(saved["optimizer"])
+    if net is not None:
+        distributed.load_optimizer_state(net, optimizer, saved["optimizer"])
+    else:
+        optimizer.load_state_dict(saved["optimizer"])
     return TrainState(**saved["state"])

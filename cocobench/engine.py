@@ -123,10 +123,40 @@ def additive_mask(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep.bool(), torch.finfo(dtype).min)
 
 
+def causal_mask(attention_mask: torch.Tensor, t: int) -> torch.Tensor:
+    """(B, S+t) 1/0 padding mask -> (B, 1, t, S+t) boolean mask (True = attend) for the last t columns.
+
+    transformers builds this itself from the 2D mask, but asks the GPU whether any row has padding
+    first (a host synchronisation per pass); a ready 4D mask is used as it is. A padding column
+    attends to itself, so that no row of the mask is empty (sdpa would make NaN there).
+    """
+    width = attention_mask.shape[1]
+    keys = torch.arange(width, device=attention_mask.device)  # (S+t,)
+    queries = keys[width - t :, None]  # (t, 1)
+    keep = (keys <= queries) & attention_mask.bool()[:, None, None, :]  # (B, 1, t, S+t)
+    return keep | (keys == queries)
+
+
+def uses_own_mask(model) -> bool:
+    """Whether the training forward hands the model a 4D mask: on CUDA with sdpa attention, where
+    transformers' own mask building costs a host synchronisation per pass. CPU keeps transformers'
+    path (the committed reference results were made with it); tests check that the two agree."""
+    return model.get_input_embeddings().weight.device.type == "cuda" and getattr(model.config, "_attn_implementation", None) == "sdpa"
+
+
 def _regrow(store: torch.Tensor, length: int, room: int) -> torch.Tensor:
     grown = store.new_empty(*store.shape[:-2], room, store.shape[-1])
     grown[..., :length, :] = store[..., :length, :]
     return grown
+
+
+def cache_kwarg(body) -> str:
+    """The name a transformers model's forward takes its KV cache by: `cache` from about 5.2x on,
+    `past_key_values` before (and deprecated after, until 5.40). An unknown keyword would be ignored
+    silently and every pass would run without the earlier columns, so the name is looked up."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
 
 
 class Passes:
@@ -141,10 +171,12 @@ class Passes:
     rows at a time, each group without the columns that are padding in all of its rows.
     """
 
-    def __init__(self, model, use_cache: bool = True, room: int | None = None):
+    def __init__(self, model, use_cache: bool = True, room: int | None = None, own_mask: bool = False):
         from transformers import DynamicCache
 
         self.body = model.base_model  # the transformer and its final norm, without the LM head
+        self.own_mask = own_mask  # training passes: hand sdpa a ready 4D mask (see `causal_mask`)
+        self.cache_kwarg = cache_kwarg(self.body)
         self.cache = DynamicCache(config=model.config) if use_cache else None
         self.for_generation = use_cache and room is not None and all(type(layer) is DynamicLayer for layer in self.cache.layers)
         if self.for_generation:
@@ -178,14 +210,16 @@ class Passes:
             hidden = self.body(inputs_embeds=everything, attention_mask=attention_mask, position_ids=torch.cat(self.seen_positions, 1), use_cache=False).last_hidden_state
             return hidden[:, -embeds.shape[1] :]
         if not self.for_generation:
-            return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
+            if self.own_mask:
+                attention_mask = causal_mask(attention_mask, embeds.shape[1])
+            return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True, **{self.cache_kwarg: self.cache}).last_hidden_state
         if self.gpt2 is not None:
             return self.gpt2(embeds, attention_mask, positions)[:, None]
         if self.cache.get_seq_length() == 0:
             return self.prefill_in_groups(embeds, attention_mask, positions)[:, -1:]
         if self.additive_decode_mask and embeds.shape[1] == 1:
             attention_mask = additive_mask(attention_mask, embeds.dtype)
-        return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state[:, -1:]
+        return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True, **{self.cache_kwarg: self.cache}).last_hidden_state[:, -1:]
 
     def prefill_in_groups(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         from transformers import DynamicCache
@@ -199,7 +233,7 @@ class Passes:
         for group in order.split(rows_per_group):
             start = int(first_real[group].min())
             cache = DynamicCache(config=self.body.config)
-            out = self.body(inputs_embeds=embeds[group, start:], attention_mask=attention_mask[group, start:t], position_ids=positions[group, start:], cache=cache, use_cache=True)
+            out = self.body(inputs_embeds=embeds[group, start:], attention_mask=attention_mask[group, start:t], position_ids=positions[group, start:], use_cache=True, **{self.cache_kwarg: cache})
             hidden[group, start:] = out.last_hidden_state
             for i, layer in enumerate(cache.layers):
                 if i == len(keys_values):
@@ -225,16 +259,19 @@ def check_latents(is_latent: torch.Tensor, attention_mask: torch.Tensor) -> None
         raise ValueError(f"rows {first.nonzero().flatten().tolist()} start with <|latent|>; a thought needs a token before it")
 
 
-def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, is_latent: torch.Tensor, *, feed_hidden: bool) -> torch.Tensor:
+def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, is_latent: torch.Tensor, *, feed_hidden: bool,
+                  latent_columns: list[int] | None = None) -> torch.Tensor:
     """Last hidden states (B, W, C) of a batch, one pass per column with a latent in some row, plus one.
     With generation's `passes` (which return the last column only) it is (B, passes, C) instead.
 
     A latent column starts a pass; with `feed_hidden` its latent rows take the hidden state that the
     previous pass ended with (the continuous thought), otherwise they keep their embedding in `embeds`
     (pause-multipass). No other column of the pass holds a latent, so every thought is ready in time.
+    `latent_columns` (the columns holding a latent in some row) spares a GPU caller the host read.
     """
     width = embeds.shape[1]
-    latent_columns = is_latent.any(0).nonzero().flatten().tolist()
+    if latent_columns is None:
+        latent_columns = is_latent.any(0).nonzero().flatten().tolist()
     bounds = [0, *latent_columns, width]
     chunks: list[torch.Tensor] = []
     for start, end in zip(bounds[:-1], bounds[1:]):
@@ -255,27 +292,81 @@ def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     """Forward of a batch whose `<|latent|>` positions are continuous thoughts (`feed="hidden"`) or the
     fixed `<|pause|>` embedding run in the same sequential passes (`feed="pause"`, pause-multipass).
 
-    input_ids, attention_mask, labels: (B, T), any padding (the collator right-pads). Labels are not
-    shifted (HF convention): logits at t are scored against labels[t+1]; IGNORE (-100) = no loss.
+    input_ids, attention_mask, labels: (B, T), any padding (the collator right-pads), on any device.
+    Labels are not shifted (HF convention): logits at t are scored against labels[t+1]; IGNORE (-100) = no loss.
     A batch without latents takes one ordinary pass; otherwise max_count + 1 passes (see module doc).
+    The pass layout depends on where the latents are, so it is planned on a CPU copy of the batch: a
+    batch handed over on the CPU (as the trainer does) costs the GPU no host synchronisation.
     """
     if feed not in ("hidden", "pause"):
         raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
-    is_latent = (input_ids == latent_id) & attention_mask.bool()  # (B, T)
     embed = model.get_input_embeddings()
+    device = embed.weight.device
+    to_device = lambda x: x.to(device, non_blocking=True)  # noqa: E731
+    input_ids, attention_mask = input_ids.cpu(), attention_mask.cpu()
+    is_latent = (input_ids == latent_id) & attention_mask.bool()  # (B, T)
+    own_mask = uses_own_mask(model)
     if not is_latent.any():
-        hidden = model.base_model(inputs_embeds=embed(input_ids), attention_mask=attention_mask, position_ids=positions_from_mask(attention_mask), use_cache=False).last_hidden_state
+        mask = to_device(attention_mask)
+        body_mask = causal_mask(mask, mask.shape[1]) if own_mask else mask
+        hidden = model.base_model(inputs_embeds=embed(to_device(input_ids)), attention_mask=body_mask, position_ids=to_device(positions_from_mask(attention_mask)), use_cache=False).last_hidden_state
     else:
         check_latents(is_latent, attention_mask)
         shift, ids, mask, latent = align_latents(input_ids, attention_mask, is_latent)  # (B,), then (B, W) each
-        embeds = embed(ids)  # (B, W, C)
+        latent_columns = latent.any(0).nonzero().flatten().tolist()
+        positions = positions_from_mask(mask)
+        embeds = embed(to_device(ids))  # (B, W, C)
+        latent = to_device(latent)
         if feed == "pause":
             embeds = torch.where(latent[..., None], pause_embedding(model, pause_embedding_id), embeds)
-        aligned = run_in_passes(Passes(model), embeds, mask, positions_from_mask(mask), latent, feed_hidden=feed == "hidden")
-        hidden = unshift(aligned, shift, input_ids.shape[1])  # (B, T, C)
+        aligned = run_in_passes(Passes(model, own_mask=own_mask), embeds, to_device(mask), to_device(positions), latent,
+                                feed_hidden=feed == "hidden", latent_columns=latent_columns)
+        hidden = unshift(aligned, to_device(shift), input_ids.shape[1])  # (B, T, C)
     logits = model.get_output_embeddings()(hidden)  # (B, T, V)
-    loss = causal_lm_loss(logits, labels) if labels is not None else None
+    loss = causal_lm_loss(logits, to_device(labels)) if labels is not None else None
     return LatentOutput(loss=loss, logits=logits, hidden=hidden)
+
+
+class LatentLM(nn.Module):
+    """A causal LM whose forward is `latent_forward`, with the stop classifier (if any) beside it: the
+    module the trainer runs and that DistributedDataParallel or FSDP wraps, so that every pass of the
+    training forward happens inside the wrapper's forward (its hooks see the whole step).
+
+    forward(input_ids, attention_mask, labels, stop_targets=None) -> {"loss", and with stop_targets
+    (B, T; -100 = no target) "probe_loss", "probe_correct", "probe_counted"}: the stop probe's BCE on
+    the hidden states of the marked positions.
+    """
+
+    def __init__(self, lm, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None, stop_classifier: StopClassifier | None = None):
+        super().__init__()
+        self.lm = lm
+        self.stop_classifier = stop_classifier
+        self.latent_id, self.feed, self.pause_embedding_id = latent_id, feed, pause_embedding_id
+        # Under DDP every parameter must get a gradient in every step: the probe then also touches
+        # batches without thought positions (a zero loss), which a single process leaves alone.
+        self.touch_probe_always = False
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, stop_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = latent_forward(self.lm, input_ids, attention_mask, labels, latent_id=self.latent_id, feed=self.feed, pause_embedding_id=self.pause_embedding_id)
+        result = {"loss": out.loss}
+        if self.stop_classifier is not None and stop_targets is not None:
+            result.update(self.probe_loss(out.hidden, stop_targets.cpu()))
+        return result
+
+    def probe_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """BCE of the stop probe at the positions where `targets` (CPU, (B, T)) is not -100."""
+        rows, columns = (targets != IGNORE).nonzero(as_tuple=True)  # planned on the CPU: no host read
+        if len(rows) == 0:
+            zero = hidden.new_zeros((), dtype=torch.float32)
+            if self.touch_probe_always:
+                zero = zero + 0.0 * self.stop_classifier(hidden[:1, 0].float()).sum()
+            return {"probe_loss": zero, "probe_correct": zero.detach().long(), "probe_counted": torch.zeros((), dtype=torch.long)}
+        picked = hidden[rows.to(hidden.device, non_blocking=True), columns.to(hidden.device, non_blocking=True)]  # (N, C)
+        logits = self.stop_classifier(picked.float())  # (N,)
+        labels = targets[rows, columns].to(hidden.device, non_blocking=True).float()
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        correct = ((logits > 0).float() == labels).sum()
+        return {"probe_loss": loss, "probe_correct": correct, "probe_counted": torch.tensor(len(rows))}
 
 
 def pause_embedding(model, pause_id: int | None) -> torch.Tensor:
@@ -333,6 +424,21 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
     return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
+def generation_attention(device: torch.device):
+    """The attention kernels generation may use. Under bf16 autocast on CUDA: flash attention for the
+    unmasked causal prefill, the plain (math) kernel for every masked pass. The memory-efficient
+    kernel, sdpa's usual choice for a masked bf16 pass, failed there with "misaligned address" on
+    the padding masks of batched decoding (H100, torch 2.11; benchmarks/gpu_check.sh); a masked pass
+    reads one query column, so the plain kernel costs little."""
+    import contextlib
+
+    if device.type != "cuda" or not torch.is_autocast_enabled("cuda"):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
+
+
 @torch.inference_mode()
 def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: int, feed: str = "hidden", stop_classifier=None, max_thoughts: int | None = None, use_cache: bool = True) -> list[Generation]:
     """Greedy decoding of a batch of prompts (any lengths), with continuous thoughts.
@@ -359,7 +465,8 @@ def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: 
     was_training = model.training
     model.eval()
     try:
-        return _generate(model, prompts, ids, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache)
+        with generation_attention(model.get_input_embeddings().weight.device):
+            return _generate(model, prompts, ids, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache)
     finally:
         model.train(was_training)
 

@@ -20,13 +20,18 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None, max_new_tokens: int, batch_size: int, stop_classifier=None, max_thoughts: int | None = None, progress=None) -> Evaluation:
-    """Greedy-decode every example with the method's inference prompt and score it (SPEC section 1)."""
+    """Greedy-decode every example with the method's inference prompt and score it (SPEC section 1).
+
+    Under torchrun every process decodes its share (examples[rank::world_size]) and the samples are
+    gathered back in example order on every process: the same samples as one process makes."""
+    from cocobench import distributed
     from cocobench.engine import generate
     from cocobench.tokenizer import token_ids
 
     ids = token_ids(tokenizer)
     was_training = model.training
     model.eval()
+    examples = distributed.shard(examples)
     prompts = [method.inference_prompt(example, k=k) for example in examples]
     samples: list[dict[str, Any] | None] = [None] * len(examples)
     start = time.perf_counter()
@@ -57,6 +62,11 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
             progress(len(batch))
     seconds = time.perf_counter() - start
     model.train(was_training)
+    if distributed.world()[1] > 1:  # sharded: gather in example order; the slowest process's time
+        samples = distributed.gather_in_order(samples)
+        for i, sample in enumerate(samples):
+            sample["idx"] = i
+        seconds = max(distributed.gather_in_order([seconds]))
     return Evaluation(metrics=summarize(samples, seconds), samples=samples)
 
 

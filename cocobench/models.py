@@ -122,14 +122,15 @@ def _load_pretrained(name: str):
     return model, tokenizer
 
 
-def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any], extra_files: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any], extra_files: dict[str, Any] | None = None, state_dict: dict[str, Any] | None = None) -> None:
     """Write a `save_pretrained` directory (model + tokenizer, safetensors) plus `cocobench.json`
     (`metadata`) and `extra_files` (name -> object, written with torch.save), atomically: an
-    interrupted save leaves the previous checkpoint in place."""
+    interrupted save leaves the previous checkpoint in place. `state_dict`: the full weights to write
+    instead of the model's own (FSDP, whose model holds only this process's shards)."""
     from cocobench.io import atomic_directory
 
     with atomic_directory(path) as tmp, _no_progress_bars():
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **({"state_dict": state_dict} if state_dict is not None else {}))
         tokenizer.save_pretrained(tmp)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for name, obj in (extra_files or {}).items():

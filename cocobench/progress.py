@@ -44,6 +44,9 @@ def counter(description: str, total: int, quiet: bool):
         yield lambda n=1: progress.advance(task, n)
 
 
+LOSS_READ_SECONDS = 0.5
+
+
 class TrainingReporter:
     """What the trainer calls; renders one bar per epoch with loss, stage and examples/second."""
 
@@ -63,13 +66,23 @@ class TrainingReporter:
 
     def start_epoch(self, epoch: int, stage: int, steps: int) -> None:
         self.epoch, self.stage, self.examples, self.started = epoch, stage, 0, time.perf_counter()
+        self.loss_read = float("-inf")
         if self.progress:
             self.task = self.progress.add_task(f"{self.name} epoch {epoch + 1}/{self.epochs}", total=steps, info=f"stage {stage}")
 
-    def step(self, examples: int, loss: float) -> None:
+    def step(self, examples: int, loss) -> None:
+        """`loss`: the running mean loss, or a function returning it. A function is called at most every
+        LOSS_READ_SECONDS: on a GPU reading the loss waits for the device to finish the step."""
         self.examples += examples
         self.global_step += 1
-        speed = self.examples / max(time.perf_counter() - self.started, 1e-9)
+        now = time.perf_counter()
+        speed = self.examples / max(now - self.started, 1e-9)
+        if callable(loss):
+            if now - self.loss_read < LOSS_READ_SECONDS or not (self.progress or self.logger):
+                if self.progress:
+                    self.progress.update(self.task, advance=1)
+                return
+            self.loss_read, loss = now, loss()
         if self.progress:
             self.progress.update(self.task, advance=1, info=f"stage {self.stage} loss {loss:.4f} {speed:.1f} ex/s")
         if self.logger:

@@ -125,6 +125,8 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
                       stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
 
     best = run_dir / CHECKPOINTS / "best"
+    if not (best / "cocobench.json").is_file() and cfg.fsdp and distributed.world()[1] > 1:
+        best = last  # no validation split: the final weights, whole (the FSDP model holds shards)
     if (best / "trainer_state.pt").is_file() or (best / "cocobench.json").is_file():
         model, tokenizer, _, classifier = load_run_checkpoint(best)
         model.to(device)

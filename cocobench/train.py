@@ -3,10 +3,15 @@
 Reproducibility: the example order, the methods' random choices and dropout are all seeded from
 (seed, epoch), and the optimizer state is checkpointed, so a run resumed from its last checkpoint
 ends with the same weights as an uninterrupted one (bit for bit on CPU).
+
+On a GPU the step loop reads nothing back from the device: batches are built and the latent passes
+planned on the CPU, losses are summed on the device, and the progress bar reads them at most a few
+times a second (tests check this with torch.cuda.set_sync_debug_mode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -18,7 +23,7 @@ import torch
 
 from cocobench import distributed
 from cocobench.batches import batch_indices, collate
-from cocobench.engine import latent_forward
+from cocobench.engine import LatentLM
 from cocobench.evaluate import evaluate
 from cocobench.examples import Example
 from cocobench.tokenizer import token_ids
@@ -32,86 +37,100 @@ class TrainState:
     train_seconds: float = 0.0
 
 
-def make_optimizer(cfg, parameters) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def make_optimizer(cfg, parameters, device=None) -> torch.optim.Optimizer:
+    # CUDA: the fused kernel (one launch for all parameters, no host reads); same arithmetic as AdamW.
+    fused = device is not None and torch.device(device).type == "cuda"
+    return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
 
 
-def stop_classifier_loss(method, classifier, input_ids: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """BCE of the stop probe on thought positions; returns (loss, correct, counted)."""
-    targets = torch.tensor([method.stop_targets(row) for row in input_ids.tolist()], device=hidden.device)  # (B, T)
-    where = targets != -100
-    if not where.any():
-        return hidden.new_zeros(()), 0, 0
-    logits = classifier(hidden[where].float())  # (N,)
-    labels = targets[where].float()
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-    correct = int(((logits > 0).float() == labels).sum())
-    return loss, correct, int(labels.numel())
+def stop_targets(method, input_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) the stop probe's 0/1 target at each thought position, -100 elsewhere (on the CPU)."""
+    return torch.tensor([method.stop_targets(row) for row in input_ids.tolist()])
 
 
-def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_examples: list[Example], *, run_dir: Path, device, stop_classifier=None, resume_from: Path | None = None, reporter=None) -> TrainState:
-    from cocobench.device import autocast
+def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_examples: list[Example], *, run_dir: Path, device, stop_classifier=None,
+          resume_from: Path | None = None, reporter=None, state: TrainState | None = None, sync_debug: bool = False) -> TrainState:
+    """Train `model` in place (under torchrun: wrapped in DDP, or FSDP2 with cfg.fsdp), validating and
+    checkpointing after every epoch. `state` starts from a given point without a checkpoint (timing
+    probes); `sync_debug` makes any host synchronisation in the CUDA step loop an error (tests)."""
     from cocobench.checkpoints import load_training_state, save_run_checkpoint
+    from cocobench.device import autocast, configure_matmul
 
     rank, world_size = distributed.world()
     ids = token_ids(tokenizer)
-    parameters = list(model.parameters()) + (list(stop_classifier.parameters()) if stop_classifier is not None else [])
-    optimizer = make_optimizer(cfg, parameters)
-    state = TrainState()
+    configure_matmul(device, cfg.precision)
+    net = LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier)
+    net = distributed.wrap(net, torch.device(device), fsdp=cfg.fsdp)
+    parameters = list(net.parameters())  # the model's, then the stop probe's (after wrapping: FSDP shards them)
+    optimizer = make_optimizer(cfg, parameters, device)
+    state = state or TrainState()
     if resume_from is not None:
-        state = load_training_state(resume_from, optimizer)
+        state = load_training_state(resume_from, optimizer, net)
+    pin = torch.device(device).type == "cuda"  # page-locked batches copy to the GPU asynchronously
 
-    feed = method.thought_feed or "hidden"
     micro_per_epoch = len(batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, rank=rank, world_size=world_size))
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
     for epoch in range(state.epoch, cfg.epochs):
         epoch_start = time.perf_counter()
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout: same masks whether resumed or not
+        # dropout: the same masks whether resumed or not; each process its own
+        torch.manual_seed(cfg.seed * 100_003 + epoch + (rank << 32))
         rng = random.Random(f"method:{cfg.seed}:{epoch}:{rank}")
         batches = batch_indices(len(train_examples), cfg.batch_size, cfg.seed, epoch, rank=rank, world_size=world_size)
-        loss_sum, loss_count, probe_correct, probe_total = 0.0, 0, 0, 0
-        model.train()
+        # Running sums stay on the device (float64: the same sums as adding Python floats), read once per epoch.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        probe_correct = torch.zeros((), dtype=torch.long, device=device)
+        loss_count, probe_total = 0, 0
+        net.train()
         if reporter:
             reporter.start_epoch(epoch, method.stage(epoch), steps_per_epoch)
-        for step in range(steps_per_epoch):
-            if method.reset_optimizer(epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch):
-                optimizer = make_optimizer(cfg, parameters)
-            group = batches[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
-            examples_in_step = 0
-            for indices in group:
-                sequences = [
-                    method.train_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
-                    for i in indices
-                ]
-                batch = {name: t.to(device) for name, t in collate(sequences, ids.pad).items()}
-                with autocast(device):
-                    out = latent_forward(model, batch["input_ids"], batch["attention_mask"], batch["labels"], latent_id=ids.latent, feed=feed, pause_embedding_id=ids.pause)
-                    loss = out.loss
-                    if stop_classifier is not None:
-                        probe_loss, correct, counted = stop_classifier_loss(method, stop_classifier, batch["input_ids"], out.hidden)
-                        loss = loss + probe_loss
-                        probe_correct, probe_total = probe_correct + correct, probe_total + counted
-                (loss / len(group)).backward()
-                loss_sum, loss_count = loss_sum + float(loss.detach()), loss_count + 1
-                examples_in_step += len(indices)
-            distributed.average_gradients(parameters)
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if reporter:
-                reporter.step(examples_in_step * world_size, loss_sum / max(loss_count, 1))
+        with sync_debug_mode("error" if sync_debug else None):
+            for step in range(steps_per_epoch):
+                if method.reset_optimizer(epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch):
+                    optimizer = make_optimizer(cfg, parameters, device)
+                group = batches[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
+                examples_in_step = 0
+                for position, indices in enumerate(group):
+                    sequences = [
+                        method.train_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
+                        for i in indices
+                    ]
+                    batch = collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
+                    targets = stop_targets(method, batch["input_ids"]) if stop_classifier is not None else None
+                    if pin:
+                        batch = {name: t.pin_memory() for name, t in batch.items()}
+                    with distributed.gradient_sync(net, enabled=position == len(group) - 1):
+                        with autocast(device, cfg.precision):
+                            out = net(batch["input_ids"], batch["attention_mask"], batch["labels"], targets)
+                            loss = out["loss"]
+                            if targets is not None:
+                                loss = loss + out["probe_loss"]
+                                probe_correct += out["probe_correct"]
+                                probe_total += int(out["probe_counted"])  # a CPU tensor
+                        (loss / len(group)).backward()
+                    loss_sum += loss.detach()
+                    loss_count += 1
+                    examples_in_step += len(indices)
+                if cfg.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if reporter:
+                    reporter.step(examples_in_step * world_size, lambda: float(loss_sum) / max(loss_count, 1))
 
         seconds = time.perf_counter() - epoch_start
-        record: dict[str, Any] = {"epoch": epoch, "stage": method.stage(epoch), "train_loss": loss_sum / max(loss_count, 1)}
+        # Every process's micro-batches count (one collective per epoch under torchrun).
+        total_loss, total_count, total_correct, total_probed = distributed.sum_over_processes(float(loss_sum), loss_count, int(probe_correct), probe_total)
+        record: dict[str, Any] = {"epoch": epoch, "stage": method.stage(epoch), "train_loss": total_loss / max(total_count, 1)}
         if stop_classifier is not None:
-            record["stop_classifier_train_accuracy"] = probe_correct / probe_total if probe_total else None
+            record["stop_classifier_train_accuracy"] = total_correct / total_probed if total_probed else None
         if valid_examples:
-            validation = evaluate(
-                model, tokenizer, method, valid_examples,
-                k=cfg.k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,
-                stop_classifier=stop_classifier if cfg.latent_stop == "classifier" else None, max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed,
-            )
+            eval_model, eval_classifier = distributed.evaluation_copy(net, model, stop_classifier)
+            with autocast(device, cfg.precision):
+                validation = evaluate(
+                    eval_model, tokenizer, method, valid_examples,
+                    k=cfg.k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,
+                    stop_classifier=eval_classifier if cfg.latent_stop == "classifier" else None, max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed,
+                )
             record["val_accuracy"] = validation.metrics["accuracy"]
         record["seconds"] = time.perf_counter() - epoch_start
         state.train_seconds += seconds
@@ -120,12 +139,25 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
         improved = "val_accuracy" in record and (state.best_accuracy is None or record["val_accuracy"] > state.best_accuracy)
         if improved:
             state.best_accuracy, state.best_epoch = record["val_accuracy"], epoch
-        if distributed.is_main():
-            save_run_checkpoint(run_dir, cfg, model, tokenizer, stop_classifier, state, optimizer, best=improved)
+        save_run_checkpoint(run_dir, cfg, model, tokenizer, stop_classifier, state, optimizer, best=improved, net=net)
         distributed.barrier()
         if reporter:
             reporter.end_epoch(record)
     return state
+
+
+@contextlib.contextmanager
+def sync_debug_mode(mode: str | None):
+    """torch.cuda.set_sync_debug_mode for the duration ("error": a host synchronisation raises)."""
+    if mode is None or not torch.cuda.is_available():
+        yield
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(mode)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
 
 
 def state_to_dict(state: TrainState) -> dict[str, Any]:

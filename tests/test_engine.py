@@ -381,3 +381,22 @@ def test_generation_leaves_training_mode_alone(setup):
         assert model.training
     finally:
         model.eval()
+
+
+@pytest.mark.parametrize("left", [False, True], ids=["right-padded", "left-padded"])
+def test_ready_4d_mask_equals_transformers_mask(setup, monkeypatch, left):
+    """On CUDA the training forward hands the model its own 4D mask (no host synchronisation);
+    forced on here, it computes what transformers' mask path does, latents or not."""
+    from cocobench import engine
+
+    model, ids, vocab = setup
+    rows = training_rows(ids, vocab)
+    for batch in (rows, [rows[2], words(4, vocab, 9)]):  # with latents, and without (one ordinary pass)
+        input_ids, mask, labels = batch_of(batch, ids.pad, left=left)
+        expected = latent_forward(model, input_ids, mask, labels, latent_id=ids.latent)
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "uses_own_mask", lambda model: True)
+            got = latent_forward(model, input_ids, mask, labels, latent_id=ids.latent)
+        real = mask.bool()
+        assert abs(got.loss.item() - expected.loss.item()) <= TOL
+        assert (got.hidden[real] - expected.hidden[real]).abs().max() <= TOL
