@@ -1,10 +1,15 @@
-"""Time the latent engine on CPU: a training step with continuous thoughts, and batched generation.
+"""Time the latent engine: a training step with continuous thoughts, and batched generation.
 
     python benchmarks/engine_speed.py [--repeats 5] [--baseline-examples 12] [--rounds 3]
+    python benchmarks/engine_speed.py --device cuda --model gpt2-124m [--precision auto] [--eval-batch 64]
 
-Setting: the gpt2-cpu preset (4 layers, 256 wide, 4 heads, random init), fp32, torch.set_num_threads(2),
-the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json beside the repo), and
-glibc's malloc keeping freed memory as under the `cocobench` command (COCOBENCH_SYSTEM_MALLOC=1: not).
+Setting (defaults): the gpt2-cpu preset (4 layers, 256 wide, 4 heads, random init), fp32,
+torch.set_num_threads(2), the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json
+beside the repo; --data another file), and glibc's malloc keeping freed memory as under the `cocobench`
+command (COCOBENCH_SYSTEM_MALLOC=1: not). On CUDA every timing waits for the GPU (synchronize), and the
+training steps also report tokens/s, model FLOPs utilisation (6N + 12 L C T FLOPs per token, N the
+parameters without the position table, T the padded length; against the card's dense peak for the
+precision: bf16, or TF32 for fp32) and the peak GPU memory of each kind of step.
 (a) One training step (forward + backward + AdamW) on 32 Coconut sequences with 6 continuous thoughts
     (Q bot <latent>x6 eot remaining-steps answer), against a plain step of the model on the same padded
     batch with the latent tokens replaced by an ordinary word (one ordinary pass). Target: ratio <= 1.3.
@@ -56,32 +61,82 @@ def right_pad(rows: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.
     return input_ids, mask, labels
 
 
-def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int) -> dict:
+# Dense peak TFLOP/s by card (bf16, TF32), from the vendors' data sheets (SXM parts).
+PEAK_TFLOPS = {"H100": (989.4, 494.7), "H200": (989.4, 494.7), "A100": (312.0, 156.0)}
+
+
+def peak_tflops(device: torch.device, precision: str) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for card, (bf16, tf32) in PEAK_TFLOPS.items():
+        if card in name:
+            return bf16 if precision == "bf16" else tf32
+    return None
+
+
+def step_flops(model, batch: int, length: int) -> float:
+    """Model FLOPs of one training step (forward + backward): (6N + 12 L C T) per token."""
+    config = model.config
+    position_table = getattr(model.base_model, "wpe", None)
+    n = sum(p.numel() for p in model.parameters()) - (position_table.weight.numel() if position_table is not None else 0)
+    layers, width = config.num_hidden_layers, config.hidden_size
+    return (6 * n + 12 * layers * width * length) * batch * length
+
+
+def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int, device: torch.device, precision: str) -> dict:
+    from cocobench.device import autocast
     from cocobench.engine import latent_forward
+    from cocobench.train import make_optimizer
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    cuda = device.type == "cuda"
+    optimizer = make_optimizer(argparse.Namespace(lr=1e-4, weight_decay=0.01), model.parameters(), device)  # fused on CUDA, as the trainer
     plain_ids = input_ids.masked_fill(input_ids == ids.latent, word)
+    on_device = {name: t.to(device) for name, t in (("ids", plain_ids), ("mask", mask), ("labels", labels))}
 
-    def latent_step():
-        latent_forward(model, input_ids, mask, labels, latent_id=ids.latent).loss.backward()
+    def latent_step():  # the batch stays on the CPU, as the trainer hands it over: the engine plans its passes there
+        with autocast(device, precision):
+            loss = latent_forward(model, input_ids, mask, labels, latent_id=ids.latent).loss
+        loss.backward()
 
     def plain_step():
-        model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss.backward()
+        with autocast(device, precision):
+            loss = model(input_ids=on_device["ids"], attention_mask=on_device["mask"], labels=on_device["labels"]).loss
+        loss.backward()
 
-    def timed(step) -> float:
+    peak = {}
+
+    def timed(step, name: str) -> float:
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
         start = time.perf_counter()
         step()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize(device)
+            peak[name] = max(peak.get(name, 0), torch.cuda.max_memory_allocated(device))
         return time.perf_counter() - start
 
     model.train()
-    timed(latent_step), timed(plain_step)  # warm-up
+    timed(latent_step, "latent"), timed(plain_step, "plain")  # warm-up
     latent, plain = [], []
     for _ in range(repeats):  # interleaved, so that a noisy neighbour hits both alike
-        latent.append(timed(latent_step))
-        plain.append(timed(plain_step))
-    return {"latent_step_s": latent, "plain_step_s": plain, "train_step_ratio": statistics.median(latent) / statistics.median(plain)}
+        latent.append(timed(latent_step, "latent"))
+        plain.append(timed(plain_step, "plain"))
+    out = {"latent_step_s": latent, "plain_step_s": plain, "train_step_ratio": statistics.median(latent) / statistics.median(plain)}
+    tokens = input_ids.numel()
+    flops = step_flops(model, *input_ids.shape)
+    peak_flops = peak_tflops(device, precision)
+    for name, times in (("latent", latent), ("plain", plain)):
+        seconds = statistics.median(times)
+        out[f"{name}_tokens_per_s"] = tokens / seconds
+        out[f"{name}_tflops"] = flops / seconds / 1e12
+        out[f"{name}_mfu"] = flops / seconds / 1e12 / peak_flops if peak_flops else None
+        out[f"{name}_peak_memory_gib"] = peak[name] / 2**30 if cuda else None
+    out["step_flops"] = flops
+    return out
 
 
 def time_generation(model, ids, prompts: list[list[int]], batch_size: int, baseline_examples: int, rounds: int) -> dict:
@@ -143,19 +198,32 @@ def main() -> None:
     parser.add_argument("--baseline-examples", type=int, default=12, help="examples (spread over the set) the slow generation baseline is timed on")
     parser.add_argument("--eval-batch", type=int, default=BATCH, help="prompts per generation batch (the issue's setting: 32; `evaluate` defaults to 64)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the generation timing (the median is reported)")
+    parser.add_argument("--eval-examples", type=int, default=EVAL_EXAMPLES, help="prompts generated in (b)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--model", default="gpt2-cpu", help="a preset (random init): gpt2-cpu, gpt2-124m (the paper's shape), ...")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as `cocobench run --precision`")
+    parser.add_argument("--data", type=Path, default=DATA, help="ProsQA examples (JSON) to build the batches from")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON summary to this file")
     args = parser.parse_args()
-    if not DATA.is_file():
-        sys.exit(f"error: {DATA} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository")
+    if not args.data.is_file():
+        sys.exit(f"error: {args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
 
     from cocobench.allocator import keep_freed_memory
+    from cocobench.device import autocast, configure_matmul, resolve_precision
     from cocobench.examples import load_examples, sequence_text
     from cocobench.models import build_model_and_tokenizer
     from cocobench.tokenizer import token_ids
 
-    torch.set_num_threads(2)
+    device = torch.device(args.device)
+    precision = resolve_precision(args.precision, device)
+    configure_matmul(device, precision)
+    if device.type == "cpu":
+        torch.set_num_threads(2)
     malloc_kept = keep_freed_memory()  # as the cocobench command runs (COCOBENCH_SYSTEM_MALLOC=1: glibc's defaults)
-    examples = load_examples(DATA)
-    model, tokenizer = build_model_and_tokenizer("gpt2-cpu", [sequence_text(e) for e in examples], seed=0)
+    examples = load_examples(args.data)
+    model, tokenizer = build_model_and_tokenizer(args.model, [sequence_text(e) for e in examples], seed=0)
+    model.to(device)
+    print(f"{args.model} on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, {precision}", flush=True)
     ids = token_ids(tokenizer)
     word = tokenizer.convert_tokens_to_ids(" is")
 
@@ -164,21 +232,31 @@ def main() -> None:
     input_ids, mask, labels = right_pad([(p + c, [-100] * len(p) + c) for p, c in encoded[:BATCH]], ids.pad)
     print(f"(a) training step: batch {BATCH} x {input_ids.shape[1]} tokens, {THOUGHTS} continuous thoughts per row", flush=True)
     # A copy takes the optimizer steps, so generation below runs the same freshly initialised model whatever --repeats is.
-    train = time_training(copy.deepcopy(model), ids, input_ids, mask, labels, word, args.repeats)
+    train = time_training(copy.deepcopy(model), ids, input_ids, mask, labels, word, args.repeats, device, precision)
     print(f"    latent step {statistics.median(train['latent_step_s']):.3f} s, plain step {statistics.median(train['plain_step_s']):.3f} s (medians of {args.repeats})")
-    print(f"    ratio {train['train_step_ratio']:.2f}  (target <= 1.3)", flush=True)
+    print(f"    ratio {train['train_step_ratio']:.2f}  (target <= 1.3 on CPU, <= 1.1 on GPU at gpt2-124m)", flush=True)
+    for name in ("latent", "plain"):
+        mfu = f", MFU {train[f'{name}_mfu']:.1%}" if train[f"{name}_mfu"] is not None else ""
+        memory = f", peak memory {train[f'{name}_peak_memory_gib']:.2f} GiB" if train[f"{name}_peak_memory_gib"] is not None else ""
+        print(f"    {name} step: {train[f'{name}_tokens_per_s']:,.0f} tokens/s, {train[f'{name}_tflops']:.1f} TFLOP/s{mfu}{memory}")
 
-    prompts = [p for p, _ in encoded[:EVAL_EXAMPLES]]
+    prompts = [p for p, _ in encoded[: args.eval_examples]]
     print(f"(b) generation: {len(prompts)} prompts Q bot <latent>x{THOUGHTS} eot, up to {MAX_NEW_TOKENS} new tokens", flush=True)
-    gen = time_generation(model, ids, prompts, args.eval_batch, args.baseline_examples, args.rounds)
+    with autocast(device, precision):  # as `evaluate` runs
+        gen = time_generation(model, ids, prompts, args.eval_batch, args.baseline_examples, args.rounds)
     median = statistics.median
     print(f"    batched (batch {args.eval_batch}, KV cache, length-sorted): {median(gen['batched_cached_s']):.2f} s = {gen['batched_examples_per_s']:.1f} examples/s")
     print(f"    one at a time, no cache: {median(gen['baseline_subset_s']):.2f} s for {gen['baseline_subset']} spread over the set = {gen['baseline_examples_per_s']:.2f} examples/s (extrapolated)")
-    print(f"    speedup {gen['generate_speedup']:.1f}x, median of {args.rounds} interleaved rounds ({', '.join(f'{x:.1f}' for x in gen['speedups'])})  (target >= 30x)")
+    print(f"    speedup {gen['generate_speedup']:.1f}x, median of {args.rounds} interleaved rounds ({', '.join(f'{x:.1f}' for x in gen['speedups'])})  (target >= 30x on CPU, >= 200x on GPU)")
     print(f"    same outputs on the subset: {gen['same_outputs']}; {gen['mean_forward_passes']:.1f} passes per example")
     print(f"    of the batched time, {median(gen['prefill_s']):.2f} s is the prompts' prefill alone (question + bot, one pass per row):")
     print(f"    with every later pass free the speedup could reach at most {gen['speedup_ceiling']:.1f}x")
-    print(json.dumps({"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1], "malloc_kept": malloc_kept, **train, **gen}))
+    summary = {"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1],
+               "malloc_kept": malloc_kept, "model": args.model, "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "precision": precision, **train, **gen}
+    print(json.dumps(summary))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
