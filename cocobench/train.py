@@ -91,6 +91,10 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                         probe_loss, correct, counted = stop_classifier_loss(method, stop_classifier, batch["input_ids"], out.hidden)
                         loss = loss + probe_loss
                         probe_correct, probe_total = probe_correct + correct, probe_total + counted
+                # The step's gradient is the mean over its group's micro-batches. The epoch's last group may be
+                # partial (steps_per_epoch rounds up): it is trained as a smaller batch, divided by its real size
+                # like a data loader's short last batch; the authors' code divides by grad_accum, which scales
+                # that step down by len(group) / grad_accum.
                 (loss / len(group)).backward()
                 loss_sum, loss_count = loss_sum + float(loss.detach()), loss_count + 1
                 examples_in_step += len(indices)
