@@ -64,19 +64,24 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     ensure_writable_dir(path.parent)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
+    old = path.with_name(f".{path.name}.old")
+    set_aside = False
     try:
         yield tmp
         if path.exists():
             # Two renames so a crash leaves either the old or the new directory, never a mix.
-            old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
+            set_aside = True
             os.replace(tmp, path)
+            set_aside = False
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if set_aside:  # the new directory never arrived: put the old one back where it was
+            os.replace(old, path)
         raise
 
 

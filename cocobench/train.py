@@ -106,6 +106,10 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                                 loss = loss + out["probe_loss"]
                                 probe_correct += out["probe_correct"]
                                 probe_total += int(out["probe_counted"])  # a CPU tensor
+                        # The step's gradient is the mean over its group's micro-batches. The epoch's last group may
+                        # be partial (steps_per_epoch rounds up): it is trained as a smaller batch, divided by its
+                        # real size like a data loader's short last batch; the authors' code divides by grad_accum,
+                        # which scales that step down by len(group) / grad_accum.
                         (loss / len(group)).backward()
                     loss_sum += loss.detach()
                     loss_count += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,17 @@ def one_line_error(result, *fragments) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+@contextlib.contextmanager
+def lm_head_inputs(model):
+    """Collects the hidden states the LM head reads inside the block, one (A, C) tensor per call."""
+    read: list[torch.Tensor] = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda module, args, out: read.append(args[0].detach().clone()))
+    try:
+        yield read
+    finally:
+        hook.remove()
 
 
 def assert_generator_cli_is_deterministic(gen, out: Path, train: int) -> None:

@@ -154,6 +154,20 @@ def test_token_counts_beyond_tolerance_fail_either_way(tmp_path):
     assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
 
 
+def test_token_counts_from_or_to_zero_fail(tmp_path):
+    """A relative tolerance is undefined on a zero baseline: any change from 0 is a change (e.g. a
+    method that stopped emitting its thoughts, or started emitting tokens where it emitted none)."""
+    base = write_run(tmp_path / "base", make_results(tokens=0, passes=1))
+    new = write_run(tmp_path / "new", make_results(tokens=3, passes=1))
+    code, out = compare_json(base, new)
+    assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
+    assert "generated_tokens_mean changed from zero" in out["pairs"][0]["reasons"][0]
+    code, out = compare_json(new, base)  # 3 -> 0 is -100%
+    assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
+    code, out = compare_json(base, write_run(tmp_path / "same", make_results(tokens=0, passes=1)))
+    assert code == 0 and out["pairs"][0]["verdict"] == "identical"  # 0 -> 0 is no change
+
+
 def test_slower_is_only_a_warning(tmp_path):
     base = write_run(tmp_path / "base", make_results(examples_per_second=100.0))
     new = write_run(tmp_path / "new", make_results(examples_per_second=50.0))

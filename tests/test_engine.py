@@ -11,6 +11,7 @@ from cocobench import gpt2_passes
 from cocobench.engine import AppendLayer, Generation, StopClassifier, generate, latent_forward
 from cocobench.models import build_model_and_tokenizer
 from cocobench.tokenizer import token_ids
+from tests.conftest import lm_head_inputs
 
 TEXTS = [
     "Every wumpus is a yumpus. Tom is a wumpus. Is Tom a yumpus or a zumpus?\n### Tom is a yumpus.",
@@ -208,16 +209,13 @@ def test_cached_generation_equals_uncached(setup, feed):
 
 def head_reads(model, prompts, ids, max_new_tokens: int, **options):
     """(generations, the hidden states (A, C) the LM head read at each step, transformer-body calls)."""
-    read, body_calls = [], []
-    hooks = [
-        model.get_output_embeddings().register_forward_hook(lambda module, args, out: read.append(args[0].detach().clone())),
-        model.base_model.register_forward_hook(lambda *args: body_calls.append(1)),
-    ]
+    body_calls = []
+    hook = model.base_model.register_forward_hook(lambda *args: body_calls.append(1))
     try:
-        return generate(model, prompts, ids=ids, max_new_tokens=max_new_tokens, **options), read, len(body_calls)
+        with lm_head_inputs(model) as read:
+            return generate(model, prompts, ids=ids, max_new_tokens=max_new_tokens, **options), read, len(body_calls)
     finally:
-        for hook in hooks:
-            hook.remove()
+        hook.remove()
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

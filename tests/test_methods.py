@@ -131,6 +131,18 @@ def test_coconut_fewer_steps_than_stage_and_pad_latent_to_max(tok):
     check(tok, train(unpadded, epoch=2), Q + BOT + LATENT * 2 + EOT + S3 + A, S3 + A)  # same as padded when steps suffice
 
 
+def test_coconut_more_steps_than_max_latent_stage(tok):
+    """The paper's GSM setting (max_latent_stage 3, longer chains): at the last stage the first
+    max_latent_stage steps become thoughts and the rest stay in language; only past it do all steps go."""
+    m = method(tok, "coconut", max_latent_stage=2, epochs_per_stage=1)  # the example has 3 steps
+    check(tok, train(m, epoch=1), Q + BOT + LATENT + EOT + S2 + S3 + A, S2 + S3 + A)
+    check(tok, train(m, epoch=2), Q + BOT + LATENT * 2 + EOT + S3 + A, S3 + A)  # stage 2 = max: S3 kept
+    check(tok, train(m, epoch=3), Q + BOT + LATENT * 2 + EOT + A, A)  # past it: every step goes
+    unpadded = method(tok, "coconut", max_latent_stage=2, epochs_per_stage=1, pad_latent_to_max=False)
+    check(tok, train(unpadded, epoch=2), Q + BOT + LATENT * 2 + EOT + S3 + A, S3 + A)
+    check(tok, train(unpadded, epoch=3), Q + BOT + LATENT * 2 + EOT + A, A)
+
+
 def test_coconut_c_thoughts_per_step(tok):
     m = method(tok, "coconut", c=2, max_latent_stage=3, epochs_per_stage=1)
     check(tok, train(m, epoch=1), Q + BOT + LATENT * 2 + EOT + S2 + S3 + A, S2 + S3 + A)

@@ -57,20 +57,23 @@ def test_same_seed_same_results(tiny_prosqa, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monkeypatch):
-    args = ["run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "3", *FAST]
+    """Stages 0, 0, 1 with some examples at a random stage: cut after epoch 2's training steps, the
+    resumed run trains epoch 2 on the restored AdamW state (no stage change there, so no reset hides
+    a lost optimizer state) and the restored per-epoch draws, then resets at the stage change."""
+    args = ["run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "3", *FAST, "--epochs-per-stage", "2", "--uniform-prob", "0.5"]
     assert invoke(*args, "--out", tmp_path / "full").exit_code == 0
 
     import cocobench.train
 
     original, calls = cocobench.train.evaluate, []
 
-    def interrupt_at_third_validation(*a, **kw):  # Ctrl-C after epoch 3's training steps, before its checkpoint
+    def interrupt_at_second_validation(*a, **kw):  # Ctrl-C after epoch 2's training steps, before its checkpoint
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return original(*a, **kw)
 
-    monkeypatch.setattr(cocobench.train, "evaluate", interrupt_at_third_validation)
+    monkeypatch.setattr(cocobench.train, "evaluate", interrupt_at_second_validation)
     interrupted = invoke(*args, "--out", tmp_path / "cut")
     assert interrupted.exit_code == 130 and not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.setattr(cocobench.train, "evaluate", original)

@@ -1,0 +1,105 @@
+"""Atomic writes under injected faults: a write or a rename that fails midway leaves the old file (or
+checkpoint directory) whole, and no temporary file behind. Without this, only a real crash would
+show a results.json written in place."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import json
+import os
+
+import pytest
+
+from cocobench.io import atomic_directory
+from cocobench.results import RESULTS_FILE, write_results
+
+OLD = {"metrics": {"accuracy": 0.5}, "samples": [{"idx": 0, "text": "### old"}]}
+NEW = {"metrics": {"accuracy": 1.0}, "samples": [{"idx": i, "text": "### new " * 50} for i in range(100)]}
+
+
+class HalfWrite:
+    """A writable file whose first write puts half its data on disk, then fails like a full disk."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, data):
+        self._file.write(data[: len(data) // 2])
+        self._file.flush()
+        raise OSError(errno.ENOSPC, "No space left on device (injected)")
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def failing_writes(monkeypatch):
+    """Every file opened for writing from now on (open, Path.write_text, os.fdopen) fails midway."""
+    real_open = io.open
+
+    def open_(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return HalfWrite(f) if any(c in mode for c in "wax+") else f
+
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
+
+
+def failing_rename(monkeypatch, when=lambda src, dst: True):
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if when(str(src), str(dst)):
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("fault", [failing_writes, failing_rename], ids=["write-fails-midway", "rename-fails"])
+def test_results_json_survives_a_failed_write(fault, tmp_path, monkeypatch):
+    write_results(tmp_path, OLD)
+    with monkeypatch.context() as patch:
+        fault(patch)
+        with pytest.raises(OSError, match="injected"):
+            write_results(tmp_path, NEW)
+    assert json.loads((tmp_path / RESULTS_FILE).read_text()) == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]  # no temporary file left
+    write_results(tmp_path, NEW)  # and the next write goes through, leaving nothing else either
+    assert json.loads((tmp_path / RESULTS_FILE).read_text()) == NEW
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
+
+
+def write_checkpoint(path, text: str) -> None:
+    with atomic_directory(path) as tmp:
+        (tmp / "weights.txt").write_text(text)
+        (tmp / "config.json").write_text("{}")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda patch: failing_writes(patch),
+        lambda patch: failing_rename(patch, when=lambda src, dst: dst.endswith(".old")),  # setting the old one aside
+        lambda patch: failing_rename(patch, when=lambda src, dst: src.endswith(".tmp")),  # moving the new one in
+    ],
+    ids=["write-fails-midway", "first-rename-fails", "second-rename-fails"],
+)
+def test_checkpoint_directory_survives_a_failed_write(fault, tmp_path, monkeypatch):
+    last = tmp_path / "last"
+    write_checkpoint(last, "old weights")
+    with monkeypatch.context() as patch:
+        fault(patch)
+        with pytest.raises(OSError, match="injected"):
+            write_checkpoint(last, "new weights")
+    assert (last / "weights.txt").read_text() == "old weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]  # no .tmp or .old directory left
+    write_checkpoint(last, "new weights")
+    assert (last / "weights.txt").read_text() == "new weights" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
