@@ -65,7 +65,7 @@ def test_each_step_applies_the_mean_gradient_of_its_group_the_partial_one_includ
             stepped.append([p.grad.clone() for p in self.param_groups[0]["params"]])
             return super().step(closure)
 
-    monkeypatch.setattr(cocobench.train, "make_optimizer", lambda cfg, parameters: RecordingOptimizer(parameters))
+    monkeypatch.setattr(cocobench.train, "make_optimizer", lambda cfg, parameters, device=None: RecordingOptimizer(parameters))
     run_train(cfg, model, tokenizer, method, examples, tmp_path)
 
     micro = batch_indices(N_TRAIN, cfg.batch_size, cfg.seed, 0)
