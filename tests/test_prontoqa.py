@@ -103,8 +103,12 @@ def test_an_independent_solver_derives_every_answer(sample):
         assert solve(example["question"]) == example["answer"], example["question"]
 
 
-def test_answers_are_balanced_in_every_split(sample):
-    for split, examples in sample.items():
+def test_answers_are_a_coin_per_example_unless_balanced(sample):
+    counts = Counter(ex["answer"] for ex in all_examples(sample))
+    assert counts["True"] / sum(counts.values()) == pytest.approx(0.5, abs=0.05)  # 1001 examples: 3 sd
+    assert any(Counter(ex["answer"] for ex in examples)["True"] * 2 != len(examples) for examples in sample.values())
+    balanced = prontoqa.generate_splits(seed=0, sizes={"train": 31, "valid": 10, "test": 12}, balanced=True)
+    for split, examples in balanced.items():
         counts = Counter(ex["answer"] for ex in examples)
         assert set(counts) == {"True", "False"} and abs(counts["True"] - counts["False"]) <= len(examples) % 2, split
 
@@ -251,11 +255,11 @@ def test_task_is_registered_and_recognizes_only_prontoqa_examples(sample):
 
 
 def test_cli_writes_splits_and_meta_that_data_check_and_stats_accept(tmp_path):
-    result = gen("--out", tmp_path, "--train", 50, "--valid", 10, "--test", 10, "--seed", 4)
+    result = gen("--out", tmp_path, "--train", 50, "--valid", 10, "--test", 10, "--seed", 4, "--balanced")
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["generator"] == "prontoqa" and meta["version"] == prontoqa.VERSION and meta["seed"] == 4
-    assert meta["params"]["hops"] == 5 and meta["counts"] == {"train": 50, "valid": 10, "test": 10}
+    assert meta["params"]["hops"] == 5 and meta["params"]["balanced"] is True and meta["counts"] == {"train": 50, "valid": 10, "test": 10}
     assert "wrote 50 train, 10 valid, 10 test" in result.stderr
 
     check = CliRunner().invoke(app, ["data", "check", str(tmp_path / "train.json"), "--quiet"])
