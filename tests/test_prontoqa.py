@@ -166,6 +166,69 @@ def test_generate_default_writes_the_default_splits(tmp_path, monkeypatch):
     assert len(load_examples(tmp_path / "test.json")) == 6
 
 
+# Measured on 10,000 examples of the original generator with the paper's settings.
+ORIGINAL = {"proved_negated": 0.466, "negated_below_c1": 1.09, "shortcut_correct": 0.534, "answer_true": 0.492}
+
+
+def test_placement_and_polarity_match_the_original_on_10000_examples():
+    f = prontoqa.features(prontoqa.generate_splits(seed=0, sizes={"train": 10_000})["train"])
+
+    def mean(name):
+        return sum(f[name]) / len(f[name])
+
+    assert len(f["proved_negated"]) == 10_000
+    # Roots (c0, e0) never carry a property; c1's other parent and e1 always do.
+    assert set(f["c1_parents_with_property"]) == {1} and set(f["e1_has_property"]) == {1} and set(f["e0_has_property"]) == {0}
+    assert set(f["property_sentences"]) == {12}
+    # Two samples of 10,000: a share's difference has sd <= 0.007, a count of four 0/1's about 0.013.
+    assert mean("proved_negated") == pytest.approx(ORIGINAL["proved_negated"], abs=0.02)
+    assert mean("negated_below_c1") == pytest.approx(ORIGINAL["negated_below_c1"], abs=0.04)
+    assert mean("answer_true") == pytest.approx(ORIGINAL["answer_true"], abs=0.02)
+    assert sum(f["negated_properties"]) / sum(f["property_sentences"]) == pytest.approx(0.339, abs=0.01)
+    # The shortcut "True iff the query is not negated": within 2 points of the original's 53.4%.
+    assert mean("shortcut_correct") == pytest.approx(ORIGINAL["shortcut_correct"], abs=0.02)
+
+
+def test_walk_accepts_only_a_stop_at_c1():
+    class Draws:  # random() returns these in turn
+        def __init__(self, *values):
+            self.values = list(values)
+
+        def random(self):
+            return self.values.pop(0)
+
+    # Climb (draw < 1 / (1 + stop)) at c3 and c2, stop at c1: accepted.
+    assert prontoqa.walk_accepts(Draws(0.1, 0.1, 0.99), [False, False, False])
+    assert not prontoqa.walk_accepts(Draws(0.1, 0.99), [False, False, False])  # stopped at c2: 2 hops short
+    assert not prontoqa.walk_accepts(Draws(0.1, 0.1, 0.1), [False, False, False])  # climbed past c1
+    # A negated property stops the walk more often: 0.65 climbs past a positive (1/1.3) but not a negated one (1/1.7).
+    assert prontoqa.walk_accepts(Draws(0.65), [True]) and not prontoqa.walk_accepts(Draws(0.65), [False])
+
+
+def test_ontology_features_of_a_hand_made_example():
+    """Max is a c2 (impus) and an e1 (lempus); c2 -> c1 (wumpus) -> c0 (numpus), c1 -> dumpus, e1 -> e0 (zumpus)."""
+    context = ("Impuses are not red. Impuses are wumpuses. Every wumpus is not wooden. Wumpuses are numpuses. "
+               "Each wumpus is a dumpus. Dumpuses are small. Numpuses are hot. Lempuses are zumpuses. "
+               "Yumpuses are wooden. Max is an impus. Max is a lempus.")  # fmt: skip
+    example = {
+        "question": context + " True or false: Max is wooden.",
+        "steps": ["Max is an impus. Impuses are wumpuses.", "Max is a wumpus. Every wumpus is not wooden.", "Max is not wooden."],
+        "answer": "False",
+    }
+    assert prontoqa.check_example(example) == []
+    assert prontoqa.ontology_features(example) == {
+        "proved_negated": 1, "query_negated": 0, "answer_true": 0,
+        "shortcut_correct": 0,  # the query is not negated, yet the answer is False
+        "negated_below_c1": 1,  # impus is not red
+        "c1_parents_with_property": 2,  # numpus (hot) and dumpus (small)
+        "e1_has_property": 0, "e0_has_property": 0,
+        "negated_properties": 2, "property_sentences": 5,
+    }  # fmt: skip
+    stats = prontoqa.extra_stats([example])
+    assert stats["shortcut_not_negated_accuracy"] == 0 and stats["c1_parents_with_property"] == 2
+    assert prontoqa.features([{"question": "Is Tom a cat?", "steps": [], "answer": "True"}]) == {}
+
+
 # ---------------------------------------------------------------------------------------------
 # Checker
 

@@ -35,6 +35,7 @@ answers, one extra drawn at random when its size is odd).
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -296,6 +297,7 @@ def split_sentences(text: str) -> list[str]:
     return re.split(r"(?<=\.) ", text) if text else []
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the vocabulary is small: files repeat the same sentences
 def parse(sentence: str) -> Statement | None:
     """The statement a sentence makes, or None unless it is exactly one the generator would write."""
     if match := _SINGULAR.match(sentence):
@@ -403,8 +405,56 @@ def recognizes(example: Example) -> bool:
 # Statistics
 
 
+def ontology_features(ex: Example) -> dict[str, int] | None:
+    """Where the properties sit and how they are negated, by concept role; None unless it parses.
+
+    Roles come from the proof: c_h .. c2 are the concepts it climbs through, c1 the subject of its
+    last (property) rule; e1 is the person's other membership and e0 e1's parents.
+    """
+    parsed = _parse_question(ex["question"])
+    if isinstance(parsed, str) or not ex["steps"]:
+        return None
+    _, statements, query = parsed
+    proof = [parse(s) for step in ex["steps"] for s in split_sentences(step)]
+    rules = [s for s in proof[1::2] if s is not None and s.is_rule]
+    if not rules or rules[-1].is_a or proof[0] is None:
+        return None
+    chain, proved = [r.subject for r in rules], rules[-1]  # c_h .. c1
+    properties: dict[str, list[bool]] = {}  # concept -> negated, per property rule
+    parents: dict[str, list[str]] = {}
+    others = []  # e1: the person's membership that the proof does not start from
+    for st in statements:
+        if st.subject == query.subject:
+            if st.predicate != proof[0].predicate:
+                others.append(st.predicate)
+        elif st.predicate in ADJECTIVES:
+            properties.setdefault(st.subject, []).append(st.negated)
+        else:
+            parents.setdefault(st.subject, []).append(st.predicate)
+    negated = [n for ns in properties.values() for n in ns]
+    return {
+        "proved_negated": int(proved.negated),
+        "query_negated": int(query.negated),
+        "answer_true": int(ex["answer"] == "True"),
+        # The shortcut "True iff the query is not negated": right exactly when the proved property is positive.
+        "shortcut_correct": int((not query.negated) == (ex["answer"] == "True")),
+        "negated_below_c1": sum(n for c in chain[:-1] for n in properties.get(c, [])),
+        "c1_parents_with_property": sum(bool(properties.get(c)) for c in parents.get(chain[-1], [])),
+        "e1_has_property": int(any(properties.get(c) for c in others)),
+        "e0_has_property": int(any(properties.get(p) for c in others for p in parents.get(c, []))),
+        "negated_properties": sum(negated),
+        "property_sentences": len(negated),
+    }
+
+
+def features(examples: list[Example]) -> dict[str, list[int]]:
+    """Per-example placement and polarity features of the ProntoQA examples that parse."""
+    rows = [row for ex in examples if recognizes(ex) and (row := ontology_features(ex)) is not None]
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
+
+
 def extra_stats(examples: list[Example]) -> dict:
-    """Proof length, context size and query polarity for `data stats`."""
+    """Proof length, context size, query polarity, and property placement by role for `data stats`."""
     from cocobench.datastats import histogram, summary
 
     hops, sentence_counts, concept_counts, negated = [], [], [], 0
@@ -420,12 +470,28 @@ def extra_stats(examples: list[Example]) -> dict:
         negated += query.negated
     if not hops:
         return {}
-    return {
+    stats = {
         "hops_histogram": histogram(hops),
         "context_sentences": summary(sentence_counts),
         "concepts": summary(concept_counts),
         "negated_queries": round(negated / len(hops), 3),
     }
+    f = features(examples)
+    if f:
+
+        def mean(name: str) -> float:
+            return round(sum(f[name]) / len(f[name]), 3)
+
+        stats |= {
+            "proved_property_negated": mean("proved_negated"),
+            "negated_properties_c2_to_ch": mean("negated_below_c1"),
+            "c1_parents_with_property": mean("c1_parents_with_property"),
+            "e1_has_property": mean("e1_has_property"),
+            "e0_has_property": mean("e0_has_property"),
+            "negated_property_sentences": round(sum(f["negated_properties"]) / max(1, sum(f["property_sentences"])), 3),
+            "shortcut_not_negated_accuracy": mean("shortcut_correct"),
+        }
+    return stats
 
 
 TASK = Task(
@@ -434,6 +500,7 @@ TASK = Task(
     check=check_example,
     recognizes=recognizes,
     extra_stats=extra_stats,
+    features=features,
     default_sizes=(9000, 200, 800),
     generate_default=generate_default,
 )

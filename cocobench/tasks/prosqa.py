@@ -495,29 +495,88 @@ def _summary(values: list[int]) -> dict:
     return {"mean": round(sum(values) / len(values), 3), "min": min(values), "max": max(values)} if values else {}
 
 
+def longest_chain(children: list[list[int]], source: int, target: int) -> int:
+    """Edges on the longest source -> target path (nodes in index order are a topological order)."""
+    longest = {source: 0}
+    for u in range(source, target):
+        if u in longest:
+            for v in children[u]:
+                longest[v] = max(longest.get(v, 0), longest[u] + 1)
+    return longest.get(target, -1)
+
+
+def graph_features(ex: Example) -> dict[str, int]:
+    """One example's graph, as numbers comparable across files (`data stats`, `data compare`)."""
+    names, root, target, neg = ex["idx_to_symbol"], ex["root"], ex["target"], ex["neg_target"]
+    children: list[list[int]] = [[] for _ in names]
+    in_degree = [0] * len(names)
+    for u, v in ex["edges"]:
+        children[u].append(v)
+        in_degree[v] += 1
+    from_root, from_other = distances(children, root), distances(children, 1 - root)
+    leaves = [v for v in range(len(names)) if in_degree[v] and not children[v]]
+    query = ex["question"].rpartition(" Is ")[2]
+    return {
+        "nodes": len(names),
+        "edges": len(ex["edges"]),
+        "people": in_degree.count(0),
+        # Reachable from both start nodes (Algorithm 1's label 3): the two sides' shared part.
+        "shared_descendants": len(from_root.keys() & from_other.keys()),
+        "root_exclusive_leaves": sum(v in from_root and v not in from_other for v in leaves),
+        "other_exclusive_leaves": sum(v in from_other and v not in from_root for v in leaves),
+        "reachable_from_root": len(from_root) - 1,
+        "reachable_from_other": len(from_other) - 1,
+        "longest_target_chain": longest_chain(children, root, target),
+        "shortest_paths": shortest_path_counts(children, from_root, target)[root] if target in from_root else 0,
+        "neg_target_depth": from_other.get(neg, -1),
+        "target_in_degree": in_degree[target],
+        "neg_target_in_degree": in_degree[neg],
+        "root_is_node1": int(root == 1),
+        "target_asked_first": int(query.split(" or ")[0].endswith(" " + names[target])),
+    }
+
+
+def features(examples: list[Example]) -> dict[str, list[int]]:
+    """Per-example graph features of the well-formed ProsQA examples, feature by feature."""
+    rows = [graph_features(ex) for ex in examples if recognizes(ex) and not _structure_problems(ex)]
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
+
+
 def extra_stats(examples: list[Example]) -> dict:
     """Graph statistics for `data stats`, comparable between official and generated files."""
     examples = [ex for ex in examples if recognizes(ex) and not _structure_problems(ex)]
     if not examples:
         return {}
     in_degree: Counter[int] = Counter()
-    path_counts, root_is_node1 = [], 0
+    out_degree: Counter[int] = Counter()
     for ex in examples:
-        children: list[list[int]] = [[] for _ in ex["idx_to_symbol"]]
-        parents = Counter(v for _, v in ex["edges"])
-        for u, v in ex["edges"]:
-            children[u].append(v)
-        in_degree.update(parents[v] for v in range(len(children)))
-        dist = distances(children, ex["root"])
-        if ex["target"] in dist:
-            path_counts.append(shortest_path_counts(children, dist, ex["target"])[ex["root"]])
-        root_is_node1 += ex["root"] == 1
+        parents, kids = Counter(v for _, v in ex["edges"]), Counter(u for u, _ in ex["edges"])
+        in_degree.update(parents[v] for v in range(len(ex["idx_to_symbol"])))
+        out_degree.update(kids[v] for v in range(len(ex["idx_to_symbol"])))
+    f = features(examples)
+
+    def mean(name: str) -> float:
+        return round(sum(f[name]) / len(f[name]), 3)
+
     return {
-        "nodes": _summary([len(ex["idx_to_symbol"]) for ex in examples]),
-        "edges": _summary([len(ex["edges"]) for ex in examples]),
-        "shortest_paths_mean": round(sum(path_counts) / len(path_counts), 3) if path_counts else None,
+        "nodes": _summary(f["nodes"]),
+        "edges": _summary(f["edges"]),
+        "shortest_paths_mean": mean("shortest_paths"),
         "in_degree_histogram": {str(k): in_degree[k] for k in sorted(in_degree)},
-        "root_is_node1": round(root_is_node1 / len(examples), 3),
+        "out_degree_histogram": {str(k): out_degree[k] for k in sorted(out_degree)},
+        "root_is_node1": mean("root_is_node1"),
+        "target_asked_first": mean("target_asked_first"),
+        "people": _summary(f["people"]),
+        "four_or_more_people": round(sum(n >= 4 for n in f["people"]) / len(examples), 3),
+        "shared_descendants": _summary(f["shared_descendants"]),
+        "root_exclusive_leaves": _summary(f["root_exclusive_leaves"]),
+        "other_exclusive_leaves": _summary(f["other_exclusive_leaves"]),
+        "longest_target_chain": _summary(f["longest_target_chain"]),
+        "reachable_from_root": mean("reachable_from_root"),
+        "reachable_from_other": mean("reachable_from_other"),
+        "neg_target_depth": mean("neg_target_depth"),
+        "target_in_degree": mean("target_in_degree"),
+        "neg_target_in_degree": mean("neg_target_in_degree"),
     }
 
 
@@ -527,6 +586,7 @@ TASK = Task(
     check=check_example,
     recognizes=recognizes,
     extra_stats=extra_stats,
+    features=features,
     default_sizes=(17886, 300, 500),
     generate_default=generate_default,
 )
