@@ -363,3 +363,22 @@ def test_cli_unwritable_out_exits_2_before_generating(tmp_path):
     blocker.write_text("not a directory")
     result = gen("--out", blocker / "out", "--train", 100_000_000)  # would take long if it started
     assert result.exit_code == 2 and "choose another --out" in result.stderr
+
+
+def test_default_data_of_an_older_generator_version_is_made_again(tmp_path, monkeypatch):
+    import types
+
+    from cocobench import runner
+
+    monkeypatch.setattr(runner, "DEFAULT_DATA_ROOT", tmp_path)
+    monkeypatch.setattr(prontoqa, "TASK", dataclasses.replace(prontoqa.TASK, default_sizes=(6, 2, 2)))
+    monkeypatch.setattr("cocobench.tasks.get_task", lambda name: prontoqa.TASK)
+    data_dir = tmp_path / "prontoqa-default"
+    data_dir.mkdir()
+    (data_dir / "meta.json").write_text(json.dumps({"generator": "prontoqa", "version": "1"}))
+    assert runner.prepare_data(types.SimpleNamespace(data=None, task="prontoqa", quiet=True)) == ("prontoqa", data_dir)
+    assert json.loads((data_dir / "meta.json").read_text())["version"] == prontoqa.VERSION
+    assert len(load_examples(data_dir / "train.json")) == 6
+    before = (data_dir / "train.json").stat().st_mtime_ns
+    runner.prepare_data(types.SimpleNamespace(data=None, task="prontoqa", quiet=True))  # current: kept as is
+    assert (data_dir / "train.json").stat().st_mtime_ns == before

@@ -59,3 +59,5 @@ class Task:
     default_sizes: tuple[int, int, int] | None = None
     # Writes the task's default splits into a directory (what `cocobench run --task T` uses without --data).
     generate_default: Callable[[Path], None] | None = None
+    # The generator's VERSION, as meta.json records it: default data of another version is made again.
+    version: str | None = None

@@ -503,4 +503,5 @@ TASK = Task(
     features=features,
     default_sizes=(9000, 200, 800),
     generate_default=generate_default,
+    version=VERSION,
 )

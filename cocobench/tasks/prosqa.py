@@ -589,4 +589,5 @@ TASK = Task(
     features=features,
     default_sizes=(17886, 300, 500),
     generate_default=generate_default,
+    version=VERSION,
 )
