@@ -15,7 +15,7 @@ What the official files (valid 300 / test 500) fix, measured on them and kept he
 - "Is {root} a {X} or {Y}?" puts the target first half the time.
 
 What the paper leaves OPEN, calibrated by experiment against those files (generated vs official,
-20,000 vs 800 examples; `cocobench data compare` prints every feature against its sampling floor):
+18,686 vs 800 examples; `cocobench data compare` prints every feature against its sampling floor):
 - Algorithm 1's branch thresholds "random() <= 0.35 ... else random() <= 0.7 ... else any node"
   are read as two separate draws, the second only when the first fails: parents come from outside
   node 1's descendants with probability 0.35, from outside node 0's with 0.65 * 0.7 = 0.455, from any
