@@ -7,6 +7,8 @@ and a generated file can be compared side by side with the official one (SPEC se
 from __future__ import annotations
 
 import json
+import math
+import random
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -104,6 +106,70 @@ def file_stats(examples: Sequence[Example], task: Task | None) -> dict[str, Any]
         "answers": answer_balance([ex["answer"] for ex in examples]),
         "extra": dict(task.extra_stats(list(examples))) if task and examples else {},
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Comparing two files feature by feature (`data compare`)
+
+FLOOR_ROUNDS = 20  # random halvings averaged into the sampling floor: enough for a stable floor
+FAR_ABOVE_FLOOR = 3.0  # a distance this many floors away is flagged...
+NOTICEABLE = 0.02  # ...when it is also at least this large (a floor near 0 makes any ratio huge)
+
+
+def example_features(examples: Sequence[Example], task: Task | None) -> dict[str, list]:
+    """Per-example values, feature by feature: steps, question words, answer, then the task's own."""
+    common: dict[str, list] = {
+        "steps": [len(ex["steps"]) for ex in examples],
+        "question_words": [len(ex["question"].split()) for ex in examples],
+    }
+    if len({ex["answer"] for ex in examples}) <= FEW_ANSWERS:
+        common["answer"] = [ex["answer"] for ex in examples]
+    return common | (dict(task.features(list(examples))) if task and examples else {})
+
+
+def total_variation(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Half the L1 distance between the two samples' empirical distributions (0 = same, 1 = disjoint)."""
+    pa, pb = Counter(a), Counter(b)
+    return 0.5 * sum(abs(pa[k] / len(a) - pb[k] / len(b)) for k in pa.keys() | pb.keys())
+
+
+def sampling_floor(values: Sequence[Any], n_a: int, n_b: int, seed: int = 0) -> float:
+    """The distance two samples of sizes n_a and n_b of one distribution typically have.
+
+    `values` (the smaller file's) are split into random halves FLOOR_ROUNDS times; the halves' mean
+    distance is scaled from two samples of len/2 to samples of n_a and n_b (sampling noise in a
+    distance grows like sqrt(1/n_a + 1/n_b)).
+    """
+    rng, values = random.Random(seed), list(values)
+    half = len(values) // 2
+    distances = []
+    for _ in range(FLOOR_ROUNDS):
+        rng.shuffle(values)
+        distances.append(total_variation(values[:half], values[half : 2 * half]))
+    return sum(distances) / len(distances) * math.sqrt((1 / n_a + 1 / n_b) / (2 / half))
+
+
+def compare_features(a: Sequence[Example], b: Sequence[Example], task: Task | None) -> list[dict[str, Any]]:
+    """Per feature both files have: means, total-variation distance, sampling floor, flag."""
+    if min(len(a), len(b)) < 2:
+        raise CocobenchError("data compare needs at least 2 examples in each file (the floor splits one in halves)")
+    fa, fb = example_features(a, task), example_features(b, task)
+    rows = []
+    for name in [n for n in fa if n in fb and fa[n] and fb[n]]:
+        va, vb = fa[name], fb[name]
+        smaller = va if len(va) <= len(vb) else vb
+        distance = total_variation(va, vb)
+        floor = sampling_floor(smaller, len(va), len(vb)) if len(smaller) >= 2 else 0.0
+        numeric = all(isinstance(v, (int, float)) for v in va + vb)
+        rows.append({
+            "feature": name,
+            "mean_a": round(sum(va) / len(va), 3) if numeric else None,
+            "mean_b": round(sum(vb) / len(vb), 3) if numeric else None,
+            "distance": round(distance, 4),
+            "floor": round(floor, 4),
+            "far": distance > FAR_ABOVE_FLOOR * floor and distance >= NOTICEABLE,
+        })  # fmt: skip
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------

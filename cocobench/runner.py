@@ -40,14 +40,22 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
         return (task.name if task else "custom"), data_dir
     task = get_task(cfg.task)
     data_dir = DEFAULT_DATA_ROOT / f"{task.name}-default"
-    if not (data_dir / "meta.json").is_file():
+    if not _default_data_is_current(data_dir, task.version):
         if task.generate_default is None:
             raise CocobenchError(f"task '{task.name}' has no generator; convert your files (`cocobench gen {task.name} --help`) and pass --data DIR")
         if distributed.is_main():
-            log(f"generating default {task.name} data in {data_dir}", cfg.quiet)
+            log(f"generating default {task.name} data (generator version {task.version}) in {data_dir}", cfg.quiet)
             task.generate_default(data_dir)
         distributed.barrier()
     return task.name, data_dir
+
+
+def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
+    """Default data exists and an older generator did not make it (a new version is made again)."""
+    meta = data_dir / "meta.json"
+    if not meta.is_file():
+        return False
+    return version is None or json.loads(meta.read_text()).get("version") == version
 
 
 def load_splits(cfg: RunConfig, data_dir: Path) -> dict[str, list[Example]]:

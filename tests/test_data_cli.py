@@ -244,3 +244,63 @@ def test_official_prosqa_valid_stats(official):
     # SPEC section 5: in-degree histogram (valid) 0:754, 1:2989, 2:1899, 3:848, 4:256, 5:80, 6:17, 7:3.
     in_degree = stats["extra"]["in_degree_histogram"]
     assert in_degree == {"0": 754, "1": 2989, "2": 1899, "3": 848, "4": 256, "5": 80, "6": 17, "7": 3}
+
+
+# ----------------------------------------------------------------------------------------------
+# Comparing two files: total-variation distance per feature against its sampling floor
+
+
+def test_total_variation_by_hand():
+    assert datastats.total_variation([1, 1, 2, 2], [1, 2, 1, 2]) == 0
+    assert datastats.total_variation([1, 1], [2, 2, 2]) == 1
+    assert datastats.total_variation([1, 1, 1, 2], [1, 2]) == pytest.approx(0.25)  # |3/4 - 1/2|, |1/4 - 1/2|, halved
+    assert datastats.total_variation(["True", "False"], ["True", "True"]) == pytest.approx(0.5)
+
+
+def test_sampling_floor_is_small_for_big_samples_and_zero_for_a_constant():
+    coin = [i % 2 for i in range(2000)]
+    assert datastats.sampling_floor([7] * 50, 50, 50) == 0
+    small, big = datastats.sampling_floor(coin[:100], 100, 100), datastats.sampling_floor(coin, 2000, 2000)
+    assert 0 < big < small < 0.2
+    # A fair coin's two halves of 1000 differ by about 0.8 / sqrt(1000) ~ 0.025 in share; scaled to 2000 vs 2000: / sqrt(2).
+    assert big == pytest.approx(0.018, abs=0.008)
+
+
+def test_compare_flags_only_the_feature_that_differs():
+    same = [example(steps=["a."] * (1 + i % 3)) for i in range(300)]
+    shifted = [example(steps=["a."] * (1 + i % 3), answer="False" if i % 3 else "True") for i in range(300)]
+    rows = {row["feature"]: row for row in datastats.compare_features(same, shifted, FAKE)}
+    assert set(rows) == {"steps", "question_words", "answer"}
+    assert rows["steps"]["distance"] == 0 and not rows["steps"]["far"] and rows["steps"]["mean_a"] == 2
+    assert rows["answer"]["distance"] == pytest.approx(2 / 3, abs=1e-3) and rows["answer"]["far"]
+    assert rows["answer"]["mean_a"] is None  # answers are not numbers
+
+
+def test_compare_cli_table_and_json(tmp_path):
+    a = write(tmp_path / "a.json", [example(steps=["a."] * (1 + i % 3)) for i in range(40)])
+    b = write(tmp_path / "b.json", [example(steps=["a."] * 3) for i in range(40)])
+    result = data("compare", a, b)
+    assert result.exit_code == 0, result.output
+    assert "steps" in result.stdout and "x floor" in result.stdout and "1 of 3 features" in result.stdout
+    result = data("compare", a, b, "--json")
+    report = json.loads(result.stdout)
+    assert report["examples"] == [40, 40] and report["task"] == "fake"
+    assert {row["feature"]: row["far"] for row in report["features"]} == {"steps": True, "question_words": False, "answer": False}
+
+
+def test_compare_bad_inputs_exit_2(tmp_path):
+    a = write(tmp_path / "a.json", [example() for _ in range(5)])
+    other = write(tmp_path / "other.json", [{"question": "2 + 2?", "steps": [], "answer": "4"}] * 5)
+    one_line_error(data("compare", a, other), "a.json is fake but", "other.json is unrecognised", "pass --task")
+    one_line_error(data("compare", a, write(tmp_path / "one.json", [example()])), "at least 2 examples in each file")
+    one_line_error(data("compare", a, tmp_path / "missing.json"), "missing.json")
+    one_line_error(data("compare", a, a, "--task", "nosuch"), "unknown task 'nosuch'")
+
+
+def test_official_prosqa_valid_compares_with_the_generator_near_the_floor(official):
+    """Every feature of 1,500 generated examples within 3 floors of the official validation file's."""
+    from cocobench.tasks import prosqa
+
+    generated = [ex for split in prosqa.generate_splits(0, {"train": 1200, "valid": 150, "test": 150}).values() for ex in split]
+    rows = datastats.compare_features(json.loads(official.read_text()), generated, prosqa.TASK)
+    assert len(rows) > 15 and [row["feature"] for row in rows if row["far"]] == []

@@ -103,8 +103,12 @@ def test_an_independent_solver_derives_every_answer(sample):
         assert solve(example["question"]) == example["answer"], example["question"]
 
 
-def test_answers_are_balanced_in_every_split(sample):
-    for split, examples in sample.items():
+def test_answers_are_a_coin_per_example_unless_balanced(sample):
+    counts = Counter(ex["answer"] for ex in all_examples(sample))
+    assert counts["True"] / sum(counts.values()) == pytest.approx(0.5, abs=0.05)  # 1001 examples: 3 sd
+    assert any(Counter(ex["answer"] for ex in examples)["True"] * 2 != len(examples) for examples in sample.values())
+    balanced = prontoqa.generate_splits(seed=0, sizes={"train": 31, "valid": 10, "test": 12}, balanced=True)
+    for split, examples in balanced.items():
         counts = Counter(ex["answer"] for ex in examples)
         assert set(counts) == {"True", "False"} and abs(counts["True"] - counts["False"]) <= len(examples) % 2, split
 
@@ -160,6 +164,69 @@ def test_generate_default_writes_the_default_splits(tmp_path, monkeypatch):
     prontoqa.generate_default(tmp_path, seed=2)
     assert json.loads((tmp_path / "meta.json").read_text())["counts"] == {"train": 12, "valid": 4, "test": 6}
     assert len(load_examples(tmp_path / "test.json")) == 6
+
+
+# Measured on 10,000 examples of the original generator with the paper's settings.
+ORIGINAL = {"proved_negated": 0.466, "negated_below_c1": 1.09, "shortcut_correct": 0.534, "answer_true": 0.492}
+
+
+def test_placement_and_polarity_match_the_original_on_10000_examples():
+    f = prontoqa.features(prontoqa.generate_splits(seed=0, sizes={"train": 10_000})["train"])
+
+    def mean(name):
+        return sum(f[name]) / len(f[name])
+
+    assert len(f["proved_negated"]) == 10_000
+    # Roots (c0, e0) never carry a property; c1's other parent and e1 always do.
+    assert set(f["c1_parents_with_property"]) == {1} and set(f["e1_has_property"]) == {1} and set(f["e0_has_property"]) == {0}
+    assert set(f["property_sentences"]) == {12}
+    # Two samples of 10,000: a share's difference has sd <= 0.007, a count of four 0/1's about 0.013.
+    assert mean("proved_negated") == pytest.approx(ORIGINAL["proved_negated"], abs=0.02)
+    assert mean("negated_below_c1") == pytest.approx(ORIGINAL["negated_below_c1"], abs=0.04)
+    assert mean("answer_true") == pytest.approx(ORIGINAL["answer_true"], abs=0.02)
+    assert sum(f["negated_properties"]) / sum(f["property_sentences"]) == pytest.approx(0.339, abs=0.01)
+    # The shortcut "True iff the query is not negated": within 2 points of the original's 53.4%.
+    assert mean("shortcut_correct") == pytest.approx(ORIGINAL["shortcut_correct"], abs=0.02)
+
+
+def test_walk_accepts_only_a_stop_at_c1():
+    class Draws:  # random() returns these in turn
+        def __init__(self, *values):
+            self.values = list(values)
+
+        def random(self):
+            return self.values.pop(0)
+
+    # Climb (draw < 1 / (1 + stop)) at c3 and c2, stop at c1: accepted.
+    assert prontoqa.walk_accepts(Draws(0.1, 0.1, 0.99), [False, False, False])
+    assert not prontoqa.walk_accepts(Draws(0.1, 0.99), [False, False, False])  # stopped at c2: 2 hops short
+    assert not prontoqa.walk_accepts(Draws(0.1, 0.1, 0.1), [False, False, False])  # climbed past c1
+    # A negated property stops the walk more often: 0.65 climbs past a positive (1/1.3) but not a negated one (1/1.7).
+    assert prontoqa.walk_accepts(Draws(0.65), [True]) and not prontoqa.walk_accepts(Draws(0.65), [False])
+
+
+def test_ontology_features_of_a_hand_made_example():
+    """Max is a c2 (impus) and an e1 (lempus); c2 -> c1 (wumpus) -> c0 (numpus), c1 -> dumpus, e1 -> e0 (zumpus)."""
+    context = ("Impuses are not red. Impuses are wumpuses. Every wumpus is not wooden. Wumpuses are numpuses. "
+               "Each wumpus is a dumpus. Dumpuses are small. Numpuses are hot. Lempuses are zumpuses. "
+               "Yumpuses are wooden. Max is an impus. Max is a lempus.")  # fmt: skip
+    example = {
+        "question": context + " True or false: Max is wooden.",
+        "steps": ["Max is an impus. Impuses are wumpuses.", "Max is a wumpus. Every wumpus is not wooden.", "Max is not wooden."],
+        "answer": "False",
+    }
+    assert prontoqa.check_example(example) == []
+    assert prontoqa.ontology_features(example) == {
+        "proved_negated": 1, "query_negated": 0, "answer_true": 0,
+        "shortcut_correct": 0,  # the query is not negated, yet the answer is False
+        "negated_below_c1": 1,  # impus is not red
+        "c1_parents_with_property": 2,  # numpus (hot) and dumpus (small)
+        "e1_has_property": 0, "e0_has_property": 0,
+        "negated_properties": 2, "property_sentences": 5,
+    }  # fmt: skip
+    stats = prontoqa.extra_stats([example])
+    assert stats["shortcut_not_negated_accuracy"] == 0 and stats["c1_parents_with_property"] == 2
+    assert prontoqa.features([{"question": "Is Tom a cat?", "steps": [], "answer": "True"}]) == {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,11 +318,11 @@ def test_task_is_registered_and_recognizes_only_prontoqa_examples(sample):
 
 
 def test_cli_writes_splits_and_meta_that_data_check_and_stats_accept(tmp_path):
-    result = gen("--out", tmp_path, "--train", 50, "--valid", 10, "--test", 10, "--seed", 4)
+    result = gen("--out", tmp_path, "--train", 50, "--valid", 10, "--test", 10, "--seed", 4, "--balanced")
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["generator"] == "prontoqa" and meta["version"] == prontoqa.VERSION and meta["seed"] == 4
-    assert meta["params"]["hops"] == 5 and meta["counts"] == {"train": 50, "valid": 10, "test": 10}
+    assert meta["params"]["hops"] == 5 and meta["params"]["balanced"] is True and meta["counts"] == {"train": 50, "valid": 10, "test": 10}
     assert "wrote 50 train, 10 valid, 10 test" in result.stderr
 
     check = CliRunner().invoke(app, ["data", "check", str(tmp_path / "train.json"), "--quiet"])
@@ -296,3 +363,22 @@ def test_cli_unwritable_out_exits_2_before_generating(tmp_path):
     blocker.write_text("not a directory")
     result = gen("--out", blocker / "out", "--train", 100_000_000)  # would take long if it started
     assert result.exit_code == 2 and "choose another --out" in result.stderr
+
+
+def test_default_data_of_an_older_generator_version_is_made_again(tmp_path, monkeypatch):
+    import types
+
+    from cocobench import runner
+
+    monkeypatch.setattr(runner, "DEFAULT_DATA_ROOT", tmp_path)
+    monkeypatch.setattr(prontoqa, "TASK", dataclasses.replace(prontoqa.TASK, default_sizes=(6, 2, 2)))
+    monkeypatch.setattr("cocobench.tasks.get_task", lambda name: prontoqa.TASK)
+    data_dir = tmp_path / "prontoqa-default"
+    data_dir.mkdir()
+    (data_dir / "meta.json").write_text(json.dumps({"generator": "prontoqa", "version": "1"}))
+    assert runner.prepare_data(types.SimpleNamespace(data=None, task="prontoqa", quiet=True)) == ("prontoqa", data_dir)
+    assert json.loads((data_dir / "meta.json").read_text())["version"] == prontoqa.VERSION
+    assert len(load_examples(data_dir / "train.json")) == 6
+    before = (data_dir / "train.json").stat().st_mtime_ns
+    runner.prepare_data(types.SimpleNamespace(data=None, task="prontoqa", quiet=True))  # current: kept as is
+    assert (data_dir / "train.json").stat().st_mtime_ns == before

@@ -23,7 +23,13 @@ OFFICIAL_STATS = {
     "nodes": 22.81, "edges": 36.00, "steps": 3.771, "shortest_paths": 1.586, "root_is_node1": 0.636,
     "steps_histogram": {3: 0.407, 4: 0.438, 5: 0.131, 6: 0.024},
     "in_degree": {0: 0.112, 1: 0.437, 2: 0.278, 3: 0.122, 4: 0.038},
+    # Per example: nodes reachable from both start nodes, leaves reachable only from root / only from
+    # the other start node, the longest root -> target chain, people (parentless nodes).
+    "shared_descendants": 1.241, "root_exclusive_leaves": 3.655, "other_exclusive_leaves": 2.464,
+    "longest_target_chain": 5.350, "people": 2.556, "four_or_more_people": 0.107,
 }  # fmt: skip
+
+STRUCTURE = ("shared_descendants", "root_exclusive_leaves", "other_exclusive_leaves", "longest_target_chain", "people")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +127,41 @@ def test_generated_statistics_match_the_official_files(sample):
     total = sum(stats["in_degree_histogram"].values())
     for degree, share in OFFICIAL_STATS["in_degree"].items():
         assert stats["in_degree_histogram"][str(degree)] / total == pytest.approx(share, abs=0.03), degree
+
+
+@pytest.fixture(scope="module")
+def large_sample():
+    """3,000 generated examples (about 1.5 s): the structural means need them to sit within 5%."""
+    return prosqa.generate_splits(seed=0, sizes={"train": 3000})["train"]
+
+
+def test_generated_structure_matches_the_official_files_within_5_percent(large_sample):
+    stats = prosqa.extra_stats(large_sample)
+    for name in STRUCTURE:
+        assert stats[name]["mean"] == pytest.approx(OFFICIAL_STATS[name], rel=0.05), name
+    # 3,000 vs 800 examples: the share's difference has sd ~0.012.
+    assert stats["four_or_more_people"] == pytest.approx(OFFICIAL_STATS["four_or_more_people"], abs=0.03)
+
+
+def test_graph_features_of_a_hand_made_example():
+    # TWO_ROUTES plus wumpus -> zumpus: zumpus is then reachable from both start nodes.
+    example = make_example(**{**TWO_ROUTES, "edges": [*TWO_ROUTES["edges"], (2, 4)]}, path=[1, 5, 6])
+    assert prosqa.check_example(example) == ["neg_target is reachable from root: the answer would be ambiguous"]
+    features = prosqa.graph_features(make_example(**TWO_ROUTES, path=[1, 5, 6]))
+    assert features == {
+        "nodes": 7, "edges": 6, "people": 2, "shared_descendants": 0, "root_exclusive_leaves": 1,
+        "other_exclusive_leaves": 1, "reachable_from_root": 4, "reachable_from_other": 1, "longest_target_chain": 3,
+        "shortest_paths": 1, "neg_target_depth": 1, "target_in_degree": 2, "neg_target_in_degree": 1,
+        "root_is_node1": 1, "target_asked_first": 1,
+    }  # fmt: skip
+    # Carol -> lempus -> yumpus and Bob -> yumpus: a third person; lempus and yumpus now shared with Bob's side.
+    shared = make_example(
+        names=["Bob", "Tom", "wumpus", "Carol", "lempus", "zumpus", "yumpus"],
+        edges=[(1, 2), (3, 4), (0, 5), (2, 4), (0, 4), (4, 6)], root=1, target=2, neg_target=5, path=[1, 2], first=5,
+    )  # fmt: skip
+    features = prosqa.graph_features(shared)
+    assert features["people"] == 3 and features["shared_descendants"] == 2 and features["target_asked_first"] == 0
+    assert features["root_exclusive_leaves"] == 0 and features["other_exclusive_leaves"] == 1
 
 
 def test_out_of_distribution_hops_give_only_the_requested_step_counts(tmp_path):
@@ -229,7 +270,7 @@ def test_task_is_registered_and_recognizes_only_prosqa_examples(sample):
     assert task is prosqa.TASK and task.default_sizes == (17886, 300, 500)
     assert task.recognizes(sample["test"][0])
     assert not task.recognizes({"question": "2 + 2?", "steps": [], "answer": "4"})
-    assert task.extra_stats([]) == {}
+    assert task.extra_stats([]) == {} and task.features([]) == {}
     assert task.generate_default is prosqa.generate_default
 
 

@@ -11,7 +11,7 @@ import typer
 
 from cocobench.cli import app
 
-data_app = typer.Typer(help="Inspect example files: statistics side by side, one example, validity checks.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect example files: statistics side by side, feature distances, one example, validity checks.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 BIG_FILE = 2000  # examples; below this a check takes a blink and a progress bar is only noise
@@ -86,6 +86,52 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 10_000 else f"{value:.0f}"
     return str(value)
+
+
+@data_app.command("compare")
+def compare_command(
+    file_a: Path = typer.Argument(..., metavar="A", help="An example file (e.g. the official one)."),
+    file_b: Path = typer.Argument(..., metavar="B", help="An example file of the same task (e.g. a generated one)."),
+    task: str | None = _task_option("features"),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout instead of a table."),
+) -> None:
+    """Can a statistic tell A from B? Per feature: total-variation distance and its sampling floor (halves of the smaller file)."""
+    from cocobench.cli.common import print_json, stdout
+    from cocobench.datastats import FAR_ABOVE_FLOOR, compare_features, resolve_task
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import load_examples
+
+    a, b = load_examples(file_a), load_examples(file_b)
+    task_a, task_b = resolve_task(a, task), resolve_task(b, task)
+    if task is None and task_a is not task_b:
+        names = [t.name if t else "unrecognised" for t in (task_a, task_b)]
+        raise CocobenchError(f"{file_a} is {names[0]} but {file_b} is {names[1]}; compare two files of one task, or pass --task")
+    rows = compare_features(a, b, task_a)
+    if as_json:
+        print_json({"a": str(file_a), "b": str(file_b), "task": task_a.name if task_a else None,
+                    "examples": [len(a), len(b)], "far_above_floor": FAR_ABOVE_FLOOR, "features": rows})  # fmt: skip
+    else:
+        stdout.print(_compare_table(rows, file_a, file_b, len(a), len(b)))
+
+
+def _compare_table(rows: list[dict[str, Any]], file_a: Path, file_b: Path, n_a: int, n_b: int):
+    from rich.markup import escape
+    from rich.table import Table
+
+    from cocobench.datastats import FAR_ABOVE_FLOOR, NOTICEABLE
+
+    far = sum(row["far"] for row in rows)
+    caption = (f"distance: total variation between the two files' distributions of the feature; floor: what two samples "
+               f"of {n_a} and {n_b} from one distribution typically show; '!' marks distances over {FAR_ABOVE_FLOOR:g}x "
+               f"the floor (and at least {NOTICEABLE}): {far} of {len(rows)} features")  # fmt: skip
+    table = Table(title=f"A = {escape(str(file_a))} ({n_a}), B = {escape(str(file_b))} ({n_b})", caption=caption, caption_justify="left")
+    for column in ("feature", "mean A", "mean B", "distance", "floor", "x floor", ""):
+        table.add_column(column, justify="left" if column == "feature" else "right", no_wrap=column == "feature")
+    for row in rows:
+        ratio = row["distance"] / row["floor"] if row["floor"] else (0.0 if row["distance"] == 0 else float("inf"))
+        table.add_row(row["feature"].replace("_", " "), _cell(row["mean_a"]), _cell(row["mean_b"]), f"{row['distance']:.3f}",
+                      f"{row['floor']:.3f}", f"{ratio:.1f}", "!" if row["far"] else "")  # fmt: skip
+    return table
 
 
 @data_app.command("show")

@@ -22,6 +22,9 @@ def gen_prontoqa(
     hops: int = typer.Option(prontoqa.HOPS, "--hops",
                              help=f"Reasoning hops per question (paper: 5; 1..{prontoqa.MAX_HOPS}); "
                                   "the proof has 2*hops+1 sentences, hops+1 steps."),
+    balanced: bool = typer.Option(False, "--balanced",
+                                  help="Exactly as many True as False answers per split (default: a fair coin per "
+                                       "example, as the original generator does)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
@@ -30,4 +33,4 @@ def gen_prontoqa(
     sizes = split_sizes(train, valid, test)
     prontoqa.validate_hops(hops)
     check_out_dir(out)
-    generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress), prontoqa.meta(seed, sizes, hops), quiet=quiet)
+    generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet)

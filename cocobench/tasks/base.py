@@ -53,7 +53,11 @@ class Task:
     recognizes: Callable[[Example], bool]
     # Extra per-file statistics for `data stats` (name -> value); default none.
     extra_stats: Callable[[list[Example]], dict[str, Any]] = field(default=lambda examples: {})
+    # Per-example integer features of the examples it can read, by name (`data compare`); default none.
+    features: Callable[[list[Example]], dict[str, list[int]]] = field(default=lambda examples: {})
     # Default split sizes of the generator (train, valid, test), or None for load-only tasks.
     default_sizes: tuple[int, int, int] | None = None
     # Writes the task's default splits into a directory (what `cocobench run --task T` uses without --data).
     generate_default: Callable[[Path], None] | None = None
+    # The generator's VERSION, as meta.json records it: default data of another version is made again.
+    version: str | None = None

@@ -233,4 +233,5 @@ TASK = Task(
     extra_stats=extra_stats,
     default_sizes=(80000, 1000, 1000),
     generate_default=generate_default,
+    version=VERSION,
 )

@@ -15,17 +15,27 @@ Shape of every example (hops = h, 5 by default; the counts in brackets are for h
 - each of c1 .. c_h has one extra parent concept; a separate chain e1 -> e0 with the person an e1;
   one more concept has the proved adjective with the opposite polarity and is mentioned nowhere else
   (2h + 4 = 14 concepts, 2h + 1 = 11 is-a rules);
-- the main chain and the extra parents carry one property each, from distinct families, so the
-  queried adjective appears exactly twice; e0 and e1 carry none (SPEC: 12 property sentences on
-  12 of the 14 concepts; which two concepts go without is not recorded there: this is our choice);
+- properties go where the original's theory builder puts them: never on a tree's root, so c0 and
+  e0 have none; c1 .. c_h, the extra parents and e1 have one each, from distinct families (12
+  property sentences with the distractor), so the queried adjective appears exactly twice;
 - the rules come first, shuffled; the two membership sentences last, in random order.
-The query states the proved fact (answer "True") or its negation ("False"); each split has exactly
-as many True as False answers (one extra, drawn at random, when its size is odd).
+Polarity is the original's process, not its marginals: the theory builder negates a property a
+third of the time (a family's k adjectives weigh 1 each, their k negations 1/2 each), and the proof
+walk starts at c_h and at each concept either climbs (weight 1) or stops at the concept's property
+(weight 0.3 if positive, 0.7 if negated); a walk that does not stop exactly at c1 (h hops) is
+rejected. `walk_accepts` simulates that walk and the chain's polarities are redrawn until it accepts;
+the walk reads nothing but those polarities, so this gives the same joint distribution as rejecting
+whole ontologies. Hence c1's property is negated 47% of the time, c2 .. c5's 28%, and "True iff
+the query is not negated" scores 53% instead of 67%.
+The query states the proved fact (answer "True") or its negation ("False") by a fair coin per
+example, as in the original (`balanced=True` instead gives each split exactly as many True as False
+answers, one extra drawn at random when its size is odd).
 `--hops` goes up to 6: 2h + 4 concepts must come from 17 names and 2h + 1 families from 13.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -36,7 +46,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.tasks.base import Task, check_sizes, generation_order, report_progress, write_default_splits
 
-VERSION = "1"
+VERSION = "2"  # 2: property placement and polarity follow the original's theory builder and proof walk
 
 NAMES = ("Alex", "Fae", "Max", "Polly", "Rex", "Sally", "Sam", "Stella", "Wren")
 CONCEPTS = ("brimpus", "dumpus", "gorpus", "grimpus", "impus", "jompus", "lempus", "lorpus", "numpus",
@@ -54,9 +64,12 @@ ADJECTIVES = frozenset(adjective for family in PROPERTY_FAMILIES for adjective i
 HOPS = 5  # the paper's setting
 MAX_HOPS = min((len(CONCEPTS) - 4) // 2, (len(PROPERTY_FAMILIES) - 1) // 2)  # vocabulary limit: 6
 # Template frequencies measured on the original generator: "Xs are Ys." 50%, "Each X is a Y." 25%,
-# "Every X is a Y." 25% (properties alike); a property is negated about a third of the time.
+# "Every X is a Y." 25% (properties alike).
 P_PLURAL, P_EACH = 0.5, 0.25
+# The original's theory builder: a family's adjectives weigh 1 each, their negations 1/2 each.
 P_NEGATED = 1 / 3
+# The original's proof walk: stopping weights of a positive / negated property against 1 for climbing.
+STOP_POSITIVE, STOP_NEGATED = 0.3, 0.7
 QUERY_PREFIX = "True or false: "
 
 # Give up after this many duplicate questions in a row (the space is huge; this is a safety net).
@@ -124,6 +137,24 @@ class Ontology:
     proved: Statement  # c1's property: the proof's last rule
 
 
+def walk_accepts(rng: random.Random, negated: list[bool]) -> bool:
+    """The original's proof walk up c_hops .. c1 (their properties' polarities, c1's first): True
+    when it stops at c1's property, after exactly `hops` hops."""
+    for i in range(len(negated) - 1, -1, -1):  # c_hops first
+        stop = STOP_NEGATED if negated[i] else STOP_POSITIVE
+        if rng.random() * (1 + stop) >= 1:  # stopped at this concept's property
+            return i == 0
+    return False  # climbed past c1 to c0 (no property there): too many hops
+
+
+def chain_polarities(rng: random.Random, hops: int) -> list[bool]:
+    """Whether each of c1 .. c_hops's properties is negated, given the proof walk accepted them."""
+    while True:
+        negated = [rng.random() < P_NEGATED for _ in range(hops)]
+        if walk_accepts(rng, negated):
+            return negated
+
+
 def build_ontology(rng: random.Random, hops: int) -> Ontology:
     """The concepts and rules of one example (shape in the module docstring)."""
     names = rng.sample(CONCEPTS, 2 * hops + 4)
@@ -132,10 +163,12 @@ def build_ontology(rng: random.Random, hops: int) -> Ontology:
     rules = [Statement(chain[i], chain[i - 1]) for i in range(1, hops + 1)]
     rules += [Statement(child, parent) for child, parent in zip(chain[1:], extra_parents)]
     rules.append(Statement(e1, e0))
-    with_property = chain + extra_parents
+    # Roots of trees (c0, e0) carry no property, as in the original's theory builder.
+    with_property = chain[1:] + extra_parents + [e1]
+    negated = chain_polarities(rng, hops) + [rng.random() < P_NEGATED for _ in range(hops + 1)]
     families = rng.sample(PROPERTY_FAMILIES, len(with_property))
-    properties = [Statement(c, rng.choice(f), rng.random() < P_NEGATED) for c, f in zip(with_property, families)]
-    proved = properties[1]
+    properties = [Statement(c, rng.choice(f), neg) for c, f, neg in zip(with_property, families, negated)]
+    proved = properties[0]
     # The "relevant" distractor: the proved adjective, opposite polarity, on a concept the person is not.
     properties.append(Statement(opposite, proved.predicate, not proved.negated))
     return Ontology(rng.choice(NAMES), chain, e1, rules + properties, proved)
@@ -193,7 +226,10 @@ def example_key(example: Example) -> tuple:
     return tuple(sorted(split_sentences(context))), query
 
 
-def balanced_answers(rng: random.Random, size: int) -> list[bool]:
+def draw_answers(rng: random.Random, size: int, balanced: bool) -> list[bool]:
+    """A fair coin per example (the original), or exactly half True per split when `balanced`."""
+    if not balanced:
+        return [rng.random() < 0.5 for _ in range(size)]
     answers = [True, False] * (size // 2) + ([rng.random() < 0.5] if size % 2 else [])
     rng.shuffle(answers)
     return answers
@@ -215,12 +251,14 @@ def generate_splits(
     sizes: dict[str, int],
     hops: int = HOPS,
     progress: Callable[[str, int], None] | None = None,
+    balanced: bool = False,
 ) -> dict[str, list[Example]]:
     """Splits of the requested sizes, deterministic for `seed`; no question appears twice.
 
     Each split has its own random stream (seeded by seed and split name), and test is drawn first,
     then valid, then train, skipping questions already drawn: the test set does not depend on the
-    train size. `progress(split, n)` is told about every n new examples.
+    train size. `progress(split, n)` is told about every n new examples. `balanced`: exactly as
+    many True as False answers per split instead of a coin per example.
     """
     check_sizes(sizes)
     validate_hops(hops)
@@ -229,16 +267,17 @@ def generate_splits(
     for split in generation_order(sizes):
         rng = random.Random(f"prontoqa-{VERSION}-{seed}-{split}")
         examples: list[Example] = []
-        for answer in balanced_answers(rng, sizes[split]):
+        for answer in draw_answers(rng, sizes[split], balanced):
             examples.append(new_example(rng, hops, answer, seen))
             report_progress(progress, split, len(examples), sizes[split])
         splits[split] = examples
     return {split: splits[split] for split in sizes}
 
 
-def meta(seed: int, sizes: dict[str, int], hops: int = HOPS) -> dict:
+def meta(seed: int, sizes: dict[str, int], hops: int = HOPS, balanced: bool = False) -> dict:
     """meta.json for `write_splits`: what made the files, enough to make them again."""
-    params = {**sizes, "hops": hops, "p_plural": P_PLURAL, "p_each": P_EACH, "p_negated": P_NEGATED}
+    params = {**sizes, "hops": hops, "balanced": balanced, "p_plural": P_PLURAL, "p_each": P_EACH,
+              "p_negated": P_NEGATED, "stop_positive": STOP_POSITIVE, "stop_negated": STOP_NEGATED}  # fmt: skip
     return {"generator": "prontoqa", "version": VERSION, "seed": seed, "params": params}
 
 
@@ -258,6 +297,7 @@ def split_sentences(text: str) -> list[str]:
     return re.split(r"(?<=\.) ", text) if text else []
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the vocabulary is small: files repeat the same sentences
 def parse(sentence: str) -> Statement | None:
     """The statement a sentence makes, or None unless it is exactly one the generator would write."""
     if match := _SINGULAR.match(sentence):
@@ -365,8 +405,56 @@ def recognizes(example: Example) -> bool:
 # Statistics
 
 
+def ontology_features(ex: Example) -> dict[str, int] | None:
+    """Where the properties sit and how they are negated, by concept role; None unless it parses.
+
+    Roles come from the proof: c_h .. c2 are the concepts it climbs through, c1 the subject of its
+    last (property) rule; e1 is the person's other membership and e0 e1's parents.
+    """
+    parsed = _parse_question(ex["question"])
+    if isinstance(parsed, str) or not ex["steps"]:
+        return None
+    _, statements, query = parsed
+    proof = [parse(s) for step in ex["steps"] for s in split_sentences(step)]
+    rules = [s for s in proof[1::2] if s is not None and s.is_rule]
+    if not rules or rules[-1].is_a or proof[0] is None:
+        return None
+    chain, proved = [r.subject for r in rules], rules[-1]  # c_h .. c1
+    properties: dict[str, list[bool]] = {}  # concept -> negated, per property rule
+    parents: dict[str, list[str]] = {}
+    others = []  # e1: the person's membership that the proof does not start from
+    for st in statements:
+        if st.subject == query.subject:
+            if st.predicate != proof[0].predicate:
+                others.append(st.predicate)
+        elif st.predicate in ADJECTIVES:
+            properties.setdefault(st.subject, []).append(st.negated)
+        else:
+            parents.setdefault(st.subject, []).append(st.predicate)
+    negated = [n for ns in properties.values() for n in ns]
+    return {
+        "proved_negated": int(proved.negated),
+        "query_negated": int(query.negated),
+        "answer_true": int(ex["answer"] == "True"),
+        # The shortcut "True iff the query is not negated": right exactly when the proved property is positive.
+        "shortcut_correct": int((not query.negated) == (ex["answer"] == "True")),
+        "negated_below_c1": sum(n for c in chain[:-1] for n in properties.get(c, [])),
+        "c1_parents_with_property": sum(bool(properties.get(c)) for c in parents.get(chain[-1], [])),
+        "e1_has_property": int(any(properties.get(c) for c in others)),
+        "e0_has_property": int(any(properties.get(p) for c in others for p in parents.get(c, []))),
+        "negated_properties": sum(negated),
+        "property_sentences": len(negated),
+    }
+
+
+def features(examples: list[Example]) -> dict[str, list[int]]:
+    """Per-example placement and polarity features of the ProntoQA examples that parse."""
+    rows = [row for ex in examples if recognizes(ex) and (row := ontology_features(ex)) is not None]
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
+
+
 def extra_stats(examples: list[Example]) -> dict:
-    """Proof length, context size and query polarity for `data stats`."""
+    """Proof length, context size, query polarity, and property placement by role for `data stats`."""
     from cocobench.datastats import histogram, summary
 
     hops, sentence_counts, concept_counts, negated = [], [], [], 0
@@ -382,12 +470,28 @@ def extra_stats(examples: list[Example]) -> dict:
         negated += query.negated
     if not hops:
         return {}
-    return {
+    stats = {
         "hops_histogram": histogram(hops),
         "context_sentences": summary(sentence_counts),
         "concepts": summary(concept_counts),
         "negated_queries": round(negated / len(hops), 3),
     }
+    f = features(examples)
+    if f:
+
+        def mean(name: str) -> float:
+            return round(sum(f[name]) / len(f[name]), 3)
+
+        stats |= {
+            "proved_property_negated": mean("proved_negated"),
+            "negated_properties_c2_to_ch": mean("negated_below_c1"),
+            "c1_parents_with_property": mean("c1_parents_with_property"),
+            "e1_has_property": mean("e1_has_property"),
+            "e0_has_property": mean("e0_has_property"),
+            "negated_property_sentences": round(sum(f["negated_properties"]) / max(1, sum(f["property_sentences"])), 3),
+            "shortcut_not_negated_accuracy": mean("shortcut_correct"),
+        }
+    return stats
 
 
 TASK = Task(
@@ -396,6 +500,8 @@ TASK = Task(
     check=check_example,
     recognizes=recognizes,
     extra_stats=extra_stats,
+    features=features,
     default_sizes=(9000, 200, 800),
     generate_default=generate_default,
+    version=VERSION,
 )

@@ -15,24 +15,30 @@ What the official files (valid 300 / test 500) fix, measured on them and kept he
 - "Is {root} a {X} or {Y}?" puts the target first half the time.
 
 What the paper leaves OPEN, calibrated by experiment against those files (generated vs official,
-18,686 vs 800 examples):
+18,686 vs 800 examples; `cocobench data compare` prints every feature against its sampling floor):
+- Algorithm 1's branch thresholds "random() <= 0.35 ... else random() <= 0.7 ... else any node"
+  are read as two separate draws, the second only when the first fails: parents come from outside
+  node 1's descendants with probability 0.35, from outside node 0's with 0.65 * 0.7 = 0.455, from any
+  node with 0.195. Read as one draw (0.35 / 0.35 / 0.3), the "any node" branch mixes the two sides
+  too often: 1.9 nodes reachable from both start nodes (official 1.24; here 1.27), the first concept
+  a child of both start nodes in 14% of graphs (official 6%; here 8.5%), too few exclusive leaves.
+  The asymmetry also makes node 1's side the larger one: node 1 is the root in 61% of questions
+  (official 64%) with no swapping of the start nodes afterwards.
+- depth_to_root is the shortest distance from the node's own start node (1 + the smallest depth
+  among its parents), and 0 for nodes reachable from neither or both start nodes. The longest chain
+  instead makes chains too long (longest root -> target chain 5.8 vs 5.35 official; here 5.37);
+  plain depth for nodes reachable from both makes them attract many children.
 - N, the number of nodes Algorithm 1 grows, is fixed at 28 (`min_nodes = max_nodes = 28`). People
-  who never get a child are then dropped, which gives 23.0 nodes (official 22.8; range 15-28 vs
-  14-28) and 36.3 edges (36.0). N = 27 gives 22.2 nodes and too few 4-6 step questions; N = 29
-  gives 23.6 nodes and too many.
+  who never get a child are then dropped, which gives 22.9 nodes (official 22.8; range 15-28 vs
+  14-28) and 36.3 edges (36.0).
 - Rejection rule: a graph is rejected unless the target lies min_hops..max_hops (3..6) steps from
-  the root and the other start node has a leaf of its own (about 9% of graphs). Steps come out
-  {3: 40.4%, 4: 42.7%, 5: 14.0%, 6: 2.9%}, mean 3.80 (official {40.7, 43.8, 13.1, 2.4}%, 3.77).
-- People (parentless nodes other than 0 and 1) are parents only through Algorithm 1's "any node"
-  branch, not through groups[0]. Offering them in groups[0] as well keeps 2.4 extra people per
-  graph and 19% in-degree-0 nodes; the official files have 0.5 and 11.2% (here 0.7 and 11.8%).
-- depth_to_root is the longest chain from the node's own start node, and 0 for nodes reachable
-  from neither or both start nodes. With plain depth, nodes reachable from both start nodes
-  attract many children (1.2 such edges per graph vs 0.14 official; here 0.3), leaving fewer
-  leaves for either side and 43% 3-step questions instead of 41%.
-- The root is node 1 with probability 0.65 (measured): Algorithm 1 is symmetric in nodes 0 and 1,
-  so after posing the question the two start nodes swap indices when needed.
-Also measured: 1.64 shortest paths per question (official 1.59), in-degree shares within 1 point.
+  the root and the other start node has a leaf of its own (about 7% of graphs). Steps come out
+  {3: 41%, 4: 42%, 5: 14%, 6: 3%}, mean 3.78 (official {40.7, 43.8, 13.1, 2.4}%, 3.77).
+- People (parentless nodes other than 0 and 1) are parents only through the "any node" branch, not
+  through groups[0]; offering them in groups[0] as well keeps about 2 extra people per graph (official
+  0.56; here 0.57).
+Also measured: exclusive leaves of root 3.56 (official 3.65) and of the other start node 2.53
+(2.46); 2.57 people, 11% of examples with 4 or more (2.56, 10.7%); 1.6 shortest paths per question.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.tasks.base import Task, check_sizes, generation_order, write_default_splits
 
-VERSION = "1"
+VERSION = "2"  # 2: two-draw branch reading, shortest-distance depth (shared descendants as official)
 
 PEOPLE = ("Alex", "Bob", "Carol", "Davis", "Eva", "Fae", "Gabriel", "Jack", "Max", "Oliver", "Polly",
           "Rex", "Sally", "Sam", "Stella", "Tom", "Wren")  # fmt: skip
@@ -61,11 +67,9 @@ CONCEPTS = ("bompus", "boompus", "brimpus", "chorpus", "dumpus", "felpus", "fomp
 
 # Algorithm 1 constants (paper).
 IN_DEGREE_MEAN = 1.5  # a new node's number of parents ~ Poisson(1.5)
-P_ONLY_NODE0 = 0.35  # parents may not descend from node 1
-P_ONLY_NODE1 = 0.35  # parents may not descend from node 0 (else: any node)
+P_ONLY_NODE0 = 0.35  # first draw: parents may not descend from node 1
+P_ONLY_NODE1 = 0.7  # second draw, when the first fails: parents may not descend from node 0 (else: any node)
 DEPTH_WEIGHT = 1.5  # parent weight depth * 1.5 + 1: deep nodes are preferred, making long chains
-# Measured on the official files.
-P_ROOT_IS_NODE1 = 0.65
 
 # Knob defaults (calibrated, see the module docstring).
 MIN_NODES = MAX_NODES = 28
@@ -133,7 +137,7 @@ def grow_graph(rng: random.Random, n_nodes: int) -> Graph:
     """Algorithm 1: nodes 0 and 1 (labels 1 and 2), then one node at a time until n_nodes."""
     parents: list[list[int]] = [[], []]
     labels = [FROM_NODE0, FROM_NODE1]
-    # depth_to_root: the longest chain from the node's own start node. A node reachable from
+    # depth_to_root: the shortest distance from the node's own start node. A node reachable from
     # neither start node (people, label 0) or from both (label 3) has no root of its own: depth 0.
     depth = [0, 0]
     # groups[label]: concepts (and nodes 0/1) by label. People other than 0/1 are left out on
@@ -141,10 +145,10 @@ def grow_graph(rng: random.Random, n_nodes: int) -> Graph:
     groups: dict[int, list[int]] = {0: [], FROM_NODE0: [0], FROM_NODE1: [1], FROM_BOTH: []}
     for idx in range(2, n_nodes):
         n_parents = poisson(rng, IN_DEGREE_MEAN)
-        branch = rng.random()
-        if branch < P_ONLY_NODE0:
+        # Two draws (calibration, see top): 0.35 / 0.455 / 0.195.
+        if rng.random() < P_ONLY_NODE0:
             candidates = groups[0] + groups[FROM_NODE0]
-        elif branch < P_ONLY_NODE0 + P_ONLY_NODE1:
+        elif rng.random() < P_ONLY_NODE1:
             candidates = groups[0] + groups[FROM_NODE1]
         else:
             candidates = list(range(idx))
@@ -156,7 +160,7 @@ def grow_graph(rng: random.Random, n_nodes: int) -> Graph:
         parents.append(chosen)
         labels.append(label)
         own_root = label in (FROM_NODE0, FROM_NODE1)
-        depth.append(1 + max(depth[p] for p in chosen if labels[p] == label) if own_root else 0)
+        depth.append(1 + min(depth[p] for p in chosen if labels[p] == label) if own_root else 0)
         if chosen:
             groups[label].append(idx)
     return Graph(parents, labels)
@@ -223,22 +227,7 @@ def pose_question(rng: random.Random, graph: Graph, min_hops: int, max_hops: int
     target = rng.choice([v for v in leaves[root] if dist[root][v] == deepest[root]])
     neg_target = rng.choice(leaves[other])
     path = sample_shortest_path(rng, children, dist[root], root, target)
-    question = Question(graph, root, target, neg_target, path)
-    if (root == 1) != (rng.random() < P_ROOT_IS_NODE1):
-        question = swap_start_nodes(question)
-    return question
-
-
-def swap_start_nodes(q: Question) -> Question:
-    """Exchange the indices of nodes 0 and 1 (both parentless, so edges still go low -> high)."""
-    def s(v: int) -> int:
-        return {0: 1, 1: 0}.get(v, v)
-
-    parents = [[s(u) for u in ps] for ps in q.graph.parents]
-    parents[0], parents[1] = parents[1], parents[0]
-    labels = [{FROM_NODE0: FROM_NODE1, FROM_NODE1: FROM_NODE0}.get(lab, lab) for lab in q.graph.labels]
-    labels[0], labels[1] = labels[1], labels[0]
-    return Question(Graph(parents, labels), s(q.root), s(q.target), s(q.neg_target), [s(v) for v in q.path])
+    return Question(graph, root, target, neg_target, path)
 
 
 def fact(names: list[str], is_person: list[bool], u: int, v: int) -> str:
@@ -366,7 +355,6 @@ def params(
         "p_only_node0": P_ONLY_NODE0,
         "p_only_node1": P_ONLY_NODE1,
         "depth_weight": DEPTH_WEIGHT,
-        "p_root_is_node1": P_ROOT_IS_NODE1,
     }
 
 
@@ -507,29 +495,88 @@ def _summary(values: list[int]) -> dict:
     return {"mean": round(sum(values) / len(values), 3), "min": min(values), "max": max(values)} if values else {}
 
 
+def longest_chain(children: list[list[int]], source: int, target: int) -> int:
+    """Edges on the longest source -> target path (nodes in index order are a topological order)."""
+    longest = {source: 0}
+    for u in range(source, target):
+        if u in longest:
+            for v in children[u]:
+                longest[v] = max(longest.get(v, 0), longest[u] + 1)
+    return longest.get(target, -1)
+
+
+def graph_features(ex: Example) -> dict[str, int]:
+    """One example's graph, as numbers comparable across files (`data stats`, `data compare`)."""
+    names, root, target, neg = ex["idx_to_symbol"], ex["root"], ex["target"], ex["neg_target"]
+    children: list[list[int]] = [[] for _ in names]
+    in_degree = [0] * len(names)
+    for u, v in ex["edges"]:
+        children[u].append(v)
+        in_degree[v] += 1
+    from_root, from_other = distances(children, root), distances(children, 1 - root)
+    leaves = [v for v in range(len(names)) if in_degree[v] and not children[v]]
+    query = ex["question"].rpartition(" Is ")[2]
+    return {
+        "nodes": len(names),
+        "edges": len(ex["edges"]),
+        "people": in_degree.count(0),
+        # Reachable from both start nodes (Algorithm 1's label 3): the two sides' shared part.
+        "shared_descendants": len(from_root.keys() & from_other.keys()),
+        "root_exclusive_leaves": sum(v in from_root and v not in from_other for v in leaves),
+        "other_exclusive_leaves": sum(v in from_other and v not in from_root for v in leaves),
+        "reachable_from_root": len(from_root) - 1,
+        "reachable_from_other": len(from_other) - 1,
+        "longest_target_chain": longest_chain(children, root, target),
+        "shortest_paths": shortest_path_counts(children, from_root, target)[root] if target in from_root else 0,
+        "neg_target_depth": from_other.get(neg, -1),
+        "target_in_degree": in_degree[target],
+        "neg_target_in_degree": in_degree[neg],
+        "root_is_node1": int(root == 1),
+        "target_asked_first": int(query.split(" or ")[0].endswith(" " + names[target])),
+    }
+
+
+def features(examples: list[Example]) -> dict[str, list[int]]:
+    """Per-example graph features of the well-formed ProsQA examples, feature by feature."""
+    rows = [graph_features(ex) for ex in examples if recognizes(ex) and not _structure_problems(ex)]
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
+
+
 def extra_stats(examples: list[Example]) -> dict:
     """Graph statistics for `data stats`, comparable between official and generated files."""
     examples = [ex for ex in examples if recognizes(ex) and not _structure_problems(ex)]
     if not examples:
         return {}
     in_degree: Counter[int] = Counter()
-    path_counts, root_is_node1 = [], 0
+    out_degree: Counter[int] = Counter()
     for ex in examples:
-        children: list[list[int]] = [[] for _ in ex["idx_to_symbol"]]
-        parents = Counter(v for _, v in ex["edges"])
-        for u, v in ex["edges"]:
-            children[u].append(v)
-        in_degree.update(parents[v] for v in range(len(children)))
-        dist = distances(children, ex["root"])
-        if ex["target"] in dist:
-            path_counts.append(shortest_path_counts(children, dist, ex["target"])[ex["root"]])
-        root_is_node1 += ex["root"] == 1
+        parents, kids = Counter(v for _, v in ex["edges"]), Counter(u for u, _ in ex["edges"])
+        in_degree.update(parents[v] for v in range(len(ex["idx_to_symbol"])))
+        out_degree.update(kids[v] for v in range(len(ex["idx_to_symbol"])))
+    f = features(examples)
+
+    def mean(name: str) -> float:
+        return round(sum(f[name]) / len(f[name]), 3)
+
     return {
-        "nodes": _summary([len(ex["idx_to_symbol"]) for ex in examples]),
-        "edges": _summary([len(ex["edges"]) for ex in examples]),
-        "shortest_paths_mean": round(sum(path_counts) / len(path_counts), 3) if path_counts else None,
+        "nodes": _summary(f["nodes"]),
+        "edges": _summary(f["edges"]),
+        "shortest_paths_mean": mean("shortest_paths"),
         "in_degree_histogram": {str(k): in_degree[k] for k in sorted(in_degree)},
-        "root_is_node1": round(root_is_node1 / len(examples), 3),
+        "out_degree_histogram": {str(k): out_degree[k] for k in sorted(out_degree)},
+        "root_is_node1": mean("root_is_node1"),
+        "target_asked_first": mean("target_asked_first"),
+        "people": _summary(f["people"]),
+        "four_or_more_people": round(sum(n >= 4 for n in f["people"]) / len(examples), 3),
+        "shared_descendants": _summary(f["shared_descendants"]),
+        "root_exclusive_leaves": _summary(f["root_exclusive_leaves"]),
+        "other_exclusive_leaves": _summary(f["other_exclusive_leaves"]),
+        "longest_target_chain": _summary(f["longest_target_chain"]),
+        "reachable_from_root": mean("reachable_from_root"),
+        "reachable_from_other": mean("reachable_from_other"),
+        "neg_target_depth": mean("neg_target_depth"),
+        "target_in_degree": mean("target_in_degree"),
+        "neg_target_in_degree": mean("neg_target_in_degree"),
     }
 
 
@@ -539,6 +586,8 @@ TASK = Task(
     check=check_example,
     recognizes=recognizes,
     extra_stats=extra_stats,
+    features=features,
     default_sizes=(17886, 300, 500),
     generate_default=generate_default,
+    version=VERSION,
 )
