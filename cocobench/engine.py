@@ -426,10 +426,11 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
 
 def generation_attention(device: torch.device):
     """The attention kernels generation may use. Under bf16 autocast on CUDA: flash attention for the
-    unmasked causal prefill, the plain (math) kernel for every masked pass. The memory-efficient
-    kernel, sdpa's usual choice for a masked bf16 pass, failed there with "misaligned address" on
-    the padding masks of batched decoding (H100, torch 2.11; benchmarks/gpu_check.sh); a masked pass
-    reads one query column, so the plain kernel costs little."""
+    unmasked causal prefill, the plain (math) kernel for every masked pass. With sdpa's own choice,
+    batched bf16 decoding on an H100 (torch 2.11) failed with "CUDA error: misaligned address"; with
+    cuDNN attention forced it failed on the masked decoding pass, with the memory-efficient or the
+    plain kernel forced it passed (results/gpu/). The plain one is what was measured: a masked pass
+    reads one query column, so it costs little."""
     import contextlib
 
     if device.type != "cuda" or not torch.is_autocast_enabled("cuda"):
