@@ -85,6 +85,19 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def recover_directory(path: str | Path) -> None:
+    """Finish what a killed `atomic_directory` left: a kill between its two renames leaves the old
+    directory set aside as `.NAME.old` and no NAME (put it back); a kill while writing leaves a
+    `.NAME.*.tmp` directory (remove it). For a directory only one process writes."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+    if path.parent.is_dir():
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def file_fingerprint(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

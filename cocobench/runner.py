@@ -14,7 +14,7 @@ from cocobench.checkpoints import checkpoint_fingerprint
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint
+from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint, recover_directory
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
 
@@ -97,6 +97,10 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     device = pick_device()
     run_dir = run_dir_of(cfg)
     last = run_dir / CHECKPOINTS / "last"
+    if cfg.resume and distributed.is_main():  # a kill mid-checkpoint: finish or undo the directory swap
+        for name in ("last", "best"):
+            recover_directory(run_dir / CHECKPOINTS / name)
+    distributed.barrier()
     if cfg.resume and not (last / "trainer_state.pt").is_file():
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
     if not cfg.resume and (run_dir / CHECKPOINTS).exists():

@@ -78,11 +78,16 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monk
     assert interrupted.exit_code == 130 and not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.setattr(cocobench.train, "evaluate", original)
     assert invoke(*args, "--out", tmp_path / "cut").exit_code == 2  # refuses to overwrite without --resume
+    # As a SIGKILL between atomic_directory's two renames leaves it: `last` set aside, a half-written copy.
+    checkpoints = tmp_path / "cut" / "checkpoints"
+    (checkpoints / "last").rename(checkpoints / ".last.old")
+    (checkpoints / ".last.x1y2.tmp").mkdir()
     resumed = invoke("run", "--out", tmp_path / "cut", "--resume", "--quiet")
     assert resumed.exit_code == 0, resumed.output
     full, cut = weights(tmp_path / "full"), weights(tmp_path / "cut")
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
     assert json.loads((tmp_path / "full" / "results.json").read_text())["samples"] == json.loads((tmp_path / "cut" / "results.json").read_text())["samples"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best", "last"]  # the swap finished, the leftover gone
 
 
 def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
