@@ -132,7 +132,8 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
 
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
-    with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=Loggers(cfg, run_dir) or None) as reporter:
+    logger = (Loggers(cfg, run_dir) or None) if distributed.is_main() else None  # only rank 0 logs (wandb.init included)
+    with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=logger) as reporter:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
                       stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
 
