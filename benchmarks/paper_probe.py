@@ -40,9 +40,19 @@ PAPER = dict(train_examples=17_886, epochs=50, epochs_per_stage=5, max_latent_st
 
 
 def load_pool(data: Path) -> list[dict]:
-    from cocobench.examples import load_examples
+    """Every example of a file, or of a data directory's splits (meta.json and other files aside)."""
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import find_split, load_examples
 
-    files = sorted(data.glob("*.json")) + sorted(data.glob("*.jsonl")) if data.is_dir() else [data]
+    files = [data]
+    if data.is_dir():
+        files = []
+        for split in ("train", "valid", "test"):
+            try:
+                files.append(find_split(data, split))
+            except CocobenchError:
+                pass  # the official directory has valid and test only
+        files.sort()  # by name, as the probe in results/gpu/ read them
     pool = [example for file in files for example in load_examples(file)]
     if not pool:
         sys.exit(f"error: no examples in {data}; pass --data DIR with ProsQA JSON files")
