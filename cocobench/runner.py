@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -14,7 +15,7 @@ from cocobench.checkpoints import checkpoint_fingerprint
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint, recover_directory
+from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint, recover_directory
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
 
@@ -83,19 +84,26 @@ def seed_everything(seed: int) -> None:
 
 
 def run_experiment(cfg: RunConfig) -> dict[str, Any]:
-    from cocobench.checkpoints import load_run_checkpoint
     from cocobench.device import pick_device
-    from cocobench.engine import StopClassifier
-    from cocobench.loggers import Loggers
-    from cocobench.methods import get_method
-    from cocobench.models import build_model_and_tokenizer
-    from cocobench.train import train
 
     quiet_libraries()
     distributed.init_from_env()
     seed_everything(cfg.seed)
     device = pick_device()
     run_dir = run_dir_of(cfg)
+    # One process per run directory (under torchrun, rank 0 holds it for all): two would interleave checkpoints.
+    with directory_lock(run_dir) if distributed.is_main() else contextlib.nullcontext():
+        return _run_locked(cfg, run_dir, device)
+
+
+def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
+    from cocobench.checkpoints import load_run_checkpoint
+    from cocobench.engine import StopClassifier
+    from cocobench.loggers import Loggers
+    from cocobench.methods import get_method
+    from cocobench.models import build_model_and_tokenizer
+    from cocobench.train import train
+
     last = run_dir / CHECKPOINTS / "last"
     if cfg.resume and distributed.is_main():  # a kill mid-checkpoint: finish or undo the directory swap
         for name in ("last", "best"):
@@ -190,8 +198,9 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
-    return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=ensure_writable_dir(cfg.out), task=detected.name if detected else "custom",
-                              test_file=test_file, train_file=None, classifier=classifier, device=device)
+    with directory_lock(cfg.out) as out_dir:
+        return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
+                                  test_file=test_file, train_file=None, classifier=classifier, device=device)
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,

@@ -76,6 +76,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monk
     monkeypatch.setattr(cocobench.train, "evaluate", interrupt_at_second_validation)
     interrupted = invoke(*args, "--out", tmp_path / "cut")
     assert interrupted.exit_code == 130 and not (tmp_path / "cut" / "results.json").exists()
+    assert interrupted.stderr.strip() == f"interrupted: resume with cocobench run --out {tmp_path / 'cut'} --resume"
     monkeypatch.setattr(cocobench.train, "evaluate", original)
     assert invoke(*args, "--out", tmp_path / "cut").exit_code == 2  # refuses to overwrite without --resume
     # As a SIGKILL between atomic_directory's two renames leaves it: `last` set aside, a half-written copy.
@@ -200,3 +201,30 @@ def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path
     result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--init-from", tmp_path / "nowhere", "--out", tmp_path / "run", "--quiet")
     one_line_error(result, "--init-from", "does not exist")
     assert not (tmp_path / "run").exists()  # nothing is left behind
+
+
+def test_a_directory_in_use_is_refused_for_run_eval_and_suite(tiny_prosqa, tmp_path):
+    """Another live process's lock file: `run`, `eval` and `suite` each stop with one line naming it."""
+    import subprocess
+    import sys
+
+    from cocobench.io import LOCK_FILE
+
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "trained", *FAST).exit_code == 0
+    assert not (tmp_path / "trained" / LOCK_FILE).exists()  # released at the end
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for name in ("run", "eval", "suite"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / LOCK_FILE).write_text(f"{other.pid}\n")
+        result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", tmp_path / "run", *FAST)
+        one_line_error(result, f"'{tmp_path / 'run'}' is in use by cocobench (pid {other.pid})")
+        result = invoke("eval", "--checkpoint", tmp_path / "trained" / "checkpoints" / "best", "--data", tiny_prosqa, "--out", tmp_path / "eval", "--quiet")
+        one_line_error(result, f"'{tmp_path / 'eval'}' is in use by cocobench (pid {other.pid})")
+        suite = tmp_path / "suite.yaml"
+        suite.write_text(f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', epochs: 1}}\nruns:\n  - {{method: cot, seeds: [0]}}\n")
+        one_line_error(invoke("suite", suite, "--out", tmp_path / "suite", "--quiet"), "is in use by cocobench", str(other.pid))
+    finally:
+        other.kill()
+        other.wait()
+    assert not list((tmp_path / "suite").glob("*-seed0"))  # nothing ran
