@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import RESULTS_FILE, SCHEMA_VERSION, upgrade
+from cocobench.results import READABLE_VERSIONS, RESULTS_FILE, upgrade
 from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 IDENTICAL = "identical"
@@ -142,8 +142,8 @@ def load_results(path: Path) -> dict[str, Any]:
     version = results.get("schema_version")
     if version is None:
         raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {SCHEMA_VERSION}); upgrade cocobench or {REGENERATE}")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
     _validate(path, results)
     return upgrade(results)
 

@@ -33,7 +33,7 @@ def test_every_method_runs_end_to_end(method, tiny_prosqa, tmp_path):
     result = invoke("run", "--data", tiny_prosqa, "--method", method, "--epochs", "2", "--out", out, *FAST)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
-    assert results["schema_version"] == 1 and results["method"] == method and results["task"] == "prosqa"
+    assert results["schema_version"] == 2 and results["method"] == method and results["task"] == "prosqa"
     metrics = results["metrics"]
     assert metrics["total"] == 8 == len(results["samples"])
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["correct"] == sum(s["correct"] for s in results["samples"])
@@ -228,3 +228,35 @@ def test_a_directory_in_use_is_refused_for_run_eval_and_suite(tiny_prosqa, tmp_p
         other.kill()
         other.wait()
     assert not list((tmp_path / "suite").glob("*-seed0"))  # nothing ran
+
+
+def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa, tmp_path, monkeypatch):
+    """Schema 2: the source's git commit (a checkout here) and dirtiness, the start time (UTC), torch's
+    thread count and sqrt(p(1-p)/n); none of them in `options`, so runs still pair."""
+    import math
+    import subprocess
+    from datetime import datetime
+    from pathlib import Path
+
+    import cocobench.results
+
+    out = tmp_path / "run"
+    before = datetime.now().astimezone()
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema_version"] == 2 and results["torch_threads"] == torch.get_num_threads()
+    source = Path(cocobench.results.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", source, "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert results["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert isinstance(results["git_dirty"], bool) or results["git_commit"] is None
+    started = datetime.fromisoformat(results["started_at"].replace("Z", "+00:00"))
+    assert results["started_at"].endswith("Z") and abs((started - before).total_seconds()) < 600
+    m = results["metrics"]
+    assert m["accuracy_stderr"] == pytest.approx(math.sqrt(m["accuracy"] * (1 - m["accuracy"]) / m["total"]))
+    assert not {"git_commit", "git_dirty", "started_at", "torch_threads"} & set(results["options"])
+
+    def no_git(*a, **kw):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(cocobench.results.subprocess, "run", no_git)  # git missing: recorded as unknown, never a failure
+    assert cocobench.results.git_state() == {"git_commit": None, "git_dirty": None}
