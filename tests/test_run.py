@@ -260,3 +260,43 @@ def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa,
 
     monkeypatch.setattr(cocobench.results.subprocess, "run", no_git)  # git missing: recorded as unknown, never a failure
     assert cocobench.results.git_state() == {"git_commit": None, "git_dirty": None}
+
+
+def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path):
+    """A resumed run is the run it continues: its saved config.yaml is loaded and a changed result-defining
+    setting (options, seed, method, precision, the data's contents) is refused in one line; an
+    evaluation or output setting may change and is recorded."""
+    import shutil
+
+    import yaml
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prosqa, data)
+    out = tmp_path / "run"
+    assert invoke("run", "--data", data, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    one_line_error(invoke("run", "--out", out, "--resume", "--lr", "0.01", "--quiet"), "cannot resume", "lr (0.001 -> 0.01)")
+    one_line_error(invoke("run", "--out", out, "--resume", "--seed", "1", "--method", "pause", "--quiet"), "seed (0 -> 1)", "method ('cot' -> 'pause')")
+    one_line_error(invoke("run", "--out", out, "--resume", "--precision", "bf16", "--quiet"), "precision ('auto' -> 'bf16')")
+    one_line_error(invoke("run", "--out", out, "--resume", "--epochs", "2", "--quiet"), "epochs (1 -> 2)")
+    test = (data / "test.json").read_bytes()
+    (data / "test.json").write_text(json.dumps(json.loads(test)[:-1]))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "test data (its file differs from the run's start)")
+    (data / "test.json").write_bytes(test)
+    resumed = invoke("run", "--out", out, "--resume", "--eval-batch-size", "3", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["eval_batch_size"] == 3 and saved["lr"] == 0.001
+
+
+def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_prosqa, tmp_path / "tiny")
+    assert invoke("run", "--data", "tiny", "--method", "cot", "--epochs", "1", *FAST).exit_code == 0
+    resumed = invoke("run", "--data", "tiny", "--method", "cot", "--resume", "--eval-batch-size", "3", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    saved = yaml.safe_load((tmp_path / "runs" / "tiny-cot-seed0" / "config.yaml").read_text())
+    assert saved["lr"] == 0.001 and saved["max_new_tokens"] == 20 and saved["eval_batch_size"] == 3  # its own settings, not the defaults
