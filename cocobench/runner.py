@@ -115,6 +115,9 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
     if not cfg.resume and (run_dir / CHECKPOINTS).exists():
         raise CocobenchError(f"'{run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
+    if cfg.resume:
+        saved_state = torch.load(last / "trainer_state.pt", map_location="cpu", weights_only=False, mmap=True)["state"]
+        check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
@@ -152,6 +155,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
                       stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
 
+    check_best_checkpoint(run_dir, state.best_epoch)
     best = run_dir / CHECKPOINTS / "best"
     if not (best / "cocobench.json").is_file() and cfg.fsdp and distributed.world()[1] > 1:
         best = last  # no validation split: the final weights, whole (the FSDP model holds shards)
@@ -163,6 +167,20 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     return evaluate_and_write(cfg, model, tokenizer, method, splits["test"], run_dir=run_dir, task=task_name, test_file=find_split(data_dir, "test"),
                               train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state,
                               init_fingerprint=init_fingerprint, started_at=start.get("started_at"))
+
+
+def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | None = None) -> None:
+    """checkpoints/best must hold the epoch the trainer state calls best, or the test results would describe
+    another model. The trainer writes `best` before `last`, so a kill between the two leaves a `best` one
+    epoch ahead (the epoch `redoing`, which a resume runs again and, validating as well, writes again):
+    allowed at a resume's start, an error if it still disagrees after training (the redone epoch
+    validated differently, and the older best's weights are gone), as for any other mismatch."""
+    metadata = run_dir / CHECKPOINTS / "best" / "cocobench.json"
+    held = json.loads(metadata.read_text(encoding="utf-8")).get("epoch") if metadata.is_file() else None
+    if held == best_epoch or (redoing is not None and held == redoing):
+        return
+    raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
+                         "(an interrupted checkpoint write, or files copied between runs): evaluate a checkpoint with `cocobench eval`, or start the run again")
 
 
 def read_start(run_dir: Path) -> dict[str, Any]:

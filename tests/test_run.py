@@ -300,3 +300,36 @@ def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tm
     assert resumed.exit_code == 0, resumed.output
     saved = yaml.safe_load((tmp_path / "runs" / "tiny-cot-seed0" / "config.yaml").read_text())
     assert saved["lr"] == 0.001 and saved["max_new_tokens"] == 20 and saved["eval_batch_size"] == 3  # its own settings, not the defaults
+
+
+def test_resume_checks_that_best_holds_the_trainer_states_best_epoch(tiny_prosqa, tmp_path):
+    """A kill between the `best` and `last` writes leaves `best` one epoch ahead: the resume redoes that
+    epoch, and goes on if it validates as well (it rewrites `best`), else stops in one line rather than
+    report another epoch's model as the best. Any other mismatch is refused at the start."""
+    import shutil
+
+    out = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "2", "--out", out, *FAST).exit_code == 0
+    state_file = out / "checkpoints" / "last" / "trainer_state.pt"
+    saved = torch.load(state_file, weights_only=False)
+    meta_file = out / "checkpoints" / "best" / "cocobench.json"
+    meta = json.loads(meta_file.read_text())
+    shutil.copytree(out, tmp_path / "pristine")
+
+    def rewind(best_accuracy, best_epoch_on_disk):
+        """`last` as after epoch 0 (best: epoch 0 at `best_accuracy`), `best` claiming `best_epoch_on_disk`."""
+        shutil.rmtree(out)
+        shutil.copytree(tmp_path / "pristine", out)
+        (out / "results.json").unlink()
+        state = dict(saved["state"], epoch=1, history=saved["state"]["history"][:1], best_epoch=0, best_accuracy=best_accuracy)
+        torch.save({**saved, "state": state}, state_file)
+        meta_file.write_text(json.dumps({**meta, "epoch": best_epoch_on_disk}))
+
+    rewind(best_accuracy=-1.0, best_epoch_on_disk=1)  # the redone epoch 1 improves: it rewrites best
+    assert invoke("run", "--out", out, "--resume", "--quiet").exit_code == 0
+    assert json.loads(meta_file.read_text())["epoch"] == 1 == json.loads((out / "results.json").read_text())["metrics"]["best_epoch"]
+    rewind(best_accuracy=2.0, best_epoch_on_disk=1)  # the redone epoch 1 does not: best is not the run's best
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "checkpoints/best", "holds epoch 1 but the trainer state's best is epoch 0")
+    assert not (out / "results.json").exists()
+    rewind(best_accuracy=0.5, best_epoch_on_disk=7)
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "holds epoch 7 but the trainer state's best is epoch 0")
