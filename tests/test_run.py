@@ -333,3 +333,14 @@ def test_resume_checks_that_best_holds_the_trainer_states_best_epoch(tiny_prosqa
     assert not (out / "results.json").exists()
     rewind(best_accuracy=0.5, best_epoch_on_disk=7)
     one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "holds epoch 7 but the trainer state's best is epoch 0")
+
+
+def test_ctrl_c_in_any_command_says_so_and_exits_130(tiny_prosqa, tmp_path, monkeypatch):
+    import cocobench.runner
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cocobench.runner, "evaluate_checkpoint", interrupt)
+    result = invoke("eval", "--checkpoint", tmp_path, "--data", tiny_prosqa, "--quiet")
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted: stopped by Ctrl-C"
