@@ -336,7 +336,8 @@ def _identical(base: dict[str, Any], new: dict[str, Any]) -> bool:
     """Every sample record (prediction, text, correct, generated_tokens, ...) and every metric equal."""
     by_idx = {s["idx"]: s for s in new["samples"]}
     same_samples = all(_without_timing(s) == _without_timing(by_idx[s["idx"]]) for s in base["samples"])
-    return same_samples and _without_timing(base["metrics"]) == _without_timing(new["metrics"])
+    shared = base["metrics"].keys() & new["metrics"].keys()  # a metric a newer schema added (accuracy_stderr) is not a difference
+    return same_samples and _without_timing({k: base["metrics"][k] for k in shared}) == _without_timing({k: new["metrics"][k] for k in shared})
 
 
 def _warnings(base: Run, new: Run, speed: dict[str, Any], settings: Settings, *, identical: bool) -> list[str]:

@@ -420,7 +420,7 @@ def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
     write_run(tmp_path / "new" / "run", new)
     result = compare(tmp_path / "old", tmp_path / "new")
     assert result.exit_code == 0, result.output
-    assert "PASS" in result.stdout and "options differ" not in result.stdout
+    assert "PASS" in result.stdout and "IDENTICAL" in result.stdout and "options differ" not in result.stdout
 
 
 def test_the_committed_version_1_results_still_load():
