@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import RESULTS_FILE, SCHEMA_VERSION, upgrade
+from cocobench.results import READABLE_VERSIONS, RESULTS_FILE, upgrade
 from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 IDENTICAL = "identical"
@@ -142,8 +142,8 @@ def load_results(path: Path) -> dict[str, Any]:
     version = results.get("schema_version")
     if version is None:
         raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {SCHEMA_VERSION}); upgrade cocobench or {REGENERATE}")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
     _validate(path, results)
     return upgrade(results)
 
@@ -336,7 +336,8 @@ def _identical(base: dict[str, Any], new: dict[str, Any]) -> bool:
     """Every sample record (prediction, text, correct, generated_tokens, ...) and every metric equal."""
     by_idx = {s["idx"]: s for s in new["samples"]}
     same_samples = all(_without_timing(s) == _without_timing(by_idx[s["idx"]]) for s in base["samples"])
-    return same_samples and _without_timing(base["metrics"]) == _without_timing(new["metrics"])
+    shared = base["metrics"].keys() & new["metrics"].keys()  # a metric a newer schema added (accuracy_stderr) is not a difference
+    return same_samples and _without_timing({k: base["metrics"][k] for k in shared}) == _without_timing({k: new["metrics"][k] for k in shared})
 
 
 def _warnings(base: Run, new: Run, speed: dict[str, Any], settings: Settings, *, identical: bool) -> list[str]:

@@ -10,6 +10,11 @@ class CocobenchError(Exception):
     """Bad input the user can fix. The message names the problem and the fix, on one line."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C: the CLI prints `interrupted: <how to continue>` and exits 130. A command that knows how
+    to continue (e.g. `run`: its directory) raises this from the KeyboardInterrupt with that advice."""
+
+
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> CocobenchError:
     """`unknown method 'cocnut'; did you mean 'coconut'? available: ...`"""
     choices = sorted(choices)

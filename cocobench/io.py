@@ -109,3 +109,67 @@ def file_fingerprint(path: str | Path) -> str:
 def json_fingerprint(obj: Any) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+LOCK_FILE = ".cocobench.lock"
+
+
+@contextlib.contextmanager
+def directory_lock(path: str | Path) -> Iterator[Path]:
+    """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding
+    our pid. A second process gets a one-line error; the lock of a process that no longer exists (a
+    kill) is taken over. The directory is created if needed, and removed again if it is left empty."""
+    path = Path(path)
+    created = not path.exists()
+    ensure_writable_dir(path)
+    lock = path / LOCK_FILE
+    for _ in range(3):  # a stale lock is removed, then taken; another process may win that race
+        if _link_lock(lock):
+            break
+        holder = _lock_holder(lock)
+        if holder is not None and _alive(holder):
+            raise CocobenchError(f"'{path}' is in use by cocobench (pid {holder}); wait for it to finish, or choose another --out")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+    else:
+        raise CocobenchError(f"could not lock '{path}': another process keeps taking it; choose another --out")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        if created:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty: bad input leaves no empty directory behind
+
+
+def _link_lock(lock: Path) -> bool:
+    """Create `lock` holding our pid, or return False if it exists. The pid is written first and the
+    file then hard-linked into place (atomic, like O_EXCL), so no one ever reads a lock without its pid."""
+    fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.link(tmp, lock)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None  # unreadable or half-written: treated as stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True

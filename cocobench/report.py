@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import upgrade
+from cocobench.results import READABLE_VERSIONS, upgrade
 
-SCHEMA_VERSION = 1  # the results.json version this module reads (cocobench/results.py writes it)
 RESULTS_FILE = "results.json"
 # Table 1's row order, then the controls from follow-up work; other methods follow alphabetically.
 PAPER_METHODS = (
@@ -111,8 +110,8 @@ def read_results(path: Path) -> dict[str, Any]:
     version = results.get("schema_version")
     if version is None:
         raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {SCHEMA_VERSION}); upgrade cocobench or {REGENERATE}")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
     for dotted, kinds in _REQUIRED:
         *parents, name = dotted.split(".")
         obj = results

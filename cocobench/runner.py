@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -14,11 +15,13 @@ from cocobench.checkpoints import checkpoint_fingerprint
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint, recover_directory
+from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint, recover_directory
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
-from cocobench.results import build_results, write_results
+from cocobench.results import build_results, utc_now, write_results
 
 CHECKPOINTS = "checkpoints"
+START_FILE = "start.json"  # the run's start time (UTC) and its train/test files' fingerprints, saved at its start
+RESULT_SETTINGS = ("seed", "method", "task", "precision")  # with RunConfig.options(): what a resume may not change
 INIT_FILE = "init_from.json"  # the fingerprint of the --init-from checkpoint, saved at the run's start
 DEFAULT_DATA_ROOT = Path("data")
 
@@ -83,19 +86,26 @@ def seed_everything(seed: int) -> None:
 
 
 def run_experiment(cfg: RunConfig) -> dict[str, Any]:
-    from cocobench.checkpoints import load_run_checkpoint
     from cocobench.device import pick_device
-    from cocobench.engine import StopClassifier
-    from cocobench.loggers import Loggers
-    from cocobench.methods import get_method
-    from cocobench.models import build_model_and_tokenizer
-    from cocobench.train import train
 
     quiet_libraries()
     distributed.init_from_env()
     seed_everything(cfg.seed)
     device = pick_device()
     run_dir = run_dir_of(cfg)
+    # One process per run directory (under torchrun, rank 0 holds it for all): two would interleave checkpoints.
+    with directory_lock(run_dir) if distributed.is_main() else contextlib.nullcontext():
+        return _run_locked(cfg, run_dir, device)
+
+
+def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
+    from cocobench.checkpoints import load_run_checkpoint
+    from cocobench.engine import StopClassifier
+    from cocobench.loggers import Loggers
+    from cocobench.methods import get_method
+    from cocobench.models import build_model_and_tokenizer
+    from cocobench.train import train
+
     last = run_dir / CHECKPOINTS / "last"
     if cfg.resume and distributed.is_main():  # a kill mid-checkpoint: finish or undo the directory swap
         for name in ("last", "best"):
@@ -105,13 +115,22 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
     if not cfg.resume and (run_dir / CHECKPOINTS).exists():
         raise CocobenchError(f"'{run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
+    if cfg.resume:
+        saved_state = torch.load(last / "trainer_state.pt", map_location="cpu", weights_only=False, mmap=True)["state"]
+        check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
+    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "test")}
+    start = read_start(run_dir) if cfg.resume else {"started_at": utc_now(), **data_fingerprints}
+    if cfg.resume:
+        check_resume_settings(cfg, run_dir, start, data_fingerprints)
     ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
     if distributed.is_main():
-        write_config(run_dir, cfg)
+        write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
+        if not cfg.resume:
+            atomic_write_json(run_dir / START_FILE, start)
         if init_fingerprint:
             atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
 
@@ -137,6 +156,7 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
                       stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
 
+    check_best_checkpoint(run_dir, state.best_epoch)
     best = run_dir / CHECKPOINTS / "best"
     if not (best / "cocobench.json").is_file() and cfg.fsdp and distributed.world()[1] > 1:
         best = last  # no validation split: the final weights, whole (the FSDP model holds shards)
@@ -147,7 +167,50 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
             classifier.to(device)
     return evaluate_and_write(cfg, model, tokenizer, method, splits["test"], run_dir=run_dir, task=task_name, test_file=find_split(data_dir, "test"),
                               train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state,
-                              init_fingerprint=init_fingerprint)
+                              init_fingerprint=init_fingerprint, started_at=start.get("started_at"))
+
+
+def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | None = None) -> None:
+    """checkpoints/best must hold the epoch the trainer state calls best, or the test results would describe
+    another model. The trainer writes `best` before `last`, so a kill between the two leaves a `best` one
+    epoch ahead (the epoch `redoing`, which a resume runs again and, validating as well, writes again):
+    allowed at a resume's start, an error if it still disagrees after training (the redone epoch
+    validated differently, and the older best's weights are gone), as for any other mismatch."""
+    metadata = run_dir / CHECKPOINTS / "best" / "cocobench.json"
+    held = json.loads(metadata.read_text(encoding="utf-8")).get("epoch") if metadata.is_file() else None
+    if held == best_epoch or (redoing is not None and held == redoing):
+        return
+    raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
+                         "(an interrupted checkpoint write, or files copied between runs): evaluate a checkpoint with `cocobench eval`, or start the run again")
+
+
+def read_start(run_dir: Path) -> dict[str, Any]:
+    """What the run recorded when it started (empty for a run from before start.json)."""
+    path = run_dir / START_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
+    """A resumed run must be the run it continues: refuse any change to a setting that defines the result
+    (`options()`, seed, method, task, precision, the data files' contents, the --init-from checkpoint).
+    Execution and output settings (eval batch size, --fsdp, logging, the data's path) may change."""
+    from cocobench.config import coerce, load_yaml, normalize_keys
+
+    saved_file = run_dir / "config.yaml"
+    if not saved_file.is_file():
+        return
+    saved = coerce(normalize_keys(load_yaml(saved_file), str(saved_file)))  # older files: missing keys read as defaults
+    changed = [f"{name} ({getattr(saved, name)!r} -> {getattr(cfg, name)!r})" for name in (*RESULT_SETTINGS, *cfg.options())
+               if getattr(saved, name) != getattr(cfg, name)]
+    changed += [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
+                if start.get(key) not in (None, fingerprint)]
+    if cfg.init_from != saved.init_from:
+        saved_init = json.loads((run_dir / INIT_FILE).read_text(encoding="utf-8"))["fingerprint"] if (run_dir / INIT_FILE).is_file() else None
+        if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
+            changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
+    if changed:
+        raise CocobenchError(f"cannot resume '{run_dir}' with changed settings that define its result: {', '.join(changed)}; "
+                             "resume without them, or start a new run with another --out")
 
 
 def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
@@ -173,6 +236,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     from cocobench.tasks import detect_task
 
     quiet_libraries()
+    started_at = utc_now()
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise CocobenchError(f"checkpoint '{checkpoint}' does not exist; pass a checkpoint directory such as runs/NAME/checkpoints/best")
@@ -191,12 +255,13 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
-    return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=ensure_writable_dir(cfg.out), task=detected.name if detected else "custom",
-                              test_file=test_file, train_file=None, classifier=classifier, device=device)
+    with directory_lock(cfg.out) as out_dir:
+        return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
+                                  test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,
-                       init_fingerprint: str | None = None) -> dict[str, Any]:
+                       init_fingerprint: str | None = None, started_at: str | None = None) -> dict[str, Any]:
     from cocobench.evaluate import evaluate
 
     quiet = cfg.quiet or not distributed.is_main()
@@ -219,7 +284,8 @@ def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, ru
         "limit_train": cfg.limit_train,
         "limit_eval": cfg.limit_eval,
     }
-    results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint)
+    results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint,
+                            started_at=started_at)
     if distributed.is_main():
         write_results(run_dir, results)
         log(f"{run_dir.name}: accuracy {metrics['accuracy']:.3f} ({metrics['correct']}/{metrics['total']}), "

@@ -19,6 +19,7 @@ from typing import Any
 
 from cocobench.config import RunConfig, load_yaml, normalize_keys, resolve_config
 from cocobench.errors import CocobenchError
+from cocobench.io import directory_lock
 from cocobench.results import RESULTS_FILE
 
 SUITE_KEYS = {"name", "defaults", "runs"}
@@ -66,26 +67,31 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
 
 
 def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: bool = False, quiet: bool = False, only: str | None = None) -> tuple[Path, list[dict[str, Any]]]:
-    from cocobench.progress import log
-    from cocobench.runner import run_experiment
-
     _, out_dir, planned = plan_suite(path, out)
     if only:
         planned = [p for p in planned if only in p.name]
         if not planned:
             raise CocobenchError(f"--only '{only}' matches no run of the suite")
-    for position, run in enumerate(planned, start=1):
-        run_dir = Path(run.config.out)
-        run.config.quiet = quiet or run.config.quiet
-        if overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
-        if (run_dir / RESULTS_FILE).is_file():
-            log(f"[{position}/{len(planned)}] {run.name}: results exist, skipped", quiet)
-            continue
-        run.config.resume = (run_dir / "checkpoints" / "last" / "trainer_state.pt").is_file()
-        log(f"[{position}/{len(planned)}] {run.name}{' (resuming)' if run.config.resume else ''}", quiet)
-        if run_dir.exists() and not run.config.resume:
-            shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it afresh
-        run_experiment(run.config)
+    with directory_lock(out_dir):  # one suite process per directory; each run also locks its own
+        for position, run in enumerate(planned, start=1):
+            _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
     results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
     return out_dir, results
+
+
+def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, quiet: bool) -> None:
+    from cocobench.progress import log
+    from cocobench.runner import run_experiment
+
+    run_dir = Path(run.config.out)
+    run.config.quiet = quiet or run.config.quiet
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if (run_dir / RESULTS_FILE).is_file():
+        log(f"[{position}/{total}] {run.name}: results exist, skipped", quiet)
+        return
+    run.config.resume = (run_dir / "checkpoints" / "last" / "trainer_state.pt").is_file()
+    log(f"[{position}/{total}] {run.name}{' (resuming)' if run.config.resume else ''}", quiet)
+    if run_dir.exists() and not run.config.resume:
+        shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it afresh
+    run_experiment(run.config)

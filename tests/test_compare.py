@@ -298,7 +298,7 @@ def test_missing_path_and_empty_directory(tmp_path):
         (lambda text, r: "", ["malformed JSON"]),
         (lambda text, r: "[1, 2]", ["expected a JSON object"]),
         (lambda text, r: json.dumps({k: v for k, v in r.items() if k != "schema_version"}), ["schema_version"]),
-        (lambda text, r: json.dumps({**r, "schema_version": 2}), ["unknown schema_version 2", "upgrade cocobench"]),
+        (lambda text, r: json.dumps({**r, "schema_version": 3}), ["unknown schema_version 3", "upgrade cocobench"]),
         (lambda text, r: json.dumps({k: v for k, v in r.items() if k != "task"}), ["missing required field 'task'"]),
         (lambda text, r: json.dumps({**r, "metrics": {k: v for k, v in r["metrics"].items() if k != "accuracy"}}),
          ["missing required field 'metrics.accuracy'"]),
@@ -407,3 +407,28 @@ def test_compare_paths_api(tmp_path):
     comparison = compare_paths(base, new, Settings(alpha=0.6))  # p = 0.5
     assert comparison.failed and comparison.pairs[0].verdict == "regressed"
     assert comparison.summary().startswith("FAIL: 1 regressed")
+
+
+def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
+    """Schema 2 adds provenance (git commit, start time, torch threads) and the accuracy's standard error,
+    none of them in `options`: the committed version-1 baselines still pair with new runs."""
+    old = make_results(correct=[True, False, True, True])
+    new = make_results(correct=[True, False, True, True]) | {"schema_version": 2, "git_commit": "a" * 40, "git_dirty": False,
+                                                      "started_at": "2026-11-26T14:19:32Z", "torch_threads": 1}
+    new["metrics"] = new["metrics"] | {"accuracy_stderr": (0.75 * 0.25 / 4) ** 0.5}
+    write_run(tmp_path / "old" / "run", old)
+    write_run(tmp_path / "new" / "run", new)
+    result = compare(tmp_path / "old", tmp_path / "new")
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.stdout and "IDENTICAL" in result.stdout and "options differ" not in result.stdout
+
+
+def test_the_committed_version_1_results_still_load():
+    from cocobench.compare import load_results
+    from cocobench.report import read_results
+
+    files = sorted(Path(__file__).resolve().parents[1].joinpath("results", "smoke").glob("*/results.json"))
+    assert files
+    for path in files:
+        assert json.loads(path.read_text())["schema_version"] == 1
+        assert read_results(path)["metrics"]["total"] == load_results(path)["metrics"]["total"] > 0

@@ -103,3 +103,24 @@ def test_checkpoint_directory_survives_a_failed_write(fault, tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]  # no .tmp or .old directory left
     write_checkpoint(last, "new weights")
     assert (last / "weights.txt").read_text() == "new weights" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    from cocobench.errors import CocobenchError
+    from cocobench.io import LOCK_FILE, directory_lock
+
+    with directory_lock(tmp_path / "run") as held:
+        assert (held / LOCK_FILE).read_text().strip() == str(os.getpid())
+        with pytest.raises(CocobenchError, match=rf"is in use by cocobench \(pid {os.getpid()}\)"):
+            with directory_lock(tmp_path / "run"):
+                pass
+    assert not (tmp_path / "run").exists()  # made for the lock and left empty: removed again
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / LOCK_FILE).write_text(dead.stdout)  # a killed process's lock
+    with directory_lock(tmp_path / "kept"):
+        assert (tmp_path / "kept" / LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / LOCK_FILE).exists()

@@ -196,7 +196,7 @@ def test_pure_build_table_needs_no_files():
     "content, fragments",
     [
         ('{"schema_version": 1, "task": "prosqa", "metr', ["results.json:1", "malformed JSON", "truncated"]),
-        (json.dumps({**make_results(), "schema_version": 2}), ["unknown schema_version 2", "reads 1"]),
+        (json.dumps({**make_results(), "schema_version": 3}), ["unknown schema_version 3", "reads 1, 2"]),
         (json.dumps({k: v for k, v in make_results().items() if k != "schema_version"}), ["missing required field 'schema_version'"]),
         (json.dumps({k: v for k, v in make_results().items() if k != "method"}), ["missing required field 'method'"]),
         (json.dumps({**make_results(), "metrics": {"accuracy": 0.5}}), ["missing required field 'metrics.generated_tokens_mean'"]),

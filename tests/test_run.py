@@ -33,7 +33,7 @@ def test_every_method_runs_end_to_end(method, tiny_prosqa, tmp_path):
     result = invoke("run", "--data", tiny_prosqa, "--method", method, "--epochs", "2", "--out", out, *FAST)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
-    assert results["schema_version"] == 1 and results["method"] == method and results["task"] == "prosqa"
+    assert results["schema_version"] == 2 and results["method"] == method and results["task"] == "prosqa"
     metrics = results["metrics"]
     assert metrics["total"] == 8 == len(results["samples"])
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["correct"] == sum(s["correct"] for s in results["samples"])
@@ -76,6 +76,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monk
     monkeypatch.setattr(cocobench.train, "evaluate", interrupt_at_second_validation)
     interrupted = invoke(*args, "--out", tmp_path / "cut")
     assert interrupted.exit_code == 130 and not (tmp_path / "cut" / "results.json").exists()
+    assert interrupted.stderr.strip() == f"interrupted: resume with cocobench run --out {tmp_path / 'cut'} --resume"
     monkeypatch.setattr(cocobench.train, "evaluate", original)
     assert invoke(*args, "--out", tmp_path / "cut").exit_code == 2  # refuses to overwrite without --resume
     # As a SIGKILL between atomic_directory's two renames leaves it: `last` set aside, a half-written copy.
@@ -200,3 +201,146 @@ def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path
     result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--init-from", tmp_path / "nowhere", "--out", tmp_path / "run", "--quiet")
     one_line_error(result, "--init-from", "does not exist")
     assert not (tmp_path / "run").exists()  # nothing is left behind
+
+
+def test_a_directory_in_use_is_refused_for_run_eval_and_suite(tiny_prosqa, tmp_path):
+    """Another live process's lock file: `run`, `eval` and `suite` each stop with one line naming it."""
+    import subprocess
+    import sys
+
+    from cocobench.io import LOCK_FILE
+
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "trained", *FAST).exit_code == 0
+    assert not (tmp_path / "trained" / LOCK_FILE).exists()  # released at the end
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for name in ("run", "eval", "suite"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / LOCK_FILE).write_text(f"{other.pid}\n")
+        result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", tmp_path / "run", *FAST)
+        one_line_error(result, f"'{tmp_path / 'run'}' is in use by cocobench (pid {other.pid})")
+        result = invoke("eval", "--checkpoint", tmp_path / "trained" / "checkpoints" / "best", "--data", tiny_prosqa, "--out", tmp_path / "eval", "--quiet")
+        one_line_error(result, f"'{tmp_path / 'eval'}' is in use by cocobench (pid {other.pid})")
+        suite = tmp_path / "suite.yaml"
+        suite.write_text(f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', epochs: 1}}\nruns:\n  - {{method: cot, seeds: [0]}}\n")
+        one_line_error(invoke("suite", suite, "--out", tmp_path / "suite", "--quiet"), "is in use by cocobench", str(other.pid))
+    finally:
+        other.kill()
+        other.wait()
+    assert not list((tmp_path / "suite").glob("*-seed0"))  # nothing ran
+
+
+def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa, tmp_path, monkeypatch):
+    """Schema 2: the source's git commit (a checkout here) and dirtiness, the start time (UTC), torch's
+    thread count and sqrt(p(1-p)/n); none of them in `options`, so runs still pair."""
+    import math
+    import subprocess
+    from datetime import datetime
+    from pathlib import Path
+
+    import cocobench.results
+
+    out = tmp_path / "run"
+    before = datetime.now().astimezone()
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema_version"] == 2 and results["torch_threads"] == torch.get_num_threads()
+    source = Path(cocobench.results.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", source, "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert results["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert isinstance(results["git_dirty"], bool) or results["git_commit"] is None
+    started = datetime.fromisoformat(results["started_at"].replace("Z", "+00:00"))
+    assert results["started_at"].endswith("Z") and abs((started - before).total_seconds()) < 600
+    m = results["metrics"]
+    assert m["accuracy_stderr"] == pytest.approx(math.sqrt(m["accuracy"] * (1 - m["accuracy"]) / m["total"]))
+    assert not {"git_commit", "git_dirty", "started_at", "torch_threads"} & set(results["options"])
+
+    def no_git(*a, **kw):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(cocobench.results.subprocess, "run", no_git)  # git missing: recorded as unknown, never a failure
+    assert cocobench.results.git_state() == {"git_commit": None, "git_dirty": None}
+
+
+def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path):
+    """A resumed run is the run it continues: its saved config.yaml is loaded and a changed result-defining
+    setting (options, seed, method, precision, the data's contents) is refused in one line; an
+    evaluation or output setting may change and is recorded."""
+    import shutil
+
+    import yaml
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prosqa, data)
+    out = tmp_path / "run"
+    assert invoke("run", "--data", data, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    one_line_error(invoke("run", "--out", out, "--resume", "--lr", "0.01", "--quiet"), "cannot resume", "lr (0.001 -> 0.01)")
+    one_line_error(invoke("run", "--out", out, "--resume", "--seed", "1", "--method", "pause", "--quiet"), "seed (0 -> 1)", "method ('cot' -> 'pause')")
+    one_line_error(invoke("run", "--out", out, "--resume", "--precision", "bf16", "--quiet"), "precision ('auto' -> 'bf16')")
+    one_line_error(invoke("run", "--out", out, "--resume", "--epochs", "2", "--quiet"), "epochs (1 -> 2)")
+    test = (data / "test.json").read_bytes()
+    (data / "test.json").write_text(json.dumps(json.loads(test)[:-1]))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "test data (its file differs from the run's start)")
+    (data / "test.json").write_bytes(test)
+    resumed = invoke("run", "--out", out, "--resume", "--eval-batch-size", "3", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["eval_batch_size"] == 3 and saved["lr"] == 0.001
+
+
+def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_prosqa, tmp_path / "tiny")
+    assert invoke("run", "--data", "tiny", "--method", "cot", "--epochs", "1", *FAST).exit_code == 0
+    resumed = invoke("run", "--data", "tiny", "--method", "cot", "--resume", "--eval-batch-size", "3", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    saved = yaml.safe_load((tmp_path / "runs" / "tiny-cot-seed0" / "config.yaml").read_text())
+    assert saved["lr"] == 0.001 and saved["max_new_tokens"] == 20 and saved["eval_batch_size"] == 3  # its own settings, not the defaults
+
+
+def test_resume_checks_that_best_holds_the_trainer_states_best_epoch(tiny_prosqa, tmp_path):
+    """A kill between the `best` and `last` writes leaves `best` one epoch ahead: the resume redoes that
+    epoch, and goes on if it validates as well (it rewrites `best`), else stops in one line rather than
+    report another epoch's model as the best. Any other mismatch is refused at the start."""
+    import shutil
+
+    out = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "2", "--out", out, *FAST).exit_code == 0
+    state_file = out / "checkpoints" / "last" / "trainer_state.pt"
+    saved = torch.load(state_file, weights_only=False)
+    meta_file = out / "checkpoints" / "best" / "cocobench.json"
+    meta = json.loads(meta_file.read_text())
+    shutil.copytree(out, tmp_path / "pristine")
+
+    def rewind(best_accuracy, best_epoch_on_disk):
+        """`last` as after epoch 0 (best: epoch 0 at `best_accuracy`), `best` claiming `best_epoch_on_disk`."""
+        shutil.rmtree(out)
+        shutil.copytree(tmp_path / "pristine", out)
+        (out / "results.json").unlink()
+        state = dict(saved["state"], epoch=1, history=saved["state"]["history"][:1], best_epoch=0, best_accuracy=best_accuracy)
+        torch.save({**saved, "state": state}, state_file)
+        meta_file.write_text(json.dumps({**meta, "epoch": best_epoch_on_disk}))
+
+    rewind(best_accuracy=-1.0, best_epoch_on_disk=1)  # the redone epoch 1 improves: it rewrites best
+    assert invoke("run", "--out", out, "--resume", "--quiet").exit_code == 0
+    assert json.loads(meta_file.read_text())["epoch"] == 1 == json.loads((out / "results.json").read_text())["metrics"]["best_epoch"]
+    rewind(best_accuracy=2.0, best_epoch_on_disk=1)  # the redone epoch 1 does not: best is not the run's best
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "checkpoints/best", "holds epoch 1 but the trainer state's best is epoch 0")
+    assert not (out / "results.json").exists()
+    rewind(best_accuracy=0.5, best_epoch_on_disk=7)
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "holds epoch 7 but the trainer state's best is epoch 0")
+
+
+def test_ctrl_c_in_any_command_says_so_and_exits_130(tiny_prosqa, tmp_path, monkeypatch):
+    import cocobench.runner
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cocobench.runner, "evaluate_checkpoint", interrupt)
+    result = invoke("eval", "--checkpoint", tmp_path, "--data", tiny_prosqa, "--quiet")
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted: stopped by Ctrl-C"

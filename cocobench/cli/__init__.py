@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from cocobench import __version__
 from cocobench.allocator import keep_freed_memory
-from cocobench.errors import CocobenchError
+from cocobench.errors import CocobenchError, Interrupted
 
 
 class _RootGroup(TyperGroup):
@@ -35,10 +35,21 @@ class _RootGroup(TyperGroup):
             _fail(exc.format_message().replace("\n", " ") + hint)
         except click_exceptions.ClickException as exc:
             _fail(exc.format_message().replace("\n", " "))
+        except Interrupted as exc:
+            print(f"interrupted: {exc}", file=sys.stderr)
+            sys.exit(130)
         except (typer.Abort, KeyboardInterrupt):
-            print("interrupted: finished epochs are checkpointed; continue a run with `cocobench run --out DIR --resume`", file=sys.stderr)
+            print("interrupted", file=sys.stderr)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx):
+        # Typer's main turns a KeyboardInterrupt into a silent Exit(130) before `main` above sees it;
+        # as an Interrupted it reaches `main`, which says what happened and how to continue.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted("stopped by Ctrl-C") from None
 
 
 def _fail(message: str) -> None:

@@ -58,15 +58,21 @@ def run(
     Settings come from defaults < --config YAML < the command line.
     """
     from cocobench.config import load_yaml, resolve_config
-    from cocobench.runner import run_experiment
+    from cocobench.errors import Interrupted
+    from cocobench.runner import run_dir_of, run_experiment
 
     overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "resume", "wandb", "tensorboard", "quiet", "fsdp"}}
     overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items()}
     overrides.update({"resume": resume or None, "wandb": wandb or None, "tensorboard": tensorboard or None, "quiet": quiet or None, "fsdp": fsdp or None})
     base = None
-    if resume and out is not None and (out / "config.yaml").is_file():
-        base = load_yaml(out / "config.yaml")  # a resumed run keeps its settings unless overridden here
+    if resume:  # a resumed run keeps its saved settings; the runner refuses changes to those that define the result
+        run_dir = out if out is not None else run_dir_of(resolve_config(config, overrides))  # where a fresh run would go
+        if (run_dir / "config.yaml").is_file():
+            base = load_yaml(run_dir / "config.yaml")
     cfg = resolve_config(config, overrides, base=base)
-    results = run_experiment(cfg)
+    try:
+        results = run_experiment(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(f"resume with cocobench run --out {run_dir_of(cfg)} --resume") from None
     if json_output:
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

@@ -21,11 +21,14 @@ def suite(
 ) -> None:
     """Run every (task, method, seed) of a suite; an interrupted suite resumes where it stopped."""
     from cocobench.cli.table import Format, render_paths
-    from cocobench.errors import CocobenchError
+    from cocobench.errors import CocobenchError, Interrupted
     from cocobench.suite import run_suite
 
     if table_format not in Format.__members__:  # checked before hours of training, not after
         raise CocobenchError(f"--format must be one of {', '.join(Format.__members__)}, got '{table_format}'")
 
-    out_dir, results = run_suite(file, out, overwrite=overwrite, quiet=quiet, only=only)
+    try:
+        out_dir, results = run_suite(file, out, overwrite=overwrite, quiet=quiet, only=only)
+    except KeyboardInterrupt:
+        raise Interrupted(f"finished runs are kept; run `cocobench suite {file}` again (same --out) to resume") from None
     render_paths(results, table_format)
