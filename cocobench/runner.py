@@ -109,11 +109,6 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
-    ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
-    if distributed.is_main():
-        write_config(run_dir, cfg)
-        if init_fingerprint:
-            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
 
     if cfg.resume:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
@@ -130,6 +125,12 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
 
+    check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
+    ensure_writable_dir(run_dir)  # only now, so that bad data or settings leave no empty run directory behind
+    if distributed.is_main():
+        write_config(run_dir, cfg)
+        if init_fingerprint:
+            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
     with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=Loggers(cfg, run_dir) or None) as reporter:
@@ -190,8 +191,34 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
+    check_thoughts_fit(cfg, model, method, examples)
     return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=ensure_writable_dir(cfg.out), task=detected.name if detected else "custom",
                               test_file=test_file, train_file=None, classifier=classifier, device=device)
+
+
+def context_size(model) -> int | None:
+    """Positions the model can attend over (GPT-2's n_positions, Llama's max_position_embeddings)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
+def check_thoughts_fit(cfg: RunConfig, model, method, examples: list[Example]) -> None:
+    """An explicit --k: say when it is more thoughts than training used, and reject (before any work)
+    one whose longest prompt plus --max-new-tokens would run past the model's context."""
+    if cfg.k is None or not method.takes_k:
+        return
+    context = context_size(model)
+    longest = max((len(method.inference_prompt(e, k=0)) for e in examples), default=0)
+    if context is not None and longest + cfg.k + cfg.max_new_tokens > context:
+        room = context - longest - cfg.max_new_tokens
+        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
+        raise CocobenchError(
+            f"--k {cfg.k} does not fit the model's context of {context} positions: the longest prompt ({longest} tokens) "
+            f"+ {cfg.k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {longest + cfg.k + cfg.max_new_tokens}; {fix}"
+        )
+    trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
+    if cfg.k > trained:
+        log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,

@@ -44,7 +44,7 @@ def test_yaml_type_and_syntax_errors(tmp_path):
         ({"method": "cocnut"}, "did you mean 'coconut'"),
         ({"task": "prosqaa"}, "unknown task 'prosqaa'"),
         ({"c": 0}, "--c must be at least 1"),
-        ({"k": 7}, "--k 7 is out of range"),
+        ({"k": -1}, "--k must be 0 or more thoughts"),
         ({"epochs": 0}, "--epochs must be a positive integer"),
         ({"uniform_prob": 1.5}, "--uniform-prob"),
         ({"reset_optimizer": "sometimes"}, "--reset-optimizer must be one of"),
@@ -55,6 +55,10 @@ def test_yaml_type_and_syntax_errors(tmp_path):
 def test_invalid_values_are_rejected(overrides, message):
     with pytest.raises(CocobenchError, match=message):
         resolve_config(None, {"task": "prosqa", **overrides})
+
+
+def test_k_may_exceed_the_thoughts_training_used():
+    assert resolve_config(None, {"task": "prosqa", "k": 7}).thoughts == 7  # max_latent_stage*c = 6
 
 
 def test_nothing_to_run_on():

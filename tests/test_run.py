@@ -101,6 +101,13 @@ def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
     fewer = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "1", "--out", tmp_path / "k1", "--quiet")
     assert fewer.exit_code == 0
     assert all(s["num_thoughts"] == 1 for s in json.loads((tmp_path / "k1" / "results.json").read_text())["samples"])
+    more = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "5", "--out", tmp_path / "k5")
+    assert more.exit_code == 0, more.output
+    assert "note: --k 5 thoughts at inference; the model was trained with at most 2" in more.stderr.replace("\n", " ")
+    assert all(s["num_thoughts"] == 5 for s in json.loads((tmp_path / "k5" / "results.json").read_text())["samples"])
+    too_many = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "1000", "--out", tmp_path / "k1000")
+    line = one_line_error(too_many, "--k 1000 does not fit the model's context of 1024 positions", "--max-new-tokens 20", "use --k")
+    assert "max-latent-stage" not in line and not (tmp_path / "k1000").exists()
 
 
 def test_eval_on_the_official_prosqa_test_file(tiny_prosqa, tmp_path):
@@ -145,7 +152,8 @@ def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     [
         (["--method", "cocnut"], "did you mean 'coconut'"),
         (["--method", "coconut", "--c", "0"], "--c must be at least 1"),
-        (["--method", "coconut", "--k", "9"], "--k 9 is out of range"),
+        (["--method", "coconut", "--k", "-1"], "--k must be 0 or more thoughts"),
+        (["--method", "coconut", "--k", "2000"], "--k 2000 does not fit the model's context of 1024 positions"),
         (["--method", "cot", "--reset-optimizer", "often"], "--reset-optimizer"),
     ],
 )
@@ -153,6 +161,7 @@ def test_run_bad_input_is_one_line_exit_2(args, message, tiny_prosqa, tmp_path):
     result = invoke("run", "--data", tiny_prosqa, "--out", tmp_path / "x", "--quiet", *args)
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # rejected before any work
 
 
 def test_run_data_errors(tmp_path):

@@ -30,7 +30,8 @@ def eval_command(
     from cocobench.runner import evaluate_checkpoint
 
     overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
-                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision, "quiet": quiet or None}
+                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision,
+                 "quiet": quiet}  # output, not a setting: never inherited from the run (which may have been --quiet)
     results = evaluate_checkpoint(checkpoint, data, overrides, out)
     if json_output:
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})
