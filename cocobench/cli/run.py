@@ -16,7 +16,7 @@ def run(
     task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated."),
     data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/valid/test splits (JSON or JSONL in the example format)."),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="cot, no-cot, icot, pause, coconut, coconut-no-curriculum, coconut-no-thought, pause-as-thought, pause-multipass. [default: coconut]"),
-    model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a cached HF id. [default: gpt2-tiny]"),
+    model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a Hugging Face hub id (cache first, downloaded when needed). [default: gpt2-tiny]"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (same names as these options); the command line wins."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for initialisation, data order and sampling. [default: 0]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>]"),
