@@ -133,6 +133,8 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
             atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
+    if not quiet:
+        describe_run(cfg, model, tokenizer, method, splits["train"], device)
     with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=Loggers(cfg, run_dir) or None) as reporter:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
                       stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
@@ -148,6 +150,28 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     return evaluate_and_write(cfg, model, tokenizer, method, splits["test"], run_dir=run_dir, task=task_name, test_file=find_split(data_dir, "test"),
                               train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state,
                               init_fingerprint=init_fingerprint)
+
+
+def describe_run(cfg: RunConfig, model, tokenizer, method, train_examples: list[Example], device) -> None:
+    """Before training: the settings that differ from the defaults, and how long training should take."""
+    from cocobench.train import estimate_train_seconds
+
+    changed = cfg.changed_options()
+    listed = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in changed.items())
+    log(f"settings differing from the defaults: {listed}" if changed else "settings: all at their defaults", False)
+    if cfg.resume:
+        return
+    seconds, micro_batches = estimate_train_seconds(cfg, model, tokenizer, method, train_examples, device=device)
+    log(f"estimate: training takes about {format_duration(seconds)} here ({cfg.epochs} epochs x {micro_batches // cfg.epochs} micro-batches, "
+        f"timed from a few micro-batches; validation and the test add to it)", False)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:

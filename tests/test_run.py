@@ -209,3 +209,37 @@ def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path
     result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--init-from", tmp_path / "nowhere", "--out", tmp_path / "run", "--quiet")
     one_line_error(result, "--init-from", "does not exist")
     assert not (tmp_path / "run").exists()  # nothing is left behind
+
+
+def test_run_without_task_or_data_trains_on_prosqa_and_names_the_changed_options(tiny_prosqa, tmp_path, monkeypatch):
+    """`cocobench run --method coconut --c 2`: ProsQA's default data (made once; here a small stand-in with
+    the current generator version), runs/prosqa-coconut-c2-...-seed0, the changed settings and an estimate."""
+    import shutil
+
+    from cocobench.tasks import prosqa
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_prosqa, tmp_path / "data" / "prosqa-default")
+    (tmp_path / "data" / "prosqa-default" / "meta.json").write_text(json.dumps({"generator": "prosqa", "version": prosqa.VERSION}))
+    args = ["--epochs", "2", "--max-new-tokens", "20", "--max-latent-stage", "1", "--epochs-per-stage", "1"]
+    result = invoke("run", "--method", "coconut", "--c", "2", *args)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "prosqa-coconut-epochs2-max-new-tokens20-h"
+    (found,) = (tmp_path / "runs").iterdir()
+    assert found.name.startswith(run_dir.name) and found.name.endswith("-seed0")
+    results = json.loads((found / "results.json").read_text())
+    assert results["task"] == "prosqa" and results["options"]["c"] == 2
+    err = " ".join(result.stderr.split())
+    assert "settings differing from the defaults: --epochs 2, --max-new-tokens 20, --c 2, --max-latent-stage 1, --epochs-per-stage 1" in err
+    assert "estimate: training takes about" in err and "generating default" not in err  # the data was there: not made again
+    again = invoke("run", "--method", "coconut", "--c", "1", *args, "--quiet")
+    assert again.exit_code == 0 and len(list((tmp_path / "runs").iterdir())) == 2  # c=1 does not collide with c=2
+
+
+def test_the_estimate_leaves_training_unchanged(tiny_prosqa, tmp_path):
+    """The timed micro-batches before training touch neither the weights nor the random state."""
+    args = ["--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", *[a for a in FAST if a != "--quiet"]]
+    assert invoke("run", *args, "--out", tmp_path / "loud").exit_code == 0
+    assert invoke("run", *args, "--out", tmp_path / "quiet", "--quiet").exit_code == 0
+    for name, tensor in weights(tmp_path / "loud").items():
+        assert torch.equal(tensor, weights(tmp_path / "quiet")[name]), name

@@ -13,13 +13,13 @@ from cocobench.cli.common import print_json
 
 @app.command("run")
 def run(
-    task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated."),
+    task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated (made once). [default: prosqa, the paper's headline task, when no --data]"),
     data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/valid/test splits (JSON or JSONL in the example format)."),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="cot, no-cot, icot, pause, coconut, coconut-no-curriculum, coconut-no-thought, pause-as-thought, pause-multipass. [default: coconut]"),
     model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a Hugging Face hub id (cache first, downloaded when needed). [default: gpt2-tiny]"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (same names as these options); the command line wins."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for initialisation, data order and sampling. [default: 0]"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>, with the options that differ from the defaults before the seed, e.g. runs/prosqa-coconut-c2-seed0]"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this checkpoint's weights (e.g. a CoT-trained stage 0)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last checkpoint."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: 50]"),
