@@ -39,7 +39,7 @@ def run(
     uniform_prob: Optional[float] = typer.Option(None, "--uniform-prob", help="Probability of training an example at a random stage. [default: 0]"),
     reset_optimizer: Optional[str] = typer.Option(None, "--reset-optimizer", help="stage (paper) | epoch (official code) | never. [default: stage]"),
     latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed number of thoughts | classifier (learned stop probe). [default: fixed]"),
-    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference. [default: max_latent_stage*c]"),
+    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference; more than training used is allowed (bounded by the model's context). [default: max_latent_stage*c]"),
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier. [default: max_latent_stage*c]"),
     pause_tokens: Optional[int] = typer.Option(None, "--pause-tokens", help="Pause tokens for the pause method. [default: max_latent_stage*c]"),
     remove_per_epoch: Optional[int] = typer.Option(None, "--remove-per-epoch", help="iCoT: CoT tokens removed per epoch. [default: 8]"),
