@@ -23,12 +23,12 @@ OPTIMIZER_RESETS = ("stage", "epoch", "never")
 @dataclass
 class RunConfig:
     # --- what to run ---
-    task: str | None = None  # prosqa|prontoqa|mult|gsm; without --data, its default data is generated
+    task: str | None = None  # prosqa|prontoqa|mult|gsm; without --data, its default data is generated; neither: prosqa
     data: str | None = None  # a directory holding train/valid/test splits in the example format
     method: str = "coconut"
     model: str = "gpt2-tiny"  # a preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), local path or HF id
     seed: int = 0
-    out: str | None = None  # run directory; default runs/<task>-<method>-seed<seed>
+    out: str | None = None  # run directory; default runs/<task>-<method>[-<changed options>]-seed<seed>
     init_from: str | None = None  # start from this checkpoint's weights (e.g. GSM's CoT-trained stage 0)
     # --- training (AdamW, constant lr, no schedule: the paper's choice) ---
     epochs: int = 50
@@ -50,7 +50,7 @@ class RunConfig:
     uniform_prob: float = 0.0  # probability of training an example at a uniformly drawn stage
     reset_optimizer: str = "stage"  # stage (paper) | epoch (official code) | never
     latent_stop: str = "fixed"  # fixed number of thoughts (paper) | classifier (learned stop probe)
-    k: int | None = None  # thoughts at inference; default max_latent_stage*c
+    k: int | None = None  # thoughts at inference; default max_latent_stage*c; more than training used is allowed
     max_thoughts: int | None = None  # cap for the classifier stop; default max_latent_stage*c
     pause_tokens: int | None = None  # pause method's M; default max_latent_stage*c (6 in the paper)
     # --- iCoT ---
@@ -71,7 +71,7 @@ class RunConfig:
         from cocobench.tasks import task_names
 
         if self.task is None and self.data is None:
-            raise CocobenchError("nothing to run on: pass --task (generates default data) or --data DIR")
+            self.task = DEFAULT_TASK
         if self.task is not None and self.task not in task_names():
             raise unknown_name("task", self.task, task_names())
         if self.method not in method_names():
@@ -95,10 +95,10 @@ class RunConfig:
             raise CocobenchError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.latent_stop not in LATENT_STOPS:
             raise CocobenchError(f"--latent-stop must be one of {', '.join(LATENT_STOPS)}, got '{self.latent_stop}'")
-        if self.k is not None and not 0 <= self.k <= self.max_thoughts_allowed:
-            raise CocobenchError(
-                f"--k {self.k} is out of range: use 0..{self.max_thoughts_allowed} thoughts (max_latent_stage*c); raise --max-latent-stage to allow more"
-            )
+        if self.k is not None and self.k < 0:
+            # No upper bound here: more thoughts than training used is an experiment (paper Figure 3);
+            # only the model's context bounds it, checked once the model and prompts are known.
+            raise CocobenchError(f"--k must be 0 or more thoughts at inference, got {self.k}")
         return self
 
     @property
@@ -111,8 +111,22 @@ class RunConfig:
         return self.max_latent_stage * self.c
 
     def run_name(self) -> str:
+        """runs/<task>-<method>-seed<seed>, with the result-defining options that differ from the
+        defaults named in between (`prosqa-coconut-c2-seed0`), so that a c=2 run never lands on a
+        c=1 run's directory; past a few of them, the first ones and a short hash of all."""
         source = self.task or Path(self.data or "data").name
-        return f"{source}-{self.method}-seed{self.seed}"
+        changed = self.changed_options()
+        parts = [_name_part(name, value) for name, value in changed.items()]
+        if len(parts) > NAMED_OPTIONS or len("-".join(parts)) > 60:
+            from cocobench.io import json_fingerprint
+
+            parts = parts[: NAMED_OPTIONS - 1] + ["h" + json_fingerprint(changed).split(":")[1][:8]]  # h: a hash of all of them
+        return "-".join([source, self.method, *parts, f"seed{self.seed}"])
+
+    def changed_options(self) -> dict[str, Any]:
+        """The options (see `options`) whose values differ from the defaults, in field order."""
+        defaults = RunConfig().options()
+        return {name: value for name, value in self.options().items() if value != defaults[name]}
 
     def options(self) -> dict[str, Any]:
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
@@ -124,6 +138,19 @@ class RunConfig:
 
 
 OUTPUT_FIELDS = ("quiet", "resume", "wandb", "tensorboard")
+DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
+NAMED_OPTIONS = 3  # run names spell out at most this many changed options
+
+
+def _name_part(name: str, value: Any) -> str:
+    """One changed option in a run name: `c2`, `lr0.001`, `no-pad-latent-to-max`; filesystem-safe."""
+    import re
+
+    if isinstance(value, bool):
+        return _flag(name) if value else f"no-{_flag(name)}"
+    text = Path(str(value)).name if name == "model" else str(value)  # a path or hub id: its last part
+    return _flag(name) + re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 
 

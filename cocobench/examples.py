@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.io import atomic_write_text
+from cocobench.io import atomic_directory, atomic_write_text
 
 Example = dict[str, Any]
 REQUIRED_FIELDS = {"question": str, "steps": list, "answer": str}
@@ -79,6 +79,13 @@ def write_splits(out_dir: str | Path, splits: dict[str, Sequence[Example]], meta
         write_examples(out_dir / f"{name}.json", examples)
     meta = {**meta, "counts": {name: len(ex) for name, ex in splits.items()}}
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_data_dir(out_dir: str | Path, splits: dict[str, Sequence[Example]], meta: dict[str, Any]) -> None:
+    """`write_splits` into a temporary sibling of `out_dir`, then rename it to `out_dir` (replacing it):
+    an interrupted `gen` leaves the old directory (or none), never a mix of old and new splits."""
+    with atomic_directory(out_dir) as tmp:
+        write_splits(tmp, splits, meta)
 
 
 def find_split(data_dir: str | Path, split: str) -> Path:

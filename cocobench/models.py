@@ -2,8 +2,8 @@
 
 A preset is a transformers config (GPT-2 or Llama architecture) with randomly initialised weights and
 a word-level tokenizer built from the training data (no pretrained weights are available offline).
-Anything else is loaded with `from_pretrained(..., local_files_only=True)`: a `save_pretrained`
-directory or a model already in the Hugging Face cache. A checkpoint is a plain `save_pretrained`
+Anything else is loaded with `from_pretrained` as transformers does: a `save_pretrained` directory,
+or a Hugging Face hub id (the cache first, downloaded when needed; never with HF_HUB_OFFLINE=1). A checkpoint is a plain `save_pretrained`
 directory (model + tokenizer, safetensors) plus `cocobench.json`, so it opens in transformers alone.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -73,37 +74,52 @@ def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int):
     return model, tokenizer
 
 
-def _not_a_model(name: str) -> CocobenchError:
+def _not_a_model(name: str, offline: bool) -> CocobenchError:
     close = difflib.get_close_matches(name, PRESETS, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
+    why = "HF_HUB_OFFLINE=1 forbids downloading it" if offline else "it could not be downloaded (no network, or no such model on the hub)"
     return CocobenchError(
-        f"model '{name}' is neither a preset ({', '.join(PRESETS)}){hint} nor a local directory / cached HF model; "
-        "pass a path to a save_pretrained directory"
+        f"model '{name}' is neither a preset ({', '.join(PRESETS)}){hint} nor a local directory nor in the Hugging Face cache, and {why}; "
+        f"run `huggingface-cli download {name}` on a machine with internet (and copy its cache here), or pass a path to a save_pretrained directory"
     )
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1), read now: huggingface_hub reads it only once, at import."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any((flag or "").upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
 
 
 @contextlib.contextmanager
 def _no_progress_bars():
-    """transformers draws a progress bar for every load and save; our own progress display owns stderr."""
+    """transformers draws a progress bar for every load and save, and huggingface_hub a warning for
+    every retried request; our own progress display owns stderr, and a failed load is one error line."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging
 
     enabled = logging.is_progress_bar_enabled()
+    hub_logger = hub_logging.get_logger("huggingface_hub")
+    hub_level = hub_logger.level
     logging.disable_progress_bar()
+    hub_logger.setLevel("ERROR")
     try:
         yield
     finally:
+        hub_logger.setLevel(hub_level)
         if enabled:
             logging.enable_progress_bar()
 
 
-def _from_pretrained(name: str):
-    """(model, tokenizer) from a save_pretrained directory or the HF cache; never downloads."""
+def _from_pretrained(name: str, local_files_only: bool = True):
+    """(model, tokenizer) from a save_pretrained directory or the HF cache; downloads only when asked."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with _no_progress_bars():
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
         # fp32 whatever the files hold: the paper trains in fp32, CUDA adds bf16 autocast on top.
-        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_files_only, dtype=torch.float32)
     return model, tokenizer
 
 
@@ -113,10 +129,11 @@ def _load_pretrained(name: str):
     path = Path(name)
     if path.is_dir() and not (path / "config.json").is_file():
         raise CocobenchError(f"model directory '{name}' has no config.json; pass a directory written by save_pretrained")
-    try:
-        model, tokenizer = _from_pretrained(name)
+    offline = hub_offline()
+    try:  # a hub id: the cache first, then (unless offline) a download, as transformers does
+        model, tokenizer = _from_pretrained(name, local_files_only=path.is_dir() or offline)
     except (OSError, ValueError, KeyError):
-        raise _not_a_model(name) from None
+        raise _not_a_model(name, offline) from None
     add_latent_tokens(tokenizer, model)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer

@@ -126,13 +126,6 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     start = read_start(run_dir) if cfg.resume else {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
         check_resume_settings(cfg, run_dir, start, data_fingerprints)
-    ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
-    if distributed.is_main():
-        write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
-        if not cfg.resume:
-            atomic_write_json(run_dir / START_FILE, start)
-        if init_fingerprint:
-            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
 
     if cfg.resume:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
@@ -149,8 +142,18 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
 
+    check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
+    ensure_writable_dir(run_dir)  # only now, so that bad data or settings leave no empty run directory behind
+    if distributed.is_main():
+        write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
+        if not cfg.resume:
+            atomic_write_json(run_dir / START_FILE, start)
+        if init_fingerprint:
+            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
+    if not quiet:
+        describe_run(cfg, model, tokenizer, method, splits["train"], device)
     logger = (Loggers(cfg, run_dir) or None) if distributed.is_main() else None  # only rank 0 logs (wandb.init included)
     with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=logger) as reporter:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
@@ -213,6 +216,28 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], 
                              "resume without them, or start a new run with another --out")
 
 
+def describe_run(cfg: RunConfig, model, tokenizer, method, train_examples: list[Example], device) -> None:
+    """Before training: the settings that differ from the defaults, and how long training should take."""
+    from cocobench.train import estimate_train_seconds
+
+    changed = cfg.changed_options()
+    listed = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in changed.items())
+    log(f"settings differing from the defaults: {listed}" if changed else "settings: all at their defaults", False)
+    if cfg.resume:
+        return
+    seconds, micro_batches = estimate_train_seconds(cfg, model, tokenizer, method, train_examples, device=device)
+    log(f"estimate: training takes about {format_duration(seconds)} here ({cfg.epochs} epochs x {micro_batches // cfg.epochs} micro-batches, "
+        f"timed from a few micro-batches; validation and the test add to it)", False)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
     """The fingerprint of the --init-from checkpoint: where a run starts is part of what it is, so
     results record it (in `options`) and runs from different starts are never paired or averaged.
@@ -255,9 +280,35 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
+    check_thoughts_fit(cfg, model, method, examples)
     with directory_lock(cfg.out) as out_dir:
         return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
                                   test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)
+
+
+def context_size(model) -> int | None:
+    """Positions the model can attend over (GPT-2's n_positions, Llama's max_position_embeddings)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
+def check_thoughts_fit(cfg: RunConfig, model, method, examples: list[Example]) -> None:
+    """An explicit --k: say when it is more thoughts than training used, and reject (before any work)
+    one whose longest prompt plus --max-new-tokens would run past the model's context."""
+    if cfg.k is None or not method.takes_k:
+        return
+    context = context_size(model)
+    longest = max((len(method.inference_prompt(e, k=0)) for e in examples), default=0)
+    if context is not None and longest + cfg.k + cfg.max_new_tokens > context:
+        room = context - longest - cfg.max_new_tokens
+        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
+        raise CocobenchError(
+            f"--k {cfg.k} does not fit the model's context of {context} positions: the longest prompt ({longest} tokens) "
+            f"+ {cfg.k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {longest + cfg.k + cfg.max_new_tokens}; {fix}"
+        )
+    trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
+    if cfg.k > trained:
+        log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,

@@ -150,6 +150,42 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
     return state
 
 
+def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[Example], *, device, timed: int = 2) -> tuple[float, int]:
+    """(seconds, micro-batches) the training steps of the whole run should take on this machine: the mean
+    time of `timed` micro-batches (forward + backward, spread from the first to the last stage, after
+    one warm-up) times epochs x micro-batches per epoch. Validation and the test are not counted. Leaves
+    the weights, gradients and random state as they were, so training is the same with or without it."""
+    from cocobench.device import autocast
+
+    ids = token_ids(tokenizer)
+    net = LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause)
+    _, world_size = distributed.world()
+    micro_per_epoch = len(batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, world_size=world_size))
+    steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
+    epochs = [0] + [round(i * (cfg.epochs - 1) / max(timed - 1, 1)) for i in range(timed)]  # a warm-up, then the spread
+    indices = batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, world_size=world_size)[0]
+    seconds = []
+    was_training = model.training
+    cuda = torch.device(device).type == "cuda"
+    with torch.random.fork_rng(devices=[torch.device(device)] if cuda else []):
+        net.train()
+        for epoch in epochs:
+            rng = random.Random(f"estimate:{cfg.seed}:{epoch}")
+            sequences = [method.train_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
+            batch = {name: t.to(device) for name, t in collate(sequences, ids.pad).items()}
+            start = time.perf_counter()
+            with autocast(device, cfg.precision):
+                loss = net(batch["input_ids"], batch["attention_mask"], batch["labels"])["loss"]
+            loss.backward()
+            if cuda:
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - start)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    micro_batches = micro_per_epoch * cfg.epochs
+    return sum(seconds[1:]) / len(seconds[1:]) * micro_batches, micro_batches
+
+
 @contextlib.contextmanager
 def sync_debug_mode(mode: str | None):
     """torch.cuda.set_sync_debug_mode for the duration ("error": a host synchronisation raises)."""

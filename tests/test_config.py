@@ -44,7 +44,7 @@ def test_yaml_type_and_syntax_errors(tmp_path):
         ({"method": "cocnut"}, "did you mean 'coconut'"),
         ({"task": "prosqaa"}, "unknown task 'prosqaa'"),
         ({"c": 0}, "--c must be at least 1"),
-        ({"k": 7}, "--k 7 is out of range"),
+        ({"k": -1}, "--k must be 0 or more thoughts"),
         ({"epochs": 0}, "--epochs must be a positive integer"),
         ({"uniform_prob": 1.5}, "--uniform-prob"),
         ({"reset_optimizer": "sometimes"}, "--reset-optimizer must be one of"),
@@ -57,13 +57,30 @@ def test_invalid_values_are_rejected(overrides, message):
         resolve_config(None, {"task": "prosqa", **overrides})
 
 
-def test_nothing_to_run_on():
-    with pytest.raises(CocobenchError, match="pass --task"):
-        resolve_config(None, {})
+def test_k_may_exceed_the_thoughts_training_used():
+    assert resolve_config(None, {"task": "prosqa", "k": 7}).thoughts == 7  # max_latent_stage*c = 6
+
+
+def test_neither_task_nor_data_runs_the_papers_headline_task():
+    assert resolve_config(None, {}).task == "prosqa"
+    assert resolve_config(None, {"data": "d"}).task is None  # --data alone: the task is detected from it
+
+
+def test_run_names_spell_out_the_options_that_differ_from_the_defaults():
+    name = lambda **overrides: resolve_config(None, {"task": "prosqa", **overrides}).run_name()  # noqa: E731
+    assert name() == "prosqa-coconut-seed0" and name(method="cot", seed=3) == "prosqa-cot-seed3"  # as before
+    assert name(c=2) == "prosqa-coconut-c2-seed0" != name()
+    assert name(c=2, k=8, pad_latent_to_max=False) == "prosqa-coconut-c2-no-pad-latent-to-max-k8-seed0"
+    assert name(model="/models/meta-llama/Llama-3.2-1B") == "prosqa-coconut-modelLlama-3.2-1B-seed0"
+    assert name(model="org/x y:z", lr=0.001) == "prosqa-coconut-modelx_y_z-lr0.001-seed0"
+    assert name(quiet=True, eval_batch_size=8, precision="fp32", out=None) == "prosqa-coconut-seed0"  # how, not what
+    many = name(epochs=3, lr=0.001, c=2, k=4)
+    assert many.startswith("prosqa-coconut-epochs3-lr0.001-h") and many.endswith("-seed0") and len(many) < 60
+    assert many != name(epochs=3, lr=0.001, c=2, k=5)
 
 
 def test_options_exclude_paths_and_output_settings():
     cfg = resolve_config(None, {"task": "prosqa", "out": "x", "quiet": True, "c": 2})
     options = cfg.options()
     assert options["c"] == 2 and "out" not in options and "quiet" not in options and "seed" not in options
-    assert cfg.thoughts == 12 and cfg.run_name() == "prosqa-coconut-seed0"
+    assert cfg.thoughts == 12 and cfg.run_name() == "prosqa-coconut-c2-seed0"

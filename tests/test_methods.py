@@ -325,3 +325,24 @@ def test_stop_targets(tok):
     open_prompt = get_method("coconut", make_cfg(latent_stop="classifier"), tok).inference_prompt(EXAMPLE)
     assert set(m.stop_targets(open_prompt)) == {IGNORE}
     assert set(m.stop_targets(train(method(tok, "cot")).input_ids)) == {IGNORE}
+
+
+def test_word_tokenizer_adds_no_special_tokens(tok):
+    assert tok.encode(Q, add_special_tokens=True) == tok.encode(Q, add_special_tokens=False)
+
+
+@pytest.mark.parametrize("name", ["cot", "coconut", "pause"])
+def test_the_question_gets_the_tokenizers_bos_and_nothing_else_does(name):
+    """As in the authors' code, the question is encoded with add_special_tokens=True: a tokenizer that adds
+    a BOS (Llama's) starts every training sequence and inference prompt with it; steps and answer do not."""
+    from tokenizers import processors
+
+    bos_tok = build_word_tokenizer([Q + S1 + S2 + S3 + A])
+    bos = bos_tok.convert_tokens_to_ids(EOS)
+    bos_tok.backend_tokenizer.post_processor = processors.TemplateProcessing(single=f"{EOS} $A", special_tokens=[(EOS, bos)])
+    assert bos_tok.encode("Tom", add_special_tokens=True)[0] == bos
+    m = method(bos_tok, name)
+    seg = m.segments(EXAMPLE)
+    assert seg.question[0] == bos and seg.question[1:] == tuple(bos_tok.encode(Q, add_special_tokens=False))
+    assert all(bos not in step for step in seg.steps) and seg.answer.count(bos) == 1 and seg.answer[-1] == bos  # only its EOS
+    assert train(m).input_ids[0] == bos and m.inference_prompt(EXAMPLE)[0] == bos

@@ -43,7 +43,8 @@ def test_preset_needs_training_texts():
         build_model_and_tokenizer("gpt2-tiny")
 
 
-def test_unknown_model_name_is_a_user_error(tmp_path):
+def test_unknown_model_name_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CocobenchError, match=r"model 'gpt2-tny' is neither a preset \(gpt2-tiny.*did you mean 'gpt2-tiny'.*save_pretrained directory"):
         build_model_and_tokenizer("gpt2-tny", TEXTS)
     with pytest.raises(CocobenchError, match="no config.json"):
@@ -125,3 +126,47 @@ def test_saved_directory_metadata_is_json(tmp_path):
     model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS)
     save_checkpoint(tmp_path / "c", model, tokenizer, {"method": "pause", "options": {"pause_tokens": 6}})
     assert json.loads((tmp_path / "c" / "cocobench.json").read_text())["options"] == {"pause_tokens": 6}
+
+
+HUB_ID = "cocobench-test/no-such-model"
+
+
+def test_hub_id_with_hf_hub_offline_is_one_line_with_the_fix(tiny_prosqa, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cocobench.cli import app
+    from tests.conftest import one_line_error
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = CliRunner().invoke(app, ["run", "--data", str(tiny_prosqa), "--model", HUB_ID, "--out", str(tmp_path / "r"), "--quiet"])
+    one_line_error(result, f"model '{HUB_ID}'", "HF_HUB_OFFLINE=1", f"huggingface-cli download {HUB_ID}", "save_pretrained directory")
+
+
+def unreachable_hub(monkeypatch):
+    """Stands in for an unreachable network: every hub download fails as huggingface_hub's does;
+    records whether each call was allowed to download."""
+    import transformers.utils.hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    calls = []
+
+    def download(repo_id, filename, *args, local_files_only=False, **kwargs):
+        calls.append(local_files_only)
+        raise LocalEntryNotFoundError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(transformers.utils.hub, "hf_hub_download", download)
+    return calls
+
+
+def test_hub_id_on_an_unreachable_network_is_a_user_error_with_the_fix(monkeypatch):
+    calls = unreachable_hub(monkeypatch)
+    with pytest.raises(CocobenchError) as error:
+        build_model_and_tokenizer(HUB_ID)
+    message = str(error.value)
+    assert "could not be downloaded (no network, or no such model on the hub)" in message
+    assert f"huggingface-cli download {HUB_ID}` on a machine with internet" in message and "\n" not in message
+    assert calls and not all(calls)  # the cache alone was not the end of it: a download was tried

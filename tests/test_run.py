@@ -102,6 +102,13 @@ def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
     fewer = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "1", "--out", tmp_path / "k1", "--quiet")
     assert fewer.exit_code == 0
     assert all(s["num_thoughts"] == 1 for s in json.loads((tmp_path / "k1" / "results.json").read_text())["samples"])
+    more = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "5", "--out", tmp_path / "k5")
+    assert more.exit_code == 0, more.output
+    assert "note: --k 5 thoughts at inference; the model was trained with at most 2" in more.stderr.replace("\n", " ")
+    assert all(s["num_thoughts"] == 5 for s in json.loads((tmp_path / "k5" / "results.json").read_text())["samples"])
+    too_many = invoke("eval", "--checkpoint", run_dir / "checkpoints" / "best", "--data", tiny_prosqa, "--k", "1000", "--out", tmp_path / "k1000")
+    line = one_line_error(too_many, "--k 1000 does not fit the model's context of 1024 positions", "--max-new-tokens 20", "use --k")
+    assert "max-latent-stage" not in line and not (tmp_path / "k1000").exists()
 
 
 def test_eval_on_the_official_prosqa_test_file(tiny_prosqa, tmp_path):
@@ -146,7 +153,8 @@ def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     [
         (["--method", "cocnut"], "did you mean 'coconut'"),
         (["--method", "coconut", "--c", "0"], "--c must be at least 1"),
-        (["--method", "coconut", "--k", "9"], "--k 9 is out of range"),
+        (["--method", "coconut", "--k", "-1"], "--k must be 0 or more thoughts"),
+        (["--method", "coconut", "--k", "2000"], "--k 2000 does not fit the model's context of 1024 positions"),
         (["--method", "cot", "--reset-optimizer", "often"], "--reset-optimizer"),
     ],
 )
@@ -154,6 +162,7 @@ def test_run_bad_input_is_one_line_exit_2(args, message, tiny_prosqa, tmp_path):
     result = invoke("run", "--data", tiny_prosqa, "--out", tmp_path / "x", "--quiet", *args)
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # rejected before any work
 
 
 def test_run_data_errors(tmp_path):
@@ -344,3 +353,37 @@ def test_ctrl_c_in_any_command_says_so_and_exits_130(tiny_prosqa, tmp_path, monk
     monkeypatch.setattr(cocobench.runner, "evaluate_checkpoint", interrupt)
     result = invoke("eval", "--checkpoint", tmp_path, "--data", tiny_prosqa, "--quiet")
     assert result.exit_code == 130 and result.stderr.strip() == "interrupted: stopped by Ctrl-C"
+
+
+def test_run_without_task_or_data_trains_on_prosqa_and_names_the_changed_options(tiny_prosqa, tmp_path, monkeypatch):
+    """`cocobench run --method coconut --c 2`: ProsQA's default data (made once; here a small stand-in with
+    the current generator version), runs/prosqa-coconut-c2-...-seed0, the changed settings and an estimate."""
+    import shutil
+
+    from cocobench.tasks import prosqa
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_prosqa, tmp_path / "data" / "prosqa-default")
+    (tmp_path / "data" / "prosqa-default" / "meta.json").write_text(json.dumps({"generator": "prosqa", "version": prosqa.VERSION}))
+    args = ["--epochs", "2", "--max-new-tokens", "20", "--max-latent-stage", "1", "--epochs-per-stage", "1"]
+    result = invoke("run", "--method", "coconut", "--c", "2", *args)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "prosqa-coconut-epochs2-max-new-tokens20-h"
+    (found,) = (tmp_path / "runs").iterdir()
+    assert found.name.startswith(run_dir.name) and found.name.endswith("-seed0")
+    results = json.loads((found / "results.json").read_text())
+    assert results["task"] == "prosqa" and results["options"]["c"] == 2
+    err = " ".join(result.stderr.split())
+    assert "settings differing from the defaults: --epochs 2, --max-new-tokens 20, --c 2, --max-latent-stage 1, --epochs-per-stage 1" in err
+    assert "estimate: training takes about" in err and "generating default" not in err  # the data was there: not made again
+    again = invoke("run", "--method", "coconut", "--c", "1", *args, "--quiet")
+    assert again.exit_code == 0 and len(list((tmp_path / "runs").iterdir())) == 2  # c=1 does not collide with c=2
+
+
+def test_the_estimate_leaves_training_unchanged(tiny_prosqa, tmp_path):
+    """The timed micro-batches before training touch neither the weights nor the random state."""
+    args = ["--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", *[a for a in FAST if a != "--quiet"]]
+    assert invoke("run", *args, "--out", tmp_path / "loud").exit_code == 0
+    assert invoke("run", *args, "--out", tmp_path / "quiet", "--quiet").exit_code == 0
+    for name, tensor in weights(tmp_path / "loud").items():
+        assert torch.equal(tensor, weights(tmp_path / "quiet")[name]), name

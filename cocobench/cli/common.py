@@ -33,10 +33,23 @@ def split_sizes(train: int, valid: int, test: int) -> dict[str, int]:
     return {"train": positive("--train", train), "valid": positive("--valid", valid), "test": positive("--test", test)}
 
 
-def check_out_dir(out: Path) -> None:
-    """Fail before generating (and without creating anything) when --out cannot be written."""
+DATA_ROOT = Path("data")  # `gen TASK` without --out writes data/TASK
+
+
+def data_out_dir(out: Path | None, task: str, *, overwrite: bool) -> Path:
+    """--out, or data/TASK without it; checked (before anything is generated) by `check_out_dir`."""
+    out = DATA_ROOT / task if out is None else out
+    check_out_dir(out, overwrite=overwrite)
+    return out
+
+
+def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
+    """Fail before generating (and without creating anything) when --out cannot be written, or when it
+    already holds files and --overwrite was not given (a regenerated split would silently change runs)."""
     if out.exists() and not out.is_dir():
         raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        raise CocobenchError(f"--out '{out}' already holds files; pass --overwrite to replace them, or choose another --out")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
@@ -47,14 +60,15 @@ def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, met
     then write the splits and meta.json atomically and say what was written."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cocobench.examples import write_splits
+    from cocobench.examples import write_data_dir
     from cocobench.tasks.base import generation_order
 
     columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
         bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
         splits = generate(lambda split, n: progress.advance(bars[split], n))
-    write_splits(out, splits, meta)
+    write_data_dir(out, splits, meta)
     if not quiet:
         counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
         stderr.print(f"wrote {counts}{note} to {out}")
+

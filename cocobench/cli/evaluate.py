@@ -15,7 +15,7 @@ from cocobench.cli.common import print_json
 def eval_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A checkpoint directory (e.g. runs/X/checkpoints/best)."),
     data: Path = typer.Option(..., "--data", help="A split file (JSON/JSONL) or a data directory (its test split is used)."),
-    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference. [default: the run's]"),
+    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference; more than the run trained with is allowed (bounded by the model's context). [default: the run's]"),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit per example. [default: the run's]"),
     eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Examples per generation batch."),
     limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples."),
@@ -30,7 +30,8 @@ def eval_command(
     from cocobench.runner import evaluate_checkpoint
 
     overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
-                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision, "quiet": quiet or None}
+                 "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision,
+                 "quiet": quiet}  # output, not a setting: never inherited from the run (which may have been --quiet)
     results = evaluate_checkpoint(checkpoint, data, overrides, out)
     if json_output:
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

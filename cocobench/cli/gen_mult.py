@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,7 +15,8 @@ TRAIN, VALID, TEST = mult.TASK.default_sizes
 
 @gen_app.command("mult")
 def gen_mult(
-    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write train.json, valid.json, test.json and meta.json into. [default: data/mult]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out directory that already holds files."),
     digits: int = typer.Option(mult.DIGITS, "--digits", help="Digits of each operand, D in D x D (iCoT: 4, 5, 7, 9)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
     train: int = typer.Option(TRAIN, "--train", help="Number of training examples (iCoT's own train files are far larger)."),
@@ -23,9 +25,9 @@ def gen_mult(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
 ) -> None:
     """Generate D x D multiplication train/valid/test splits (iCoT's format), deterministic for --seed."""
-    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
 
     sizes = split_sizes(train, valid, test)
     mult.validate_knobs(digits, sizes)
-    check_out_dir(out)
+    out = data_out_dir(out, "mult", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: mult.generate_splits(seed, sizes, digits, progress=progress), mult.meta(seed, sizes, digits), quiet=quiet, note=f" ({digits}x{digits} digits)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,7 +15,8 @@ TRAIN, VALID, TEST = prontoqa.TASK.default_sizes
 
 @gen_app.command("prontoqa")
 def gen_prontoqa(
-    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write train.json, valid.json, test.json and meta.json into. [default: data/prontoqa]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out directory that already holds files."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
     train: int = typer.Option(TRAIN, "--train", help="Number of training examples (paper: 9000)."),
     valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (paper: 200)."),
@@ -28,9 +30,9 @@ def gen_prontoqa(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
-    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
 
     sizes = split_sizes(train, valid, test)
     prontoqa.validate_hops(hops)
-    check_out_dir(out)
+    out = data_out_dir(out, "prontoqa", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet)

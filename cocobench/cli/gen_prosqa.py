@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,7 +15,8 @@ TRAIN, VALID, TEST = prosqa.TASK.default_sizes
 
 @gen_app.command("prosqa")
 def gen_prosqa(
-    out: Path = typer.Option(..., "--out", help="Directory to write train.json, valid.json, test.json and meta.json into."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write train.json, valid.json, test.json and meta.json into. [default: data/prosqa]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out directory that already holds files."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
     train: int = typer.Option(TRAIN, "--train", help="Number of training examples (paper: 17886)."),
     valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (paper: 300)."),
@@ -31,10 +33,10 @@ def gen_prosqa(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
-    from cocobench.cli.common import check_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
 
     sizes = split_sizes(train, valid, test)
     knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": min_hops, "max_hops": max_hops}
     prosqa.validate_knobs(**knobs)
-    check_out_dir(out)
+    out = data_out_dir(out, "prosqa", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: prosqa.generate_splits(seed, sizes, **knobs, progress=progress), prosqa.meta(seed, sizes, **knobs), quiet=quiet)

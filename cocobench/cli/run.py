@@ -13,13 +13,13 @@ from cocobench.cli.common import print_json
 
 @app.command("run")
 def run(
-    task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated."),
+    task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated (made once). [default: prosqa, the paper's headline task, when no --data]"),
     data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/valid/test splits (JSON or JSONL in the example format)."),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="cot, no-cot, icot, pause, coconut, coconut-no-curriculum, coconut-no-thought, pause-as-thought, pause-multipass. [default: coconut]"),
-    model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a cached HF id. [default: gpt2-tiny]"),
+    model: Optional[str] = typer.Option(None, "--model", help="Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, or a Hugging Face hub id (cache first, downloaded when needed). [default: gpt2-tiny]"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (same names as these options); the command line wins."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for initialisation, data order and sampling. [default: 0]"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>, with the options that differ from the defaults before the seed, e.g. runs/prosqa-coconut-c2-seed0]"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this checkpoint's weights (e.g. a CoT-trained stage 0)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last checkpoint."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: 50]"),
@@ -39,7 +39,7 @@ def run(
     uniform_prob: Optional[float] = typer.Option(None, "--uniform-prob", help="Probability of training an example at a random stage. [default: 0]"),
     reset_optimizer: Optional[str] = typer.Option(None, "--reset-optimizer", help="stage (paper) | epoch (official code) | never. [default: stage]"),
     latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed number of thoughts | classifier (learned stop probe). [default: fixed]"),
-    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference. [default: max_latent_stage*c]"),
+    k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference; more than training used is allowed (bounded by the model's context). [default: max_latent_stage*c]"),
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier. [default: max_latent_stage*c]"),
     pause_tokens: Optional[int] = typer.Option(None, "--pause-tokens", help="Pause tokens for the pause method. [default: max_latent_stage*c]"),
     remove_per_epoch: Optional[int] = typer.Option(None, "--remove-per-epoch", help="iCoT: CoT tokens removed per epoch. [default: 8]"),

@@ -123,14 +123,16 @@ class Method:
         return k
 
     # --- tokenization ---
-    def encode(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer.encode(text, add_special_tokens=False))
+    def encode(self, text: str, *, add_special_tokens: bool = False) -> tuple[int, ...]:
+        return tuple(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
 
     def segments(self, example: Example) -> Segments:
         key = (example["question"], tuple(example["steps"]), example["answer"])
         if key not in self._segments:
             self._segments[key] = Segments(
-                question=self.encode(example["question"] + "\n"),
+                # The question alone gets the tokenizer's special tokens, as in the authors' code: a BOS
+                # for Llama-style tokenizers; none for GPT-2's or cocobench's word-level tokenizer.
+                question=self.encode(example["question"] + "\n", add_special_tokens=True),
                 steps=tuple(self.encode(step + "\n") for step in example["steps"]),
                 answer=self.encode("### " + example["answer"]) + (self.ids.eos,),
             )

@@ -37,10 +37,10 @@ def generation_order(sizes: dict[str, int]) -> list[str]:
 
 def write_default_splits(out_dir: Path, default_sizes: tuple[int, int, int], generate_splits: Callable, meta: Callable, seed: int = 0) -> None:
     """What `generate_default` does for every generated task: default sizes, written as `cocobench gen` would."""
-    from cocobench.examples import write_splits
+    from cocobench.examples import write_data_dir
 
     sizes = dict(zip(SPLITS, default_sizes))
-    write_splits(out_dir, generate_splits(seed, sizes), meta(seed, sizes))
+    write_data_dir(out_dir, generate_splits(seed, sizes), meta(seed, sizes))
 
 
 @dataclass(frozen=True)
