@@ -109,12 +109,6 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
-    ensure_writable_dir(run_dir)  # only now, so that bad data leaves no empty run directory behind
-    if distributed.is_main():
-        write_config(run_dir, cfg)
-        if init_fingerprint:
-            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
-
     if cfg.resume:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
     elif cfg.init_from:
@@ -129,6 +123,11 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     if classifier is not None:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
+    ensure_writable_dir(run_dir)  # only now, so that bad data or checkpoints leave no empty run directory behind
+    if distributed.is_main():
+        write_config(run_dir, cfg)
+        if init_fingerprint:
+            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
 
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()

@@ -1,0 +1,65 @@
+"""Every bad input is one `error: ...` line and exit code 2, with nothing half-written: damaged
+checkpoints, sequences past the model's positions, non-finite numbers, wrong-kind paths, a full disk."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from cocobench.cli import app
+from tests.conftest import one_line_error
+
+FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "1", "--max-new-tokens", "8", "--eval-batch-size", "8",
+        "--max-latent-stage", "2", "--epochs-per-stage", "1", "--limit-train", "16", "--limit-eval", "4", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_prosqa, tmp_path_factory):
+    """A finished one-epoch CoT run (its checkpoints are copied and damaged by the tests)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def damaged_copy(src, dst, file, damage):
+    shutil.copytree(src, dst)
+    target = dst / file
+    target.write_bytes(damage(target.read_bytes()))
+    return dst
+
+
+RANDOM = lambda data: os.urandom(max(64, len(data) // 4))  # noqa: E731
+TRUNCATED = lambda data: data[: len(data) // 3]  # noqa: E731
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("model.safetensors", RANDOM), ("model.safetensors", TRUNCATED), ("cocobench.json", TRUNCATED), ("config.json", TRUNCATED),
+])
+def test_damaged_checkpoint_for_eval_and_init_from(file, damage, trained, tiny_prosqa, tmp_path):
+    checkpoint = damaged_copy(trained / "checkpoints" / "best", tmp_path / "ckpt", file, damage)
+    one_line_error(invoke("eval", "--checkpoint", checkpoint, "--data", tiny_prosqa, "--out", tmp_path / "eval", "--quiet"), "is damaged or incomplete")
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--init-from", checkpoint, "--out", tmp_path / "run", *FAST)
+    one_line_error(result, str(checkpoint), "damaged")
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "run").exists()  # nothing is left behind
+
+
+@pytest.mark.parametrize("damage", [RANDOM, TRUNCATED])
+def test_damaged_trainer_state_on_resume(damage, trained, tiny_prosqa, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "results.json").unlink()
+    state = run / "checkpoints" / "last" / "trainer_state.pt"
+    state.write_bytes(damage(state.read_bytes()))
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "2", "--out", run, "--resume", *FAST)
+    one_line_error(result, "trainer_state.pt", "damaged")
+    assert not (run / "results.json").exists()
