@@ -15,6 +15,7 @@ from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import atomic_write_json, atomic_write_text, ensure_writable_dir, file_fingerprint, recover_directory
+from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, write_results
 
@@ -123,7 +124,8 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     if classifier is not None:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
-    ensure_writable_dir(run_dir)  # only now, so that bad data or checkpoints leave no empty run directory behind
+    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], ks=(None, cfg.k))
+    ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)
         if init_fingerprint:
@@ -189,6 +191,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
+    check_sequence_lengths(cfg, model, method, evaluate=examples, ks=(cfg.k,))
     return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=ensure_writable_dir(cfg.out), task=detected.name if detected else "custom",
                               test_file=test_file, train_file=None, classifier=classifier, device=device)
 

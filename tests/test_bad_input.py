@@ -63,3 +63,26 @@ def test_damaged_trainer_state_on_resume(damage, trained, tiny_prosqa, tmp_path)
     result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "2", "--out", run, "--resume", *FAST)
     one_line_error(result, "trainer_state.pt", "damaged")
     assert not (run / "results.json").exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--method", "cot", "--max-new-tokens", "100000"], "--max-new-tokens"),
+    (["--method", "pause", "--pause-tokens", "2000"], "--pause-tokens"),
+    (["--method", "coconut-no-curriculum", "--max-latent-stage", "2000"], "--max-latent-stage"),
+    (["--method", "coconut", "--max-latent-stage", "2000"], "--max-latent-stage"),
+])
+def test_sequences_past_the_models_positions_are_rejected_before_any_work(args, option, tiny_prosqa, tmp_path):
+    result = invoke("run", "--data", tiny_prosqa, "--out", tmp_path / "run", "--epochs", "1", *FAST[:-1], *args, "--quiet")
+    one_line_error(result, "1024 positions", f"lower {option}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_long_questions_and_eval_generation_are_checked(trained, tiny_prosqa, tmp_path):
+    long = tmp_path / "long.json"
+    example = json.loads((tiny_prosqa / "test.json").read_text())[0]
+    long.write_text(json.dumps([{**example, "question": " ".join(["Tom"] * 1500)}]))
+    best = trained / "checkpoints" / "best"
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", long, "--out", tmp_path / "a", "--quiet"), "1024 positions", "questions")
+    result = invoke("eval", "--checkpoint", best, "--data", tiny_prosqa, "--max-new-tokens", "100000", "--out", tmp_path / "b", "--quiet")
+    one_line_error(result, "--max-new-tokens")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
