@@ -86,3 +86,40 @@ def test_long_questions_and_eval_generation_are_checked(trained, tiny_prosqa, tm
     result = invoke("eval", "--checkpoint", best, "--data", tiny_prosqa, "--max-new-tokens", "100000", "--out", tmp_path / "b", "--quiet")
     one_line_error(result, "--max-new-tokens")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--weight-decay", "nan"], "--weight-decay must be a finite number"),
+    (["--uniform-prob", "nan"], "--uniform-prob must be a finite number"),
+    (["--grad-clip", "-1"], "--grad-clip"),
+    (["--grad-clip", "0"], "--grad-clip"),
+    (["--seed", str(2**70)], "--seed must be in 0..4294967295"),
+    (["--seed", "-1"], "--seed must be in"),
+])
+def test_numbers_no_setting_accepts(args, message, tiny_prosqa, tmp_path):
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", tmp_path / "run", "--quiet", *args), message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_yaml_nan_and_binary_yaml(tiny_prosqa, tmp_path):
+    nan = tmp_path / "nan.yaml"
+    nan.write_text("method: cot\nlr: .nan\n")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", nan, "--quiet"), "--lr must be a finite number")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81\x9c binary")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", binary, "--quiet"), "not UTF-8")
+    one_line_error(invoke("suite", binary, "--out", tmp_path / "suite", "--quiet"), "not UTF-8")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", tmp_path, "--quiet"), "is a directory")
+
+
+def test_removal_smoothing_may_still_be_infinite():
+    from cocobench.config import resolve_config
+
+    assert resolve_config(overrides={"task": "prosqa", "method": "icot", "removal_smoothing": float("inf")}).removal_smoothing == float("inf")
+
+
+def test_gen_mult_digits_has_a_maximum(tmp_path):
+    one_line_error(invoke("gen", "mult", "--digits", "100000", "--out", tmp_path / "m"), "--digits must be at most 20")
+    assert not (tmp_path / "m").exists()
