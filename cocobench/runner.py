@@ -175,9 +175,12 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     quiet_libraries()
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
-        raise CocobenchError(f"checkpoint '{checkpoint}' does not exist; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+        what = "is a file, not a directory" if checkpoint.is_file() else "does not exist"
+        raise CocobenchError(f"checkpoint '{checkpoint}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
     test_file = find_split(data, "test") if Path(data).is_dir() else Path(data)
     examples = load_examples(test_file)
+    if not examples:
+        raise CocobenchError(f"{test_file}: no examples to evaluate (an empty array); pass a data file with at least one example")
     model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
     cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
     if cfg.latent_stop == "classifier" and classifier is None:

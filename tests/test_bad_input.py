@@ -123,3 +123,30 @@ def test_removal_smoothing_may_still_be_infinite():
 def test_gen_mult_digits_has_a_maximum(tmp_path):
     one_line_error(invoke("gen", "mult", "--digits", "100000", "--out", tmp_path / "m"), "--digits must be at most 20")
     assert not (tmp_path / "m").exists()
+
+
+def test_data_files_of_the_wrong_shape(trained, tiny_prosqa, tmp_path):
+    best = trained / "checkpoints" / "best"
+    surrogate = tmp_path / "surrogate.json"
+    surrogate.write_text('[{"question": "Is Tom \\ud800 a cat?", "steps": [], "answer": "yes"}]')
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", surrogate, "--quiet"), "surrogate.json: example 0", "lone surrogate")
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"question": "q", "steps": [], "answer": "a"}, indent=2))
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", pretty, "--quiet"), "expected a JSON array of examples")
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", empty, "--out", tmp_path / "e", "--quiet"), "no examples to evaluate")
+    assert not (tmp_path / "e").exists()
+
+
+def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
+    best = trained / "checkpoints" / "best"
+    one_line_error(invoke("run", "--data", tiny_prosqa / "test.json", "--method", "cot", "--quiet"), "is a file", "train/valid/test")
+    one_line_error(invoke("eval", "--checkpoint", best / "config.json", "--data", tiny_prosqa, "--quiet"), "is a file, not a directory")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", best / "config.json", "--out", tmp_path / "r", "--quiet"),
+                   "--init-from", "is a file")
+    from cocobench.examples import load_examples
+    from cocobench.errors import CocobenchError
+
+    with pytest.raises(CocobenchError, match="is a directory"):
+        load_examples(tiny_prosqa)
