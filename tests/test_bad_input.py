@@ -150,3 +150,41 @@ def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
 
     with pytest.raises(CocobenchError, match="is a directory"):
         load_examples(tiny_prosqa)
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_writing_data(tmp_path, monkeypatch):
+    import cocobench.io
+
+    monkeypatch.setattr(cocobench.io.os, "fsync", disk_full)
+    result = invoke("gen", "mult", "--out", tmp_path / "m", "--train", "10", "--valid", "5", "--test", "5", "--quiet")
+    one_line_error(result, "no space left", str(tmp_path / "m"), "run the command again")
+    assert not [p for p in (tmp_path / "m").glob("*") if p.is_file()]  # no partial file
+
+
+def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, monkeypatch):
+    def save_fails(self, *args, **kwargs):
+        disk_full()
+
+    monkeypatch.setattr("transformers.PreTrainedModel.save_pretrained", save_fails)
+    run = tmp_path / "run"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", run, *FAST)
+    one_line_error(result, "no space left", "checkpoints", "--resume")
+    assert not list((run / "checkpoints").glob(".*")) and not (run / "checkpoints" / "last").exists()
+    monkeypatch.undo()
+    import cocobench.io
+
+    real_write_text = cocobench.io.atomic_write_text
+
+    def results_write_fails(path, text):  # the disk fills up just as results.json is written
+        if str(path).endswith("results.json"):
+            monkeypatch.setattr(cocobench.io.os, "fsync", disk_full)
+        real_write_text(path, text)
+
+    monkeypatch.setattr(cocobench.io, "atomic_write_text", results_write_fails)
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "run2", *FAST)
+    one_line_error(result, "no space left", "results.json")
+    assert not (tmp_path / "run2" / "results.json").exists() and not list((tmp_path / "run2").glob(".results*"))
