@@ -94,9 +94,11 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 def raise_if_disk_full(exc: BaseException, path: Path) -> None:
     """A full disk (or quota) while writing `path` is the user's to fix: one line naming the directory.
     The atomic writers call this after removing their temporary file, so nothing partial is left."""
-    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+    # torch.save and safetensors report the OS error inside their own exceptions, as text
+    if (isinstance(exc, OSError) and exc.errno in DISK_FULL) or (isinstance(exc, Exception) and "No space left on device" in str(exc)):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "No space left on device"
         raise CocobenchError(
-            f"no space left on the device writing '{path}' ({exc.strerror or 'disk full'}); free space in '{path.parent}' "
+            f"no space left on the device writing '{path}' ({reason}); free space in '{path.parent}' "
             "and run the command again (`cocobench run --out DIR --resume` continues a run from its last checkpoint)"
         ) from None
 

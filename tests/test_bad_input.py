@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cocobench.cli import app
+from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
 
 FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "1", "--max-new-tokens", "8", "--eval-batch-size", "8",
@@ -146,7 +147,6 @@ def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
     one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", best / "config.json", "--out", tmp_path / "r", "--quiet"),
                    "--init-from", "is a file")
     from cocobench.examples import load_examples
-    from cocobench.errors import CocobenchError
 
     with pytest.raises(CocobenchError, match="is a directory"):
         load_examples(tiny_prosqa)
@@ -176,6 +176,11 @@ def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, 
     assert not list((run / "checkpoints").glob(".*")) and not (run / "checkpoints" / "last").exists()
     monkeypatch.undo()
     import cocobench.io
+
+    with pytest.raises(CocobenchError, match="no space left"):  # safetensors and torch.save say it in their own exceptions
+        with cocobench.io.atomic_directory(tmp_path / "ckpt"):
+            raise RuntimeError("Error while serializing: IoError(No space left on device (os error 28))")
+    assert not (tmp_path / "ckpt").exists() and not list(tmp_path.glob(".ckpt*"))
 
     real_write_text = cocobench.io.atomic_write_text
 
