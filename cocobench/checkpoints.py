@@ -5,6 +5,8 @@ opens in plain transformers, plus `cocobench.json` (method and settings) and sma
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import torch
 
 from cocobench.errors import CocobenchError
+from cocobench.models import unreadable_checkpoint
 
 TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
@@ -52,9 +55,12 @@ def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
     classifier = None
     weights = Path(path) / CLASSIFIER_WEIGHTS
     if weights.is_file():
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        classifier = StopClassifier(next(iter(state.values())).shape[-1])
-        classifier.load_state_dict(state)
+        state = load_torch_file(weights, weights_only=True)
+        try:
+            classifier = StopClassifier(next(iter(state.values())).shape[-1])
+            classifier.load_state_dict(state)
+        except (AttributeError, StopIteration, IndexError, KeyError, RuntimeError) as exc:  # not a probe's weights
+            raise unreadable_checkpoint(Path(path), exc, CLASSIFIER_WEIGHTS) from None
     return model, tokenizer, metadata, classifier
 
 
@@ -76,9 +82,20 @@ def load_training_state(path: Path, optimizer, net=None):
     file = Path(path) / TRAINER_STATE
     if not file.is_file():
         raise CocobenchError(f"'{path}' has no {TRAINER_STATE}; it is not a resumable checkpoint")
-    saved = torch.load(file, map_location="cpu", weights_only=False)
-    if net is not None:
-        distributed.load_optimizer_state(net, optimizer, saved["optimizer"])
-    else:
-        optimizer.load_state_dict(saved["optimizer"])
-    return TrainState(**saved["state"])
+    saved = load_torch_file(file, weights_only=False)
+    try:
+        if net is not None:
+            distributed.load_optimizer_state(net, optimizer, saved["optimizer"])
+        else:
+            optimizer.load_state_dict(saved["optimizer"])
+        return TrainState(**saved["state"])
+    except (TypeError, KeyError, ValueError, IndexError, RuntimeError) as exc:  # loads, but is not this run's trainer state
+        raise unreadable_checkpoint(Path(path), exc, TRAINER_STATE) from None
+
+
+def load_torch_file(file: Path, *, weights_only: bool) -> Any:
+    """torch.load on CPU; a truncated or random file is a one-line error naming it."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=weights_only)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError, zipfile.BadZipFile) as exc:
+        raise unreadable_checkpoint(file.parent, exc, file.name) from None

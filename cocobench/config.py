@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from cocobench.errors import CocobenchError, unknown_name
 
 LATENT_STOPS = ("fixed", "classifier")
 OPTIMIZER_RESETS = ("stage", "epoch", "never")
+MAX_SEED = 2**32 - 1  # what every seeded library takes (NumPy's limit); torch's 2**64 - 1 would overflow the trainer's derived seeds
+INFINITE_ALLOWED = ("removal_smoothing",)  # inf means "no smoothing"; every other float setting must be finite
 
 
 @dataclass
@@ -70,6 +73,7 @@ class RunConfig:
         from cocobench.methods import method_names
         from cocobench.tasks import task_names
 
+        check_numbers(self)
         if self.task is None and self.data is None:
             self.task = DEFAULT_TASK
         if self.task is not None and self.task not in task_names():
@@ -137,6 +141,19 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+def check_numbers(cfg: RunConfig) -> None:
+    """Numbers no setting accepts: NaN or infinite floats (`--lr nan`, YAML `lr: .nan`), a gradient
+    clip <= 0 (a negative max norm flips the gradient), a seed outside 0..MAX_SEED."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and f.name not in INFINITE_ALLOWED)):
+            raise CocobenchError(f"--{_flag(f.name)} must be a finite number, got {value}")
+    if cfg.grad_clip is not None and cfg.grad_clip <= 0:
+        raise CocobenchError(f"--grad-clip is a max gradient norm and must be > 0 (leave it out for no clipping), got {cfg.grad_clip}")
+    if isinstance(cfg.seed, int) and not 0 <= cfg.seed <= MAX_SEED:
+        raise CocobenchError(f"--seed must be in 0..{MAX_SEED} (2**32 - 1), got {cfg.seed}")
+
+
 OUTPUT_FIELDS = ("quiet", "resume", "wandb", "tensorboard")
 DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
 NAMED_OPTIONS = 3  # run names spell out at most this many changed options
@@ -176,9 +193,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise CocobenchError(f"config file '{path}' does not exist; pass a YAML file of run settings")
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CocobenchError(f"config file '{path}' {what}; pass a YAML file of run settings")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file of run settings") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f"{path}:{line + 1}" if line is not None else str(path)

@@ -29,12 +29,18 @@ def validate_example(example: Any, where: str) -> Example:
             raise CocobenchError(f"{where}: field '{field}' must be a {kind.__name__}, got {type(example[field]).__name__}")
     if not all(isinstance(step, str) for step in example["steps"]):
         raise CocobenchError(f"{where}: every entry of 'steps' must be a string")
+    try:  # JSON's "\ud800" loads, but a lone surrogate is not text: it fails at the first write or tokenization
+        json.dumps(example, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise CocobenchError(f"{where}: a lone surrogate escape (such as \\ud800) is not valid Unicode text; fix or remove it") from None
     return example
 
 
 def load_examples(path: str | Path) -> list[Example]:
     """Read and validate a JSON array or JSON Lines file; errors name the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise CocobenchError(f"data file '{path}' is a directory; pass a .json or .jsonl file (a split such as '{path / 'test.json'}')")
     if not path.is_file():
         raise CocobenchError(f"data file '{path}' does not exist; pass an existing .json or .jsonl file")
     try:
@@ -58,9 +64,20 @@ def load_examples(path: str | Path) -> list[Example]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            if not examples and _is_one_json_value(text):
+                raise CocobenchError(f"{path}: expected a JSON array of examples (or one example object per line), got a single JSON value over several lines") from None
             raise CocobenchError(f"{path}:{lineno}: malformed JSON line ({exc.msg}); expected one example object per line") from None
         examples.append(validate_example(record, f"{path}:{lineno}"))
     return examples
+
+
+def _is_one_json_value(text: str) -> bool:
+    """Whether the whole file is one JSON value (a pretty-printed object, not JSON Lines)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def dump_examples(examples: Sequence[Example]) -> str:
@@ -91,6 +108,8 @@ def write_data_dir(out_dir: str | Path, splits: dict[str, Sequence[Example]], me
 def find_split(data_dir: str | Path, split: str) -> Path:
     """The file of one split in a data directory (`test.json`, `test.jsonl`, `prosqa_test.json`)."""
     data_dir = Path(data_dir)
+    if data_dir.is_file():
+        raise CocobenchError(f"data directory '{data_dir}' is a file; pass the directory holding train/valid/test splits (e.g. '{data_dir.parent}')")
     if not data_dir.is_dir():
         raise CocobenchError(f"data directory '{data_dir}' does not exist; generate one with `cocobench gen`")
     candidates = [data_dir / f"{split}.json", data_dir / f"{split}.jsonl"]

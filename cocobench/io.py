@@ -7,6 +7,7 @@ leaves a half-written file behind: we write to a temporary sibling, then rename 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -47,9 +48,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise_if_disk_full(exc, path)
         raise
 
 
@@ -78,11 +80,27 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if set_aside:  # the new directory never arrived: put the old one back where it was
             os.replace(old, path)
+        raise_if_disk_full(exc, path)
         raise
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def raise_if_disk_full(exc: BaseException, path: Path) -> None:
+    """A full disk (or quota) while writing `path` is the user's to fix: one line naming the directory.
+    The atomic writers call this after removing their temporary file, so nothing partial is left."""
+    # torch.save and safetensors report the OS error inside their own exceptions, as text
+    if (isinstance(exc, OSError) and exc.errno in DISK_FULL) or (isinstance(exc, Exception) and "No space left on device" in str(exc)):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "No space left on device"
+        raise CocobenchError(
+            f"no space left on the device writing '{path}' ({reason}); free space in '{path.parent}' "
+            "and run the command again (`cocobench run --out DIR --resume` continues a run from its last checkpoint)"
+        ) from None
 
 
 def recover_directory(path: str | Path) -> None:

@@ -158,7 +158,7 @@ def require_checkpoint(path: str | Path, name: str = "checkpoint") -> Path:
     """The path, if it is a model directory (has config.json); else a one-line error naming `name`."""
     path = Path(path)
     if not (path / "config.json").is_file():
-        what = "does not exist" if not path.exists() else "is not a model checkpoint (no config.json)"
+        what = "does not exist" if not path.exists() else "is a file, not a directory" if path.is_file() else "is not a model checkpoint (no config.json)"
         raise CocobenchError(f"{name} '{path}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
     return path
 
@@ -168,13 +168,37 @@ def load_checkpoint(path: str | Path):
     `save_pretrained` directory (which also gets the latent tokens if it lacks them)."""
     from cocobench.tokenizer import LATENT, add_latent_tokens
 
+    from safetensors import SafetensorError
+
     path = require_checkpoint(path)
     try:
         model, tokenizer = _from_pretrained(str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CocobenchError(f"checkpoint '{path}' cannot be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); pass a directory written by cocobench") from None
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:  # truncated or random files: safetensors, JSON, tokenizer
+        raise unreadable_checkpoint(path, exc) from None
     if tokenizer.convert_tokens_to_ids(LATENT) in (None, tokenizer.unk_token_id):
         add_latent_tokens(tokenizer, model)
-    metadata_file = path / METADATA_FILE
-    metadata = json.loads(metadata_file.read_text(encoding="utf-8")) if metadata_file.is_file() else {}
-    return model, tokenizer, metadata
+    return model, tokenizer, read_metadata(path)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The checkpoint's cocobench.json ({} when absent); a damaged one is a one-line error."""
+    file = path / METADATA_FILE
+    if not file.is_file():
+        return {}
+    try:
+        metadata = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise unreadable_checkpoint(path, exc, METADATA_FILE) from None
+    if not isinstance(metadata, dict):
+        raise unreadable_checkpoint(path, ValueError("expected a JSON object"), METADATA_FILE)
+    return metadata
+
+
+def unreadable_checkpoint(path: Path, exc: BaseException, file: str | None = None) -> CocobenchError:
+    """The one error for a checkpoint whose files are truncated, random or of the wrong kind."""
+    detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
+    where = f"{file}: " if file else ""
+    return CocobenchError(
+        f"checkpoint '{path}' is damaged or incomplete ({where}{exc.__class__.__name__}: {detail}); "
+        "pass an intact checkpoint directory written by cocobench (or re-create it)"
+    )

@@ -16,6 +16,7 @@ from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint, recover_directory
+from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
 
@@ -143,7 +144,8 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     method = get_method(cfg.method, cfg, tokenizer)
 
     check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
-    ensure_writable_dir(run_dir)  # only now, so that bad data or settings leave no empty run directory behind
+    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], ks=(None, cfg.k))
+    ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
         if not cfg.resume:
@@ -264,9 +266,12 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     started_at = utc_now()
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
-        raise CocobenchError(f"checkpoint '{checkpoint}' does not exist; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+        what = "is a file, not a directory" if checkpoint.is_file() else "does not exist"
+        raise CocobenchError(f"checkpoint '{checkpoint}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
     test_file = find_split(data, "test") if Path(data).is_dir() else Path(data)
     examples = load_examples(test_file)
+    if not examples:
+        raise CocobenchError(f"{test_file}: no examples to evaluate (an empty array); pass a data file with at least one example")
     model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
     cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
     if cfg.latent_stop == "classifier" and classifier is None:
@@ -281,6 +286,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
     check_thoughts_fit(cfg, model, method, examples)
+    check_sequence_lengths(cfg, model, method, evaluate=examples, ks=(cfg.k,))
     with directory_lock(cfg.out) as out_dir:
         return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
                                   test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)

@@ -17,7 +17,7 @@ TRAIN, VALID, TEST = mult.TASK.default_sizes
 def gen_mult(
     out: Optional[Path] = typer.Option(None, "--out", help="Directory to write train.json, valid.json, test.json and meta.json into. [default: data/mult]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out directory that already holds files."),
-    digits: int = typer.Option(mult.DIGITS, "--digits", help="Digits of each operand, D in D x D (iCoT: 4, 5, 7, 9)."),
+    digits: int = typer.Option(mult.DIGITS, "--digits", help=f"Digits of each operand, D in D x D (iCoT: 4, 5, 7, 9; at most {mult.MAX_DIGITS})."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed and options give byte-identical files."),
     train: int = typer.Option(TRAIN, "--train", help="Number of training examples (iCoT's own train files are far larger)."),
     valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (iCoT: 1000)."),

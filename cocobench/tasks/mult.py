@@ -33,6 +33,7 @@ from cocobench.tasks.base import Task, check_sizes, generation_order, report_pro
 VERSION = "1"
 
 DIGITS = 4  # iCoT's smallest benchmark (4x4); its others are 5x5, 7x7 and 9x9
+MAX_DIGITS = 20  # stepwise internalization's largest (20x20); its chains already fill about 1,000 tokens
 
 _DIGIT_GROUP = r"\d(?: \d)*"
 _QUESTION = re.compile(rf"^({_DIGIT_GROUP}) \* ({_DIGIT_GROUP})$")
@@ -87,6 +88,8 @@ def validate_knobs(digits: int, sizes: dict[str, int]) -> None:
     """Reject impossible settings before any work (one line, names the fix)."""
     if digits < 1:
         raise CocobenchError(f"--digits must be at least 1, got {digits}")
+    if digits > MAX_DIGITS:
+        raise CocobenchError(f"--digits must be at most {MAX_DIGITS} (longer chains do not fit a 1024-position model), got {digits}")
     check_sizes(sizes)
     total, available = sum(sizes.values()), capacity(digits)
     if total > available:

@@ -1,0 +1,109 @@
+"""Sequence lengths against the model's positions, checked once before any work (run and eval).
+
+A GPT-2 model has a fixed number of position embeddings (`n_positions`, 1024 for the presets); a
+sequence past it fails deep inside the forward pass, hours into a run. The longest sequence a run
+builds is the longest training sequence (question, thoughts or pauses, steps, answer) or the longest
+inference prompt (question, thoughts or pauses) plus `max_new_tokens` generated tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+from cocobench.errors import CocobenchError
+from cocobench.examples import Example
+
+
+def model_positions(model) -> int | None:
+    """The model's number of positions (n_positions / max_position_embeddings); None if it has no limit."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_sequence_lengths(cfg, model, method, *, train: Iterable[Example] = (), evaluate: Sequence[Example] = (), ks: Iterable[int | None] = (None,)) -> None:
+    """Raise a one-line error naming the option to lower when a training sequence, or an inference
+    prompt (for each k in `ks`) plus cfg.max_new_tokens, would not fit the model's positions."""
+    positions = model_positions(model)
+    if positions is None:
+        return
+    lengths = list(_train_lengths(cfg, method, train))
+    if lengths:
+        i, longest = max(lengths, key=lambda item: item[1])
+        if longest > positions:
+            _fail(positions, longest, f"the longest training sequence (train example {i})", _train_fix(cfg, method))
+    for k in dict.fromkeys(ks):
+        for i, example in enumerate(evaluate):
+            question = len(method.segments(example).question)
+            prompt, extra = _prompt_length(cfg, method, example, k)
+            thoughts = prompt - question + extra  # thoughts or pauses, with their bot/eot
+            total = prompt + extra + cfg.max_new_tokens
+            if total > positions:
+                parts = {"--max-new-tokens": cfg.max_new_tokens, _thought_option(cfg, method, k): thoughts}
+                option = max(parts, key=parts.get) if max(parts.values()) >= question else "the questions' length (or use a model with more positions)"
+                what = f"evaluation example {i}'s prompt plus generation (question {question} + thoughts/pauses {thoughts} + --max-new-tokens {cfg.max_new_tokens})"
+                _fail(positions, total, what, option)
+
+
+def _fail(positions: int, length: int, what: str, option: str) -> None:
+    raise CocobenchError(f"{what} is {length} tokens, more than the model's {positions} positions; lower {option}")
+
+
+def _prompt_length(cfg, method, example: Example, k: int | None) -> tuple[int, int]:
+    """(inference prompt tokens, thoughts the engine adds after it): a prompt ending in bot (the stop
+    classifier) thinks up to max_thoughts, then gets eot."""
+    prompt = method.inference_prompt(example, k=k)
+    if prompt and prompt[-1] == method.ids.bot and method.thought_feed is not None:
+        return len(prompt), (cfg.max_thoughts or cfg.max_thoughts_allowed) + 1
+    return len(prompt), 0
+
+
+def _thought_option(cfg, method, k: int | None) -> str:
+    if k is not None:
+        return "--k"
+    if method.name == "pause":
+        return "--pause-tokens"
+    if cfg.latent_stop == "classifier":
+        return "--max-thoughts"
+    return "--max-latent-stage (or --c)"
+
+
+def _train_fix(cfg, method) -> str:
+    if method.name == "pause":
+        return "--pause-tokens, or shorten the examples"
+    if hasattr(method, "thoughts_and_removed"):
+        return "--max-latent-stage (or --c), or shorten the examples"
+    return "the examples' length (or use a model with more positions)"
+
+
+class _NoDraws:
+    """An rng for measuring: never a uniform stage (Coconut), no extra tokens removed (iCoT)."""
+
+    def random(self) -> float:
+        return 0.0
+
+    def randrange(self, n: int) -> int:
+        return 0
+
+
+def _train_lengths(cfg, method, examples: Iterable[Example]):
+    """(index, longest training sequence of that example) over the stages a run can train at."""
+    if hasattr(method, "thoughts_and_removed"):  # the Coconut family: each stage its own length
+        scheduled = {method.stage(epoch) for epoch in range(cfg.epochs)}
+        for i, example in enumerate(examples):
+            seg = method.segments(example)
+            stages = scheduled | (set(range(len(seg.steps) + 1)) if cfg.uniform_prob > 0 else set())
+            yield i, max(_coconut_length(method, seg, stage) for stage in stages)
+        return
+    probe = copy.copy(method)  # train_sequence may note the batches per epoch (iCoT); keep the run's method untouched
+    for i, example in enumerate(examples):
+        yield i, len(probe.train_sequence(example, epoch=0, batch_index=0, batches_per_epoch=1, rng=_NoDraws()).input_ids)
+
+
+def _coconut_length(method, seg, stage: int) -> int:
+    n_thoughts, n_removed = method.thoughts_and_removed(stage, len(seg.steps))
+    return len(seg.question) + n_thoughts + 2 + sum(len(step) for step in seg.steps[n_removed:]) + len(seg.answer)

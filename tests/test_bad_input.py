@@ -1,0 +1,195 @@
+"""Every bad input is one `error: ...` line and exit code 2, with nothing half-written: damaged
+checkpoints, sequences past the model's positions, non-finite numbers, wrong-kind paths, a full disk."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from cocobench.cli import app
+from cocobench.errors import CocobenchError
+from tests.conftest import one_line_error
+
+FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "1", "--max-new-tokens", "8", "--eval-batch-size", "8",
+        "--max-latent-stage", "2", "--epochs-per-stage", "1", "--limit-train", "16", "--limit-eval", "4", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_prosqa, tmp_path_factory):
+    """A finished one-epoch CoT run (its checkpoints are copied and damaged by the tests)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def damaged_copy(src, dst, file, damage):
+    shutil.copytree(src, dst)
+    target = dst / file
+    target.write_bytes(damage(target.read_bytes()))
+    return dst
+
+
+RANDOM = lambda data: os.urandom(max(64, len(data) // 4))  # noqa: E731
+TRUNCATED = lambda data: data[: len(data) // 3]  # noqa: E731
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("model.safetensors", RANDOM), ("model.safetensors", TRUNCATED), ("cocobench.json", TRUNCATED), ("config.json", TRUNCATED),
+])
+def test_damaged_checkpoint_for_eval_and_init_from(file, damage, trained, tiny_prosqa, tmp_path):
+    checkpoint = damaged_copy(trained / "checkpoints" / "best", tmp_path / "ckpt", file, damage)
+    one_line_error(invoke("eval", "--checkpoint", checkpoint, "--data", tiny_prosqa, "--out", tmp_path / "eval", "--quiet"), "is damaged or incomplete")
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--init-from", checkpoint, "--out", tmp_path / "run", *FAST)
+    one_line_error(result, str(checkpoint), "damaged")
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "run").exists()  # nothing is left behind
+
+
+@pytest.mark.parametrize("damage", [RANDOM, TRUNCATED])
+def test_damaged_trainer_state_on_resume(damage, trained, tiny_prosqa, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "results.json").unlink()
+    state = run / "checkpoints" / "last" / "trainer_state.pt"
+    state.write_bytes(damage(state.read_bytes()))
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "2", "--out", run, "--resume", *FAST)
+    one_line_error(result, "trainer_state.pt", "damaged")
+    assert not (run / "results.json").exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--method", "cot", "--max-new-tokens", "100000"], "--max-new-tokens"),
+    (["--method", "pause", "--pause-tokens", "2000"], "--pause-tokens"),
+    (["--method", "coconut-no-curriculum", "--max-latent-stage", "2000"], "--max-latent-stage"),
+    (["--method", "coconut", "--max-latent-stage", "2000"], "--max-latent-stage"),
+])
+def test_sequences_past_the_models_positions_are_rejected_before_any_work(args, option, tiny_prosqa, tmp_path):
+    result = invoke("run", "--data", tiny_prosqa, "--out", tmp_path / "run", "--epochs", "1", *FAST[:-1], *args, "--quiet")
+    one_line_error(result, "1024 positions", f"lower {option}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_long_questions_and_eval_generation_are_checked(trained, tiny_prosqa, tmp_path):
+    long = tmp_path / "long.json"
+    example = json.loads((tiny_prosqa / "test.json").read_text())[0]
+    long.write_text(json.dumps([{**example, "question": " ".join(["Tom"] * 1500)}]))
+    best = trained / "checkpoints" / "best"
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", long, "--out", tmp_path / "a", "--quiet"), "1024 positions", "questions")
+    result = invoke("eval", "--checkpoint", best, "--data", tiny_prosqa, "--max-new-tokens", "100000", "--out", tmp_path / "b", "--quiet")
+    one_line_error(result, "--max-new-tokens")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--weight-decay", "nan"], "--weight-decay must be a finite number"),
+    (["--uniform-prob", "nan"], "--uniform-prob must be a finite number"),
+    (["--grad-clip", "-1"], "--grad-clip"),
+    (["--grad-clip", "0"], "--grad-clip"),
+    (["--seed", str(2**70)], "--seed must be in 0..4294967295"),
+    (["--seed", "-1"], "--seed must be in"),
+])
+def test_numbers_no_setting_accepts(args, message, tiny_prosqa, tmp_path):
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", tmp_path / "run", "--quiet", *args), message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_yaml_nan_and_binary_yaml(tiny_prosqa, tmp_path):
+    nan = tmp_path / "nan.yaml"
+    nan.write_text("method: cot\nlr: .nan\n")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", nan, "--quiet"), "--lr must be a finite number")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81\x9c binary")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", binary, "--quiet"), "not UTF-8")
+    one_line_error(invoke("suite", binary, "--out", tmp_path / "suite", "--quiet"), "not UTF-8")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--config", tmp_path, "--quiet"), "is a directory")
+
+
+def test_removal_smoothing_may_still_be_infinite():
+    from cocobench.config import resolve_config
+
+    assert resolve_config(overrides={"task": "prosqa", "method": "icot", "removal_smoothing": float("inf")}).removal_smoothing == float("inf")
+
+
+def test_gen_mult_digits_has_a_maximum(tmp_path):
+    one_line_error(invoke("gen", "mult", "--digits", "100000", "--out", tmp_path / "m"), "--digits must be at most 20")
+    assert not (tmp_path / "m").exists()
+
+
+def test_data_files_of_the_wrong_shape(trained, tiny_prosqa, tmp_path):
+    best = trained / "checkpoints" / "best"
+    surrogate = tmp_path / "surrogate.json"
+    surrogate.write_text('[{"question": "Is Tom \\ud800 a cat?", "steps": [], "answer": "yes"}]')
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", surrogate, "--quiet"), "surrogate.json: example 0", "lone surrogate")
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"question": "q", "steps": [], "answer": "a"}, indent=2))
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", pretty, "--quiet"), "expected a JSON array of examples")
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    one_line_error(invoke("eval", "--checkpoint", best, "--data", empty, "--out", tmp_path / "e", "--quiet"), "no examples to evaluate")
+    assert not (tmp_path / "e").exists()
+
+
+def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
+    best = trained / "checkpoints" / "best"
+    one_line_error(invoke("run", "--data", tiny_prosqa / "test.json", "--method", "cot", "--quiet"), "is a file", "train/valid/test")
+    one_line_error(invoke("eval", "--checkpoint", best / "config.json", "--data", tiny_prosqa, "--quiet"), "is a file, not a directory")
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", best / "config.json", "--out", tmp_path / "r", "--quiet"),
+                   "--init-from", "is a file")
+    from cocobench.examples import load_examples
+
+    with pytest.raises(CocobenchError, match="is a directory"):
+        load_examples(tiny_prosqa)
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_writing_data(tmp_path, monkeypatch):
+    import cocobench.io
+
+    monkeypatch.setattr(cocobench.io.os, "fsync", disk_full)
+    result = invoke("gen", "mult", "--out", tmp_path / "m", "--train", "10", "--valid", "5", "--test", "5", "--quiet")
+    one_line_error(result, "no space left", str(tmp_path / "m"), "run the command again")
+    assert not [p for p in (tmp_path / "m").glob("*") if p.is_file()]  # no partial file
+
+
+def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, monkeypatch):
+    def save_fails(self, *args, **kwargs):
+        disk_full()
+
+    monkeypatch.setattr("transformers.PreTrainedModel.save_pretrained", save_fails)
+    run = tmp_path / "run"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", run, *FAST)
+    one_line_error(result, "no space left", "checkpoints", "--resume")
+    assert not list((run / "checkpoints").glob(".*")) and not (run / "checkpoints" / "last").exists()
+    monkeypatch.undo()
+    import cocobench.io
+
+    with pytest.raises(CocobenchError, match="no space left"):  # safetensors and torch.save say it in their own exceptions
+        with cocobench.io.atomic_directory(tmp_path / "ckpt"):
+            raise RuntimeError("Error while serializing: IoError(No space left on device (os error 28))")
+    assert not (tmp_path / "ckpt").exists() and not list(tmp_path.glob(".ckpt*"))
+
+    real_write_text = cocobench.io.atomic_write_text
+
+    def results_write_fails(path, text):  # the disk fills up just as results.json is written
+        if str(path).endswith("results.json"):
+            monkeypatch.setattr(cocobench.io.os, "fsync", disk_full)
+        real_write_text(path, text)
+
+    monkeypatch.setattr(cocobench.io, "atomic_write_text", results_write_fails)
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "run2", *FAST)
+    one_line_error(result, "no space left", "results.json")
+    assert not (tmp_path / "run2" / "results.json").exists() and not list((tmp_path / "run2").glob(".results*"))
