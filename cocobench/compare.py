@@ -479,9 +479,9 @@ def _notes(comparison: Comparison) -> list[tuple[str, str]]:
 
 
 def render_rich(comparison: Comparison, console) -> None:
-    from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table
+
+    from cocobench.progress import wide_enough
 
     passing = {IDENTICAL: "green", IMPROVED: "green", WITHIN_NOISE: "green", ONLY_IN_NEW: "cyan"}
     table = Table(title=f"cocobench compare: {comparison.baseline} → {comparison.new}", title_justify="left")
@@ -491,10 +491,7 @@ def render_rich(comparison: Comparison, console) -> None:
         table.add_row(*_cells(pair), style=None if pair.verdict in passing else "red")
     for item in comparison.unmatched:
         table.add_row(*_unmatched_cells(item), style=passing.get(item.verdict, "red"))
-    if not console.is_terminal:
-        # CI logs are not terminals (rich then assumes 80 columns): print at full width rather than wrap cells.
-        width = Measurement.get(console, console.options.update_width(1000), table).maximum
-        console = Console(file=console.file, width=max(console.width, width), soft_wrap=True)
+    console = wide_enough(console, table)  # CI logs: full width rather than wrapped cells
     console.print(table)
     for run, note in _notes(comparison):
         console.print(f"  {run}: {note}", markup=False, highlight=False)

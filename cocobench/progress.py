@@ -98,6 +98,17 @@ class TrainingReporter:
             _console.print(f"  epoch {record['epoch'] + 1}: stage {record['stage']} loss {record['train_loss']:.4f}{val} ({record['seconds']:.1f}s)")
 
 
+def wide_enough(console: Console, renderable) -> Console:
+    """The console to print `renderable` on without cutting cells: `console` itself on a terminal; for a
+    file, a pipe or a CI log (where rich assumes 80 columns) one as wide as the renderable needs."""
+    if console.is_terminal:
+        return console
+    from rich.measure import Measurement
+
+    width = Measurement.get(console, console.options.update_width(10**6), renderable).maximum
+    return Console(file=console.file, width=max(console.width, width), soft_wrap=True)
+
+
 def log(message: str, quiet: bool) -> None:
     if not quiet:
         _console.print(message)

@@ -345,8 +345,13 @@ def _text(cell: Cell | None, key: str) -> str:
 
 
 def render_rich(table: Table, console) -> None:
-    """Table 1's layout (task column groups side by side); one table per task when that is too wide."""
+    """Table 1's layout (task column groups side by side); one table per task when that is too wide for
+    the terminal. Printed to a file or a pipe, every table keeps its full width (no cut digits)."""
+    from cocobench.progress import wide_enough
+
     wide = _rich_table(table, table.tasks)
+    if not console.is_terminal:
+        console = wide_enough(console, wide)
     if len(table.tasks) > 1 and _width(console, wide) > console.width:
         for task in table.tasks:
             console.print(_rich_table(table, [task], title=task))

@@ -245,7 +245,7 @@ def test_rich_stacks_one_table_per_task_when_too_wide(suite):
     from cocobench.report import render_rich
 
     def render(width):
-        console = Console(width=width, record=True)
+        console = Console(width=width, record=True, force_terminal=True)
         render_rich(build_table(load_results([suite])), console)
         return console.export_text()
 
@@ -254,6 +254,10 @@ def test_rich_stacks_one_table_per_task_when_too_wide(suite):
     titles = lambda text: [line.strip() for line in text.splitlines() if line.strip() in ("prosqa", "prontoqa")]  # noqa: E731
     assert titles(narrow) == ["prontoqa", "prosqa"] and titles(wide) == []
     assert max(map(len, narrow.splitlines())) <= 80
+    buffer = io.StringIO()  # a file or a CI log: the whole table at full width, no cut cells
+    render_rich(build_table(load_results([suite])), Console(width=80, file=buffer))
+    piped = buffer.getvalue()
+    assert titles(piped) == [] and "…" not in piped and "94.0 ± 3.6 (n=3)" in piped
 
 
 def test_option_values_are_shown_short():
