@@ -84,3 +84,22 @@ def test_options_exclude_paths_and_output_settings():
     options = cfg.options()
     assert options["c"] == 2 and "out" not in options and "quiet" not in options and "seed" not in options
     assert cfg.thoughts == 12 and cfg.run_name() == "prosqa-coconut-c2-seed0"
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_every_option_of_the_settings_commands_shows_its_default_in_help(command):
+    """Every option's help ends with its default, escaped (rich reads a bare `[default: 50]` as markup
+    and drops it); `run` takes the values from RunConfig itself, so the help cannot drift from them."""
+    import typer
+    from typer.testing import CliRunner
+
+    from cocobench.cli import app
+    from cocobench.config import RunConfig
+
+    click_command = typer.main.get_command(app).commands[command]
+    missing = [p.name for p in click_command.params if p.name != "help" and "\\[default: " not in (p.help or "")]
+    assert not missing, missing
+    shown = " ".join(CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output.split())
+    assert shown.count("[default: ") >= len(click_command.params) - 1  # rendered, brackets and all
+    if command == "run":
+        assert f"Training epochs. [default: {RunConfig().epochs}]" in shown and "[default: coconut]" in shown

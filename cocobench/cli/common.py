@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,41 @@ from cocobench.errors import CocobenchError
 # Tables and JSON go to stdout; progress, logs and warnings to stderr.
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True)
+
+
+_DEFAULT_NOTE = re.compile(r"\s*\\?\[default: ([^\]]*)\]")
+
+
+def show_defaults(command: Callable | None = None, *, from_settings: bool = True):
+    """Make every option of a command state its default in --help (a decorator).
+
+    With `from_settings` (`run`) the value comes from the RunConfig field of the same name (one source:
+    change a default there and the help follows); a note written in the help is kept where there is no
+    such value (a derived default like `max_latent_stage*c`, or `eval`'s "the run's"). The brackets are
+    escaped: rich would read `[default: 50]` as markup and drop it.
+    """
+    if command is None:
+        return lambda function: show_defaults(function, from_settings=from_settings)
+    import inspect
+
+    import typer
+
+    from cocobench.config import RunConfig
+
+    settings = RunConfig()
+    for name, parameter in inspect.signature(command).parameters.items():
+        info = parameter.default
+        if not isinstance(info, typer.models.OptionInfo):
+            continue
+        written = _DEFAULT_NOTE.search(info.help or "")
+        value = getattr(settings, name, info.default) if from_settings else info.default
+        if value is None or value is ...:
+            note = written.group(1) if written else "none"
+        else:
+            note = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        info.help = f"{_DEFAULT_NOTE.sub('', info.help or '').strip()} \\[default: {note}]".strip()
+        info.show_default = False  # the note above says it; click would add a second one
+    return command
 
 
 def print_json(obj: Any) -> None:

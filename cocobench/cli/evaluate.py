@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import print_json
+from cocobench.cli.common import print_json, show_defaults
 
 
 @app.command("eval")
+@show_defaults(from_settings=False)
 def eval_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A checkpoint directory (e.g. runs/X/checkpoints/best)."),
     data: Path = typer.Option(..., "--data", help="A split file (JSON/JSONL) or a data directory (its test split is used)."),

@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import print_json
+from cocobench.cli.common import print_json, show_defaults
 
 
 @app.command("run")
+@show_defaults
 def run(
     task: Optional[str] = typer.Option(None, "--task", help="prosqa | prontoqa | mult | gsm; without --data its default data is generated (made once). [default: prosqa, the paper's headline task, when no --data]"),
     data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/valid/test splits (JSON or JSONL in the example format)."),
