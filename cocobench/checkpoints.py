@@ -93,6 +93,16 @@ def load_training_state(path: Path, optimizer, net=None):
         raise unreadable_checkpoint(Path(path), exc, TRAINER_STATE) from None
 
 
+def saved_train_state(path: Path) -> dict[str, Any]:
+    """The TrainState fields a resumable checkpoint recorded (epoch, best_epoch, ...), without the
+    optimizer; a file that is not a trainer state is a one-line error naming it."""
+    saved = load_torch_file(Path(path) / TRAINER_STATE, weights_only=False)
+    state = saved.get("state") if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise unreadable_checkpoint(Path(path), ValueError("no trainer state in it"), TRAINER_STATE)
+    return state
+
+
 def load_torch_file(file: Path, *, weights_only: bool) -> Any:
     """torch.load on CPU; a truncated or random file is a one-line error naming it."""
     try:

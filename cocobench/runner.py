@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.checkpoints import checkpoint_fingerprint
+from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
@@ -117,7 +117,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if not cfg.resume and (run_dir / CHECKPOINTS).exists():
         raise CocobenchError(f"'{run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
     if cfg.resume:
-        saved_state = torch.load(last / "trainer_state.pt", map_location="cpu", weights_only=False, mmap=True)["state"]
+        saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
 
     task_name, data_dir = prepare_data(cfg)

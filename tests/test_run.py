@@ -304,10 +304,12 @@ def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tm
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(tiny_prosqa, tmp_path / "tiny")
-    assert invoke("run", "--data", "tiny", "--method", "cot", "--epochs", "1", *FAST).exit_code == 0
-    resumed = invoke("run", "--data", "tiny", "--method", "cot", "--resume", "--eval-batch-size", "3", "--quiet")
+    args = ["run", "--data", "tiny", "--method", "cot", "--epochs", "1", *FAST]
+    assert invoke(*args).exit_code == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()  # named by the options that differ from the defaults
+    resumed = invoke(*args, "--resume", "--eval-batch-size", "3")  # the same settings find the same directory
     assert resumed.exit_code == 0, resumed.output
-    saved = yaml.safe_load((tmp_path / "runs" / "tiny-cot-seed0" / "config.yaml").read_text())
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["lr"] == 0.001 and saved["max_new_tokens"] == 20 and saved["eval_batch_size"] == 3  # its own settings, not the defaults
 
 
