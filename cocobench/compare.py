@@ -452,10 +452,10 @@ def _cells(pair: Pair) -> list[str]:
     num, acc = pair.numbers, pair.numbers["accuracy"]
     return [
         pair.base.name,
-        f"{acc['base']:.3f}→{acc['new']:.3f}",
-        f"{acc['change']:+.3f}",
+        f"{100 * acc['base']:.1f}→{100 * acc['new']:.1f} %",  # percent, as `table` shows it; the JSON keeps fractions
+        f"{100 * acc['change']:+.1f} pts",
         "-" if num["p_value"] is None else f"{num['p_value']:.3g}",
-        "-" if num["ci"] is None else f"[{num['ci'][0]:+.3f}, {num['ci'][1]:+.3f}]",
+        "-" if num["ci"] is None else f"[{100 * num['ci'][0]:+.1f}, {100 * num['ci'][1]:+.1f}] pts",
         _changed(num["generated_tokens_mean"], 1),
         _changed(num["forward_passes_mean"], 1),
         _changed(num["examples_per_second"], 0),
@@ -520,7 +520,9 @@ def _run_json(run: Run | None) -> dict[str, Any] | None:
 
 
 def to_json(comparison: Comparison) -> dict[str, Any]:
-    """Machine-readable: every pair with its numbers, p-value, CI and verdict; unmatched runs; status."""
+    """Machine-readable: every pair with its numbers, p-value, CI and verdict; unmatched runs; status.
+
+    Accuracies, their change and its CI are fractions (0.35), as in results.json; the tables show percent."""
     s = comparison.settings
     pairs = [
         {

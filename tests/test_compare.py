@@ -432,3 +432,13 @@ def test_the_committed_version_1_results_still_load():
     for path in files:
         assert json.loads(path.read_text())["schema_version"] == 1
         assert read_results(path)["metrics"]["total"] == load_results(path)["metrics"]["total"] > 0
+
+
+def test_tables_show_accuracy_in_percent_and_json_in_fractions(tmp_path):
+    """As `table` does: 50.0→100.0 % in rich and markdown; the JSON keeps the fractions of results.json."""
+    base = write_run(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
+    new = write_run(tmp_path / "new", make_results(correct=[True] * 20))
+    for output_format in ("markdown", "rich"):
+        text = compare(base, new, "--format", output_format).stdout
+        assert "50.0→100.0 %" in text and "+50.0 pts" in text and "0.500→1.000" not in text
+    assert compare_json(base, new)[1]["pairs"][0]["accuracy"] == {"base": 0.5, "new": 1.0, "change": 0.5, "relative_change": 1.0}
