@@ -304,3 +304,11 @@ def test_official_prosqa_valid_compares_with_the_generator_near_the_floor(offici
     generated = [ex for split in prosqa.generate_splits(0, {"train": 1200, "valid": 150, "test": 150}).values() for ex in split]
     rows = datastats.compare_features(json.loads(official.read_text()), generated, prosqa.TASK)
     assert len(rows) > 15 and [row["feature"] for row in rows if row["far"]] == []
+
+
+def test_show_without_index_shows_the_first_example(tmp_path):
+    a = write(tmp_path / "a.json", EXAMPLES)
+    result = data("show", a)
+    assert result.exit_code == 0, result.output
+    assert "example 0 of 3" in result.stdout
+    assert json.loads(data("show", a, "--json").stdout) == EXAMPLES[0]

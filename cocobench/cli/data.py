@@ -137,7 +137,7 @@ def _compare_table(rows: list[dict[str, Any]], file_a: Path, file_b: Path, n_a: 
 @data_app.command("show")
 def show_command(
     file: Path = typer.Argument(..., metavar="FILE", help="An example file (JSON array or JSON Lines)."),
-    index: int = typer.Option(..., "--index", help="Which example, counting from 0."),
+    index: int = typer.Option(0, "--index", help="Which example, counting from 0 (the first one when not given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the example as JSON instead of formatted text."),
 ) -> None:
     """Pretty-print one example: the question wrapped, numbered steps, the answer, other fields compact."""
