@@ -442,3 +442,8 @@ def test_tables_show_accuracy_in_percent_and_json_in_fractions(tmp_path):
         text = compare(base, new, "--format", output_format).stdout
         assert "50.0→100.0 %" in text and "+50.0 pts" in text and "0.500→1.000" not in text
     assert compare_json(base, new)[1]["pairs"][0]["accuracy"] == {"base": 0.5, "new": 1.0, "change": 0.5, "relative_change": 1.0}
+
+
+def test_csv_is_refused_in_one_line(tmp_path):
+    path = write_run(tmp_path / "base", make_results())
+    one_line_error(compare(path, path, "--format", "csv"), "`compare` cannot print --format csv", "rich, markdown, json")

@@ -312,3 +312,13 @@ def test_show_without_index_shows_the_first_example(tmp_path):
     assert result.exit_code == 0, result.output
     assert "example 0 of 3" in result.stdout
     assert json.loads(data("show", a, "--json").stdout) == EXAMPLES[0]
+
+
+def test_stats_and_compare_take_format_with_json_as_its_alias(tmp_path):
+    a = write(tmp_path / "a.json", EXAMPLES)
+    for command in (["stats", a], ["compare", a, a]):
+        as_format = data(*command, "--format", "json", "-q")
+        assert as_format.exit_code == 0, as_format.output
+        assert json.loads(as_format.stdout) == json.loads(data(*command, "--json").stdout)
+        one_line_error(data(*command, "--format", "csv"), f"`data {command[0]}` cannot print --format csv", "rich, json")
+        one_line_error(data(*command, "--json", "--format", "markdown"), "--json means --format json")

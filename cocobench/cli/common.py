@@ -7,9 +7,11 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 
 from cocobench.errors import CocobenchError
@@ -48,10 +50,41 @@ def show_defaults(command: Callable | None = None, *, from_settings: bool = True
         if value is None or value is ...:
             note = written.group(1) if written else "none"
         else:
-            note = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            note = ("on" if value else "off") if isinstance(value, bool) else str(value.value if isinstance(value, Enum) else value)
         info.help = f"{_DEFAULT_NOTE.sub('', info.help or '').strip()} \\[default: {note}]".strip()
         info.show_default = False  # the note above says it; click would add a second one
     return command
+
+
+class OutputFormat(str, Enum):
+    """--format: one set of names for every command that prints a table or metrics."""
+
+    rich = "rich"  # a terminal table
+    markdown = "markdown"  # for a paper, a PR comment or a notebook
+    csv = "csv"  # one line per row, for a spreadsheet
+    json = "json"  # machine-readable
+
+
+def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), what: str = "the output"):
+    """The --format option; every name is accepted, and `check_format` says which this command cannot print."""
+    return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.")
+
+
+def quiet_option(what: str = "No progress output or notes on stderr."):
+    """-q/--quiet, the same two spellings on every command."""
+    return typer.Option(False, "--quiet", "-q", help=what)
+
+
+def check_format(value: OutputFormat, command: str, formats: tuple[str, ...], *, json_alias: bool = False) -> str:
+    """The format to print in: --json is `--format json`; a format this command cannot print is one line (exit 2)."""
+    name = value.value
+    if json_alias:
+        if name not in ("rich", "json"):
+            raise CocobenchError(f"--json means --format json, but --format {name} was also given; pass one of them")
+        name = "json"
+    if name not in formats:
+        raise CocobenchError(f"`{command}` cannot print --format {name}; use one of {', '.join(formats)}")
+    return name
 
 
 def print_json(obj: Any) -> None:

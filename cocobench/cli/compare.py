@@ -8,18 +8,14 @@ beyond tolerance, a run missing from NEW, options that differ, samples that cann
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from cocobench.cli import app
+from cocobench.cli.common import OutputFormat, check_format, format_option, quiet_option
 
-
-class Format(str, Enum):
-    rich = "rich"
-    markdown = "markdown"
-    json = "json"
+FORMATS = ("rich", "markdown", "json")  # a verdict with notes is no csv
 
 
 @app.command("compare")
@@ -31,17 +27,19 @@ def compare_command(
     speed_rtol: float = typer.Option(0.25, "--speed-rtol", help="Warn (never fail) when examples/second drops by more than this fraction."),
     bootstrap: int = typer.Option(10_000, "--bootstrap", help="Bootstrap resamples for the CI of the accuracy change."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed, so the output is deterministic)."),
-    output_format: Format = typer.Option(Format.rich, "--format", help="rich: a table; markdown: a PR comment; json: machine-readable."),
+    output_format: OutputFormat = format_option(FORMATS, "the comparison (markdown: a PR comment; json keeps accuracies as fractions)"),
+    quiet: bool = quiet_option("Accepted for a uniform CLI; compare prints nothing but its result."),
 ) -> None:
     """Compare NEW runs with BASELINE runs; exit 1 if anything regressed (0 if not, 2 on bad input)."""
     from cocobench.cli.common import print_json, stdout
     from cocobench.compare import Settings, compare_paths, render_markdown, render_rich, to_json
 
+    output = check_format(output_format, "compare", FORMATS)
     settings = Settings(alpha=alpha, tokens_rtol=tokens_rtol, speed_rtol=speed_rtol, bootstrap=bootstrap, seed=seed)
     comparison = compare_paths(baseline, new, settings)
-    if output_format is Format.json:
+    if output == "json":
         print_json(to_json(comparison))
-    elif output_format is Format.markdown:
+    elif output == "markdown":
         sys.stdout.write(render_markdown(comparison))
     else:
         render_rich(comparison, stdout)

@@ -10,6 +10,9 @@ from typing import Any
 import typer
 
 from cocobench.cli import app
+from cocobench.cli.common import OutputFormat, check_format, format_option, quiet_option
+
+FORMATS = ("rich", "json")  # statistics with histograms in their cells: a terminal table or JSON
 
 data_app = typer.Typer(help="Inspect example files: statistics side by side, feature distances, one example, validity checks.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -25,16 +28,19 @@ def _task_option(what: str):
 def stats_command(
     files: list[Path] = typer.Argument(..., metavar="FILE", help="Example files (JSON array or JSON Lines); one column each."),
     task: str | None = _task_option("extra statistics"),
-    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON on stdout instead of a table."),
+    output_format: OutputFormat = format_option(FORMATS, "the statistics"),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    quiet: bool = quiet_option("Accepted for a uniform CLI; this command prints nothing on stderr but errors."),
 ) -> None:
     """Statistics of example files side by side: steps, question length, answers, the task's own (e.g. ProsQA graphs)."""
     from cocobench.cli.common import print_json, stdout
     from cocobench.datastats import file_stats, resolve_task
     from cocobench.examples import load_examples
 
+    output = check_format(output_format, "data stats", FORMATS, json_alias=as_json)
     loaded = [(file, load_examples(file)) for file in files]  # every file valid before any output
     stats = [{"file": str(file), **file_stats(examples, resolve_task(examples, task))} for file, examples in loaded]
-    if as_json:
+    if output == "json":
         print_json({"files": stats})
     else:
         stdout.print(_stats_table(stats))
@@ -93,7 +99,9 @@ def compare_command(
     file_a: Path = typer.Argument(..., metavar="A", help="An example file (e.g. the official one)."),
     file_b: Path = typer.Argument(..., metavar="B", help="An example file of the same task (e.g. a generated one)."),
     task: str | None = _task_option("features"),
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout instead of a table."),
+    output_format: OutputFormat = format_option(FORMATS, "the comparison"),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    quiet: bool = quiet_option("Accepted for a uniform CLI; this command prints nothing on stderr but errors."),
 ) -> None:
     """Can a statistic tell A from B? Per feature: total-variation distance and its sampling floor (halves of the smaller file)."""
     from cocobench.cli.common import print_json, stdout
@@ -101,13 +109,14 @@ def compare_command(
     from cocobench.errors import CocobenchError
     from cocobench.examples import load_examples
 
+    output = check_format(output_format, "data compare", FORMATS, json_alias=as_json)
     a, b = load_examples(file_a), load_examples(file_b)
     task_a, task_b = resolve_task(a, task), resolve_task(b, task)
     if task is None and task_a is not task_b:
         names = [t.name if t else "unrecognised" for t in (task_a, task_b)]
         raise CocobenchError(f"{file_a} is {names[0]} but {file_b} is {names[1]}; compare two files of one task, or pass --task")
     rows = compare_features(a, b, task_a)
-    if as_json:
+    if output == "json":
         print_json({"a": str(file_a), "b": str(file_b), "task": task_a.name if task_a else None,
                     "examples": [len(a), len(b)], "far_above_floor": FAR_ABOVE_FLOOR, "features": rows})  # fmt: skip
     else:
@@ -139,6 +148,7 @@ def show_command(
     file: Path = typer.Argument(..., metavar="FILE", help="An example file (JSON array or JSON Lines)."),
     index: int = typer.Option(0, "--index", help="Which example, counting from 0 (the first one when not given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the example as JSON instead of formatted text."),
+    quiet: bool = quiet_option("Accepted for a uniform CLI; this command prints nothing on stderr but errors."),
 ) -> None:
     """Pretty-print one example: the question wrapped, numbered steps, the answer, other fields compact."""
     from cocobench.cli.common import print_json
@@ -162,7 +172,7 @@ def check_command(
     files: list[Path] = typer.Argument(..., metavar="FILE", help="Example files (JSON array or JSON Lines)."),
     task: str | None = _task_option("checker"),
     max_report: int = typer.Option(20, "--max-report", help="List at most this many invalid examples per file (0: only the counts)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar on stderr."),
+    quiet: bool = quiet_option("No progress bar on stderr."),
 ) -> None:
     """Run the task's checker over every example; exit 0 if all are valid, 1 if any is not (2 on bad input)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

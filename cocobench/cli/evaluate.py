@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import print_json, show_defaults
+from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option, show_defaults
+
+FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stderr, json the metrics on stdout
 
 
 @app.command("eval")
@@ -24,15 +26,18 @@ def eval_command(
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16. [default: the run's]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    quiet: bool = quiet_option("No progress output."),
+    output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
 ) -> None:
     """Evaluate a saved model; the checkpoint carries its method and settings, the options override them."""
     from cocobench.runner import evaluate_checkpoint
+
+    output = check_format(output_format, "eval", FORMATS, json_alias=json_output)
 
     overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
                  "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision,
                  "quiet": quiet}  # output, not a setting: never inherited from the run (which may have been --quiet)
     results = evaluate_checkpoint(checkpoint, data, overrides, out)
-    if json_output:
+    if output == "json":
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from cocobench.cli.common import quiet_option
 from cocobench.cli.gen import gen_app
 
 
@@ -18,7 +19,7 @@ def gen_gsm(
                                             "files themselves (the file name's stem is the split); repeatable."),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory to write {split}.json and meta.json into. [default: data/gsm]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an --out directory that already holds files."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress or summary on stderr."),
+    quiet: bool = quiet_option("No progress or summary on stderr."),
 ) -> None:
     """Convert GSM8k-Aug files in iCoT's line format 'question||<<step>> ... #### answer' into example splits."""
     from cocobench.cli.common import data_out_dir, stderr

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from cocobench.cli.common import quiet_option
 from cocobench.cli.gen import gen_app
 from cocobench.tasks import mult
 
@@ -22,7 +23,7 @@ def gen_mult(
     train: int = typer.Option(TRAIN, "--train", help="Number of training examples (iCoT's own train files are far larger)."),
     valid: int = typer.Option(VALID, "--valid", help="Number of validation examples (iCoT: 1000)."),
     test: int = typer.Option(TEST, "--test", help="Number of test examples (iCoT: 1000); independent of --train."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+    quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate D x D multiplication train/valid/test splits (iCoT's format), deterministic for --seed."""
     from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes

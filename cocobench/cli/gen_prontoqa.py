@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from cocobench.cli.common import quiet_option
 from cocobench.cli.gen import gen_app
 from cocobench.tasks import prontoqa
 
@@ -27,7 +28,7 @@ def gen_prontoqa(
     balanced: bool = typer.Option(False, "--balanced",
                                   help="Exactly as many True as False answers per split (default: a fair coin per "
                                        "example, as the original generator does)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+    quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
     from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from cocobench.cli.common import quiet_option
 from cocobench.cli.gen import gen_app
 from cocobench.tasks import prosqa
 
@@ -30,7 +31,7 @@ def gen_prosqa(
                                  help="Fewest reasoning steps (shortest root -> target path length) to keep."),
     max_hops: int = typer.Option(prosqa.MAX_HOPS, "--max-hops",
                                  help="Most reasoning steps to keep (out-of-distribution sets: --min-hops 7 --max-hops 8)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary on stderr."),
+    quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
     from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes

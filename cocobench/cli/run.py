@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import print_json, show_defaults
+from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option, show_defaults
+
+FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stderr, json the metrics on stdout
 
 
 @app.command("run")
@@ -50,8 +52,9 @@ def run(
     fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard the model with FSDP2 instead of replicating it with DDP (for models that do not fit one device)."),
     wandb: bool = typer.Option(False, "--wandb", help="Log to Weights & Biases (needs the wandb package)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Log to TensorBoard (needs the tensorboard package)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    quiet: bool = quiet_option("No progress output."),
+    output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
 ) -> None:
     """Train METHOD on a task, evaluate it on the test split and write the run directory.
 
@@ -62,9 +65,11 @@ def run(
     from cocobench.errors import Interrupted
     from cocobench.runner import run_dir_of, run_experiment
 
-    overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "resume", "wandb", "tensorboard", "quiet", "fsdp"}}
+    output = check_format(output_format, "run", FORMATS, json_alias=json_output)
+    flags = {"resume": resume, "wandb": wandb, "tensorboard": tensorboard, "quiet": quiet, "fsdp": fsdp}
+    overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "output_format", "output", "flags", *flags}}
     overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items()}
-    overrides.update({"resume": resume or None, "wandb": wandb or None, "tensorboard": tensorboard or None, "quiet": quiet or None, "fsdp": fsdp or None})
+    overrides.update({name: value or None for name, value in flags.items()})
     base = None
     if resume:  # a resumed run keeps its saved settings; the runner refuses changes to those that define the result
         run_dir = out if out is not None else run_dir_of(resolve_config(config, overrides))  # where a fresh run would go
@@ -75,5 +80,5 @@ def run(
         results = run_experiment(cfg)
     except KeyboardInterrupt:
         raise Interrupted(f"resume with cocobench run --out {run_dir_of(cfg)} --resume") from None
-    if json_output:
+    if output == "json":
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})
