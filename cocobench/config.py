@@ -63,6 +63,7 @@ class RunConfig:
     # --- output (never changes the result) ---
     quiet: bool = False
     resume: bool = False
+    overwrite: bool = False  # start over in a run directory that already holds files (never with resume)
     wandb: bool = False
     tensorboard: bool = False
     # --- execution (how, not what: never in `options`) ---
@@ -154,7 +155,7 @@ def check_numbers(cfg: RunConfig) -> None:
         raise CocobenchError(f"--seed must be in 0..{MAX_SEED} (2**32 - 1), got {cfg.seed}")
 
 
-OUTPUT_FIELDS = ("quiet", "resume", "wandb", "tensorboard")
+OUTPUT_FIELDS = ("quiet", "resume", "overwrite", "wandb", "tensorboard")
 DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
 NAMED_OPTIONS = 3  # run names spell out at most this many changed options
 

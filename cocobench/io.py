@@ -132,6 +132,23 @@ def json_fingerprint(obj: Any) -> str:
 LOCK_FILE = ".cocobench.lock"
 
 
+def holds_files(path: str | Path) -> bool:
+    """An existing directory with anything in it besides our lock file: what --overwrite is needed for."""
+    path = Path(path)
+    return path.is_dir() and any(p.name != LOCK_FILE for p in path.iterdir())
+
+
+def remove_outputs(path: str | Path, names: tuple[str, ...]) -> None:
+    """Remove these files and folders from `path` (`run --overwrite`): what a command wrote there before,
+    and nothing else, so an --out that also holds the user's own files loses none of them."""
+    for name in names:
+        target = Path(path) / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
 @contextlib.contextmanager
 def directory_lock(path: str | Path) -> Iterator[Path]:
     """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding

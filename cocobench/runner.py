@@ -15,7 +15,8 @@ from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
-from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint, recover_directory
+from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
+                          holds_files, recover_directory, remove_outputs)
 from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
@@ -25,6 +26,8 @@ START_FILE = "start.json"  # the run's start time (UTC) and its train/test files
 RESULT_SETTINGS = ("seed", "method", "task", "precision")  # with RunConfig.options(): what a resume may not change
 INIT_FILE = "init_from.json"  # the fingerprint of the --init-from checkpoint, saved at the run's start
 DEFAULT_DATA_ROOT = Path("data")
+# What a run writes into its directory: all that `run --overwrite` removes before starting over.
+RUN_OUTPUTS = (CHECKPOINTS, START_FILE, INIT_FILE, "config.yaml", "results.json", "tensorboard", "wandb")
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
@@ -114,8 +117,11 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     distributed.barrier()
     if cfg.resume and not (last / "trainer_state.pt").is_file():
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
-    if not cfg.resume and (run_dir / CHECKPOINTS).exists():
-        raise CocobenchError(f"'{run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
+    if cfg.resume and cfg.overwrite:
+        raise CocobenchError("--resume continues the run in its directory and --overwrite starts it over; pass one of them")
+    if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
+        what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
+        raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
     if cfg.resume:
         saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
@@ -145,6 +151,9 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
 
     check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
     check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], ks=(None, cfg.k))
+    if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was
+        remove_outputs(run_dir, RUN_OUTPUTS)
+    distributed.barrier()
     ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
@@ -254,8 +263,11 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
     return checkpoint_fingerprint(Path(cfg.init_from))
 
 
-def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None) -> dict[str, Any]:
-    """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file."""
+def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
+    """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
+
+    An --out that already holds files is refused unless `overwrite`; then only the files eval writes
+    are replaced (an --out that is a run directory keeps its checkpoints)."""
     from cocobench.checkpoints import load_run_checkpoint
     from cocobench.config import resolve_config
     from cocobench.device import pick_device
@@ -278,6 +290,8 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         raise CocobenchError(f"checkpoint '{checkpoint}' has no stop classifier; use --latent-stop fixed")
     run_name = f"eval-{checkpoint.parent.parent.name or checkpoint.name}-{test_file.stem}"
     cfg.out = str(out or Path("runs") / run_name)
+    if not overwrite and holds_files(Path(cfg.out)):
+        raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
     detected = detect_task(examples[0]) if examples else None
     device = pick_device()
     model.to(device)

@@ -389,3 +389,33 @@ def test_the_estimate_leaves_training_unchanged(tiny_prosqa, tmp_path):
     assert invoke("run", *args, "--out", tmp_path / "quiet", "--quiet").exit_code == 0
     for name, tensor in weights(tmp_path / "loud").items():
         assert torch.equal(tensor, weights(tmp_path / "quiet")[name]), name
+
+
+def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
+    """An output that already holds files is refused unless --overwrite; run --overwrite starts over, never with --resume."""
+    out = tmp_path / "run"
+    args = ["run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--limit-train", "16", "--out", out, *FAST]
+    assert invoke(*args).exit_code == 0
+    one_line_error(invoke(*args), "already holds a run", "--resume", "--overwrite")
+    one_line_error(invoke(*args, "--resume", "--overwrite"), "--resume continues", "--overwrite starts it over")
+    (out / "checkpoints" / "epoch-7").mkdir()  # an older run's leftovers go; the user's own files stay
+    (out / "results.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    again = invoke(*args, "--overwrite", "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert not (out / "checkpoints" / "epoch-7").exists() and (out / "checkpoints" / "best").is_dir()
+    assert json.loads((out / "results.json").read_text())["method"] == "cot" and (out / "notes.txt").read_text() == "mine"
+    assert json.loads(again.stdout)["run_name"] == "run"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("not a run")
+    one_line_error(invoke(*args[:-len(FAST) - 2], "--out", other, *FAST), "already holds files", "--overwrite")
+    assert (other / "notes.txt").read_text() == "not a run"
+
+    evaluate = ["eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", tmp_path / "eval", "--quiet"]
+    assert invoke(*evaluate).exit_code == 0
+    one_line_error(invoke(*evaluate), "already holds files", "--overwrite")
+    replaced = invoke(*evaluate, "--overwrite", "--format", "json")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(replaced.stdout)["total"] == 8
+    one_line_error(invoke(*evaluate, "--overwrite", "--json", "--format", "csv"), "--json means --format json")

@@ -26,6 +26,7 @@ def eval_command(
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16. [default: the run's]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its results are replaced)."),
     quiet: bool = quiet_option("No progress output."),
     output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),
     json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
@@ -38,6 +39,6 @@ def eval_command(
     overrides = {"k": k, "max_new_tokens": max_new_tokens, "eval_batch_size": eval_batch_size, "limit_eval": limit_eval,
                  "latent_stop": latent_stop, "max_thoughts": max_thoughts, "precision": precision,
                  "quiet": quiet}  # output, not a setting: never inherited from the run (which may have been --quiet)
-    results = evaluate_checkpoint(checkpoint, data, overrides, out)
+    results = evaluate_checkpoint(checkpoint, data, overrides, out, overwrite=overwrite)
     if output == "json":
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})

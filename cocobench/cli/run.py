@@ -25,6 +25,7 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory. [default: runs/<task>-<method>-seed<seed>, with the options that differ from the defaults before the seed, e.g. runs/prosqa-coconut-c2-seed0]"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this checkpoint's weights (e.g. a CoT-trained stage 0)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over in a run directory that already holds files: what a run wrote there (checkpoints, results, config, logs) is removed first; never with --resume."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: 50]"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Examples per micro-batch (per process). [default: 32]"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step. [default: 4]"),
@@ -62,14 +63,17 @@ def run(
     Settings come from defaults < --config YAML < the command line.
     """
     from cocobench.config import load_yaml, resolve_config
-    from cocobench.errors import Interrupted
+    from cocobench.errors import CocobenchError, Interrupted
     from cocobench.runner import run_dir_of, run_experiment
 
     output = check_format(output_format, "run", FORMATS, json_alias=json_output)
-    flags = {"resume": resume, "wandb": wandb, "tensorboard": tensorboard, "quiet": quiet, "fsdp": fsdp}
+    if resume and overwrite:
+        raise CocobenchError("--resume continues the run in its directory and --overwrite starts it over; pass one of them")
+    flags = {"resume": resume, "overwrite": overwrite, "wandb": wandb, "tensorboard": tensorboard, "quiet": quiet, "fsdp": fsdp}
     overrides = {name: value for name, value in locals().items() if name not in {"config", "json_output", "output_format", "output", "flags", *flags}}
     overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items()}
     overrides.update({name: value or None for name, value in flags.items()})
+    overrides["overwrite"] = overwrite  # never inherited: a resume reads config.yaml, which a run started over records
     base = None
     if resume:  # a resumed run keeps its saved settings; the runner refuses changes to those that define the result
         run_dir = out if out is not None else run_dir_of(resolve_config(config, overrides))  # where a fresh run would go
