@@ -70,6 +70,11 @@ def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), wh
     return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.")
 
 
+def json_alias_option():
+    """--json, kept as the short spelling of `--format json` (checked by `check_format`)."""
+    return typer.Option(False, "--json", help="The same as --format json.")
+
+
 def quiet_option(what: str = "No progress output or notes on stderr."):
     """-q/--quiet, the same two spellings on every command."""
     return typer.Option(False, "--quiet", "-q", help=what)

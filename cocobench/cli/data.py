@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import OutputFormat, check_format, format_option, quiet_option
+from cocobench.cli.common import OutputFormat, check_format, format_option, json_alias_option, quiet_option
 
 FORMATS = ("rich", "json")  # statistics with histograms in their cells: a terminal table or JSON
 
@@ -29,7 +29,7 @@ def stats_command(
     files: list[Path] = typer.Argument(..., metavar="FILE", help="Example files (JSON array or JSON Lines); one column each."),
     task: str | None = _task_option("extra statistics"),
     output_format: OutputFormat = format_option(FORMATS, "the statistics"),
-    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    as_json: bool = json_alias_option(),
     quiet: bool = quiet_option("Accepted for a uniform CLI; this command prints nothing on stderr but errors."),
 ) -> None:
     """Statistics of example files side by side: steps, question length, answers, the task's own (e.g. ProsQA graphs)."""
@@ -100,7 +100,7 @@ def compare_command(
     file_b: Path = typer.Argument(..., metavar="B", help="An example file of the same task (e.g. a generated one)."),
     task: str | None = _task_option("features"),
     output_format: OutputFormat = format_option(FORMATS, "the comparison"),
-    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    as_json: bool = json_alias_option(),
     quiet: bool = quiet_option("Accepted for a uniform CLI; this command prints nothing on stderr but errors."),
 ) -> None:
     """Can a statistic tell A from B? Per feature: total-variation distance and its sampling floor (halves of the smaller file)."""

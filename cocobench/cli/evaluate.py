@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option, show_defaults
+from cocobench.cli.common import OutputFormat, check_format, format_option, json_alias_option, print_json, quiet_option, show_defaults
 
 FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stderr, json the metrics on stdout
 
@@ -29,7 +29,7 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its results are replaced)."),
     quiet: bool = quiet_option("No progress output."),
     output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),
-    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    json_output: bool = json_alias_option(),
 ) -> None:
     """Evaluate a saved model; the checkpoint carries its method and settings, the options override them."""
     from cocobench.runner import evaluate_checkpoint

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option, show_defaults
+from cocobench.cli.common import OutputFormat, check_format, format_option, json_alias_option, print_json, quiet_option, show_defaults
 
 FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stderr, json the metrics on stdout
 
@@ -55,7 +55,7 @@ def run(
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Log to TensorBoard (needs the tensorboard package)."),
     quiet: bool = quiet_option("No progress output."),
     output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),
-    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
+    json_output: bool = json_alias_option(),
 ) -> None:
     """Train METHOD on a task, evaluate it on the test split and write the run directory.
 
