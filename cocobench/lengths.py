@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.progress import log
 
 
 def model_positions(model) -> int | None:
@@ -23,6 +24,25 @@ def model_positions(model) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def check_thoughts_fit(cfg, model, method, examples: Sequence[Example]) -> None:
+    """An explicit --k: say when it is more thoughts than training used, and reject (before any work)
+    one whose longest prompt plus --max-new-tokens would run past the model's context."""
+    if cfg.k is None or not method.takes_k:
+        return
+    context = model_positions(model)
+    longest = max((len(method.inference_prompt(e, k=0)) for e in examples), default=0)
+    if context is not None and longest + cfg.k + cfg.max_new_tokens > context:
+        room = context - longest - cfg.max_new_tokens
+        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
+        raise CocobenchError(
+            f"--k {cfg.k} does not fit the model's context of {context} positions: the longest prompt ({longest} tokens) "
+            f"+ {cfg.k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {longest + cfg.k + cfg.max_new_tokens}; {fix}"
+        )
+    trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
+    if cfg.k > trained:
+        log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
 
 
 def check_sequence_lengths(cfg, model, method, *, train: Iterable[Example] = (), evaluate: Sequence[Example] = (), ks: Iterable[int | None] = (None,)) -> None:

@@ -17,7 +17,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
                           holds_files, recover_directory, remove_outputs)
-from cocobench.lengths import check_sequence_lengths
+from cocobench.lengths import check_sequence_lengths, check_thoughts_fit
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
 
@@ -304,31 +304,6 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     with directory_lock(cfg.out) as out_dir:
         return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
                                   test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)
-
-
-def context_size(model) -> int | None:
-    """Positions the model can attend over (GPT-2's n_positions, Llama's max_position_embeddings)."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-
-
-def check_thoughts_fit(cfg: RunConfig, model, method, examples: list[Example]) -> None:
-    """An explicit --k: say when it is more thoughts than training used, and reject (before any work)
-    one whose longest prompt plus --max-new-tokens would run past the model's context."""
-    if cfg.k is None or not method.takes_k:
-        return
-    context = context_size(model)
-    longest = max((len(method.inference_prompt(e, k=0)) for e in examples), default=0)
-    if context is not None and longest + cfg.k + cfg.max_new_tokens > context:
-        room = context - longest - cfg.max_new_tokens
-        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
-        raise CocobenchError(
-            f"--k {cfg.k} does not fit the model's context of {context} positions: the longest prompt ({longest} tokens) "
-            f"+ {cfg.k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {longest + cfg.k + cfg.max_new_tokens}; {fix}"
-        )
-    trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
-    if cfg.k > trained:
-        log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,
