@@ -69,11 +69,6 @@ def wrap(net: nn.Module, device: torch.device, *, fsdp: bool = False) -> nn.Modu
     return DistributedDataParallel(net, device_ids=ids)
 
 
-def unwrap(net: nn.Module) -> nn.Module:
-    """The LatentLM inside a DDP wrapper (FSDP2 keeps the module itself)."""
-    return getattr(net, "module", net)
-
-
 def is_fsdp(net: nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
@@ -101,8 +96,6 @@ def evaluation_copy(net: nn.Module, model: nn.Module, classifier: nn.Module | No
     whole model fits where its training needed shards."""
     if not is_fsdp(net):
         return model, classifier
-    import copy
-
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     full = get_model_state_dict(net, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
@@ -111,16 +104,11 @@ def evaluation_copy(net: nn.Module, model: nn.Module, classifier: nn.Module | No
     plain_model.load_state_dict({k.removeprefix("lm."): v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in full.items() if k.startswith("lm.")})
     plain_classifier = None
     if classifier is not None:
-        plain_classifier = copy.deepcopy(unwrap_classifier_shape(classifier)).to(device)
+        from cocobench.engine import StopClassifier
+
+        plain_classifier = StopClassifier(classifier.linear.in_features).to(device)  # the FSDP one holds shards
         plain_classifier.load_state_dict({k.removeprefix("stop_classifier."): v for k, v in full.items() if k.startswith("stop_classifier.")})
     return plain_model, plain_classifier
-
-
-def unwrap_classifier_shape(classifier: nn.Module) -> nn.Module:
-    """A fresh StopClassifier of the same size (the FSDP one holds sharded parameters)."""
-    from cocobench.engine import StopClassifier
-
-    return StopClassifier(classifier.linear.in_features)
 
 
 def full_state_dict(net: nn.Module) -> dict[str, torch.Tensor] | None:

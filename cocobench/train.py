@@ -43,6 +43,12 @@ def make_optimizer(cfg, parameters, device=None) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
 
 
+def latent_module(model, tokenizer, method, stop_classifier=None) -> LatentLM:
+    """The module a training step runs: the model's latent forward with the method's thought feed."""
+    ids = token_ids(tokenizer)
+    return LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier)
+
+
 def stop_targets(method, input_ids: torch.Tensor) -> torch.Tensor:
     """(B, T) the stop probe's 0/1 target at each thought position, -100 elsewhere (on the CPU)."""
     return torch.tensor([method.stop_targets(row) for row in input_ids.tolist()])
@@ -59,8 +65,7 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
     rank, world_size = distributed.world()
     ids = token_ids(tokenizer)
     configure_matmul(device, cfg.precision)
-    net = LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier)
-    net = distributed.wrap(net, torch.device(device), fsdp=cfg.fsdp)
+    net = distributed.wrap(latent_module(model, tokenizer, method, stop_classifier), torch.device(device), fsdp=cfg.fsdp)
     parameters = list(net.parameters())  # the model's, then the stop probe's (after wrapping: FSDP shards them)
     optimizer = make_optimizer(cfg, parameters, device)
     state = state or TrainState()
@@ -158,12 +163,12 @@ def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[E
     from cocobench.device import autocast
 
     ids = token_ids(tokenizer)
-    net = LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause)
+    net = latent_module(model, tokenizer, method)
     _, world_size = distributed.world()
-    micro_per_epoch = len(batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, world_size=world_size))
+    micro = batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, world_size=world_size)
+    micro_per_epoch, indices = len(micro), micro[0]
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
     epochs = [0] + [round(i * (cfg.epochs - 1) / max(timed - 1, 1)) for i in range(timed)]  # a warm-up, then the spread
-    indices = batch_indices(len(train_examples), cfg.batch_size, cfg.seed, 0, world_size=world_size)[0]
     seconds = []
     was_training = model.training
     cuda = torch.device(device).type == "cuda"
@@ -172,7 +177,7 @@ def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[E
         for epoch in epochs:
             rng = random.Random(f"estimate:{cfg.seed}:{epoch}")
             sequences = [method.train_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
-            batch = {name: t.to(device) for name, t in collate(sequences, ids.pad).items()}
+            batch = collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
             start = time.perf_counter()
             with autocast(device, cfg.precision):
                 loss = net(batch["input_ids"], batch["attention_mask"], batch["labels"])["loss"]
