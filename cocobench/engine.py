@@ -24,6 +24,7 @@ final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -153,10 +154,16 @@ def _regrow(store: torch.Tensor, length: int, room: int) -> torch.Tensor:
 def cache_kwarg(body) -> str:
     """The name a transformers model's forward takes its KV cache by: `cache` from about 5.2x on,
     `past_key_values` before (and deprecated after, until 5.40). An unknown keyword would be ignored
-    silently and every pass would run without the earlier columns, so the name is looked up."""
+    silently and every pass would run without the earlier columns, so the name is looked up (once per
+    model class: every training forward and every generation builds its Passes)."""
+    return _cache_kwarg_of(type(body))
+
+
+@functools.cache
+def _cache_kwarg_of(body_class: type) -> str:
     import inspect
 
-    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(body_class.forward).parameters else "past_key_values"
 
 
 class Passes:
