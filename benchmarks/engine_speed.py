@@ -192,6 +192,12 @@ def time_generation(model, ids, prompts: list[list[int]], batch_size: int, basel
     }
 
 
+def fail(message: str) -> None:
+    """Bad input: one line on stderr, exit status 2 (the cocobench command's convention)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed training steps of each kind")
@@ -206,7 +212,7 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, help="also write the JSON summary to this file")
     args = parser.parse_args()
     if not args.data.is_file():
-        sys.exit(f"error: {args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
+        fail(f"{args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
 
     from cocobench.allocator import keep_freed_memory
     from cocobench.device import autocast, configure_matmul, resolve_precision

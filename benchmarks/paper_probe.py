@@ -55,7 +55,7 @@ def load_pool(data: Path) -> list[dict]:
         files.sort()  # by name, as the probe in results/gpu/ read them
     pool = [example for file in files for example in load_examples(file)]
     if not pool:
-        sys.exit(f"error: no examples in {data}; pass --data DIR with ProsQA JSON files")
+        fail(f"no examples in {data}; pass --data DIR with ProsQA JSON files")
     return pool
 
 
@@ -84,6 +84,12 @@ def timed_epoch(cfg, model, tokenizer, examples, valid, epoch: int, device) -> d
     }
 
 
+def fail(message: str) -> None:
+    """Bad input: one line on stderr, exit status 2 (the cocobench command's convention)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -108,7 +114,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     if not args.data.exists():
-        sys.exit(f"error: {args.data} not found; pass --data with ProsQA files (e.g. `cocobench gen prosqa --out DIR`)")
+        fail(f"{args.data} not found; pass --data with ProsQA files (e.g. `cocobench gen prosqa --out DIR`)")
     pool = load_pool(args.data)
     rng = random.Random(0)
     effective = args.batch_size * args.grad_accum
