@@ -43,6 +43,14 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown() -> None:
+    """End the process group once every process is done: a process that exits while its peers still
+    talk to it can make gloo abort them."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 # ---------------------------------------------------------------------------------------------------
 # Wrapping the model
 

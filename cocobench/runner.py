@@ -99,7 +99,9 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     run_dir = run_dir_of(cfg)
     # One process per run directory (under torchrun, rank 0 holds it for all): two would interleave checkpoints.
     with directory_lock(run_dir) if distributed.is_main() else contextlib.nullcontext():
-        return _run_locked(cfg, run_dir, device)
+        results = _run_locked(cfg, run_dir, device)
+    distributed.shutdown()
+    return results
 
 
 def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:

@@ -92,6 +92,7 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
     try:
         train_and_evaluate(Path(root) / "ddp")
         train_and_evaluate(Path(root) / "fsdp", fsdp=True)
+        dist.barrier()  # both done before either tears gloo down (a peer gone mid-teardown aborts the other)
     finally:
         dist.destroy_process_group()
 
