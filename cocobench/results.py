@@ -1,7 +1,16 @@
-"""The results file (schema in README "Results files"): everything needed to reproduce and compare a run."""
+"""The results file (schema in README "Results files"): everything needed to reproduce and compare a run.
+
+This module owns the format: its constants, how a run's file is built and written, how files are
+found under a directory, and how one is read and validated (one list of required fields). Every
+reader (`cocobench.analysis`: table, compare, paths, curve, ...) goes through `load_results` or
+`read_results`, so a file that one command accepts, every command accepts.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -9,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from cocobench import __version__
+from cocobench.errors import CocobenchError
 from cocobench.io import atomic_write_json
 
 SCHEMA_VERSION = 2  # 2 added git_commit, git_dirty, started_at, torch_threads, metrics.accuracy_stderr
-READABLE_VERSIONS = (1, 2)  # the readers (report, compare) take these; version 1 lacks only the fields above
+READABLE_VERSIONS = (1, 2)  # what `read_results` takes; version 1 lacks only the fields above
 RESULTS_FILE = "results.json"
+REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
 
 
 def environment(device) -> dict[str, Any]:
@@ -107,3 +118,137 @@ def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
     path = Path(run_dir) / RESULTS_FILE
     atomic_write_json(path, results)
     return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding and reading: each path is a results.json, a run directory or a suite directory
+
+
+def find_results(path: str | Path, label: str | None = None) -> list[Path]:
+    """The results files under `path`: itself if a file, its results.json if a run directory, else every
+    one below it (sorted). `label` ("baseline") names the argument in messages."""
+    path = Path(path)
+    named = f"{label} '{path}'" if label else f"'{path}'"
+    if not path.exists():
+        raise CocobenchError(f"{named} does not exist; pass a results.json, a run directory or a suite directory")
+    if path.is_file():
+        return [path]
+    if (path / RESULTS_FILE).is_file():
+        return [path / RESULTS_FILE]  # a run directory: its checkpoints hold no other results
+    found = []
+    for folder, subfolders, files in os.walk(path):
+        # Hidden folders are atomic-write temporaries (.name.tmp) or tooling (.git, .venv), never runs.
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        if RESULTS_FILE in files:
+            found.append(Path(folder) / RESULTS_FILE)
+    if not found:
+        raise CocobenchError(f"no {RESULTS_FILE} found under {named}; pass a results.json, a run directory or a suite directory")
+    return sorted(found)
+
+
+def load_results(paths: list[str | Path], label: str | None = None) -> list[dict[str, Any]]:
+    """Every run under `paths`, validated; each dict gets `_source` (its file) for messages.
+
+    A file reached twice (a suite directory and a run inside it) is read once.
+    """
+    results, seen = [], set()
+    for path in paths:
+        for file in find_results(path, label):
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            results.append({**read_results(file), "_source": str(file)})
+    return results
+
+
+_NUMBER = (int, float)
+# Every reader's needs in one list: a field one analysis reads is required of every file (parents are
+# listed before their children). Other fields (config, environment, timings) are informational.
+REQUIRED_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("task", (str,)),
+    ("method", (str,)),
+    ("seed", (int,)),
+    ("options", (dict,)),
+    ("data", (dict,)),
+    ("data.test_fingerprint", (str,)),
+    ("metrics", (dict,)),
+    ("metrics.accuracy", _NUMBER),
+    ("metrics.generated_tokens_mean", _NUMBER),
+    ("metrics.forward_passes_mean", _NUMBER),
+    ("metrics.examples_per_second", (*_NUMBER, type(None))),
+    ("metrics.correct", (int,)),
+    ("metrics.total", (int,)),
+    ("samples", (list,)),
+)
+# Pairing needs idx, gold and correct (gold of any type); the other sample fields are per-analysis.
+REQUIRED_SAMPLE_FIELDS: tuple[tuple[str, tuple[type, ...] | None], ...] = (("idx", (int,)), ("gold", None), ("correct", (bool,)))
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list", bool: "true/false", type(None): "null"}
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """One results.json, checked (schema_version, required fields and types, samples agreeing with the
+    metrics) and upgraded to the current schema; bad files raise a one-line CocobenchError naming the fix."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CocobenchError(f"cannot read {path}: {exc.strerror}; fix its permissions or pass another results.json") from None
+    except UnicodeDecodeError:
+        raise CocobenchError(f"cannot read {path}: not UTF-8 text, so not a results.json; {REGENERATE}") from None
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CocobenchError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}), perhaps truncated; {REGENERATE}") from None
+    if not isinstance(results, dict):
+        raise CocobenchError(f"{path}: expected a JSON object (a cocobench results file), got {type(results).__name__}; {REGENERATE}")
+    version = results.get("schema_version")
+    if version is None:
+        raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
+    validate(path, results)
+    return upgrade(results)
+
+
+def validate(path: str | Path, results: dict[str, Any]) -> None:
+    """Raise a one-line CocobenchError at the first required field that is missing or of the wrong type."""
+    for dotted, kinds in REQUIRED_FIELDS:
+        *parents, name = dotted.split(".")
+        obj = results
+        for parent in parents:
+            obj = obj[parent]  # the parent was checked first (listed before its children)
+        _check(path, obj, "".join(f"{p}." for p in parents), name, kinds)
+    metrics, samples = results["metrics"], results["samples"]
+    if not 0.0 <= metrics["accuracy"] <= 1.0:
+        raise CocobenchError(f"{path}: metrics.accuracy must be a fraction in [0, 1], got {metrics['accuracy']}; {REGENERATE}")
+    seen: set[int] = set()
+    for position, sample in enumerate(samples):
+        where = f"samples[{position}]."
+        if not isinstance(sample, dict):
+            raise CocobenchError(f"{path}: {where[:-1]} must be an object; {REGENERATE}")
+        for name, kinds in REQUIRED_SAMPLE_FIELDS:
+            _check(path, sample, where, name, kinds)
+        if sample["idx"] in seen:
+            raise CocobenchError(f"{path}: idx {sample['idx']} appears twice in samples; {REGENERATE}")
+        seen.add(sample["idx"])
+    # A file can be valid JSON yet incomplete (a crashed writer, a hand edit): the metrics must agree.
+    correct = sum(s["correct"] for s in samples)
+    if metrics["total"] != len(samples) or metrics["correct"] != correct:
+        raise CocobenchError(
+            f"{path}: metrics say {metrics['correct']}/{metrics['total']} correct but samples hold {correct}/{len(samples)}; "
+            f"the file is incomplete or edited, {REGENERATE}"
+        )
+
+
+def _check(path: str | Path, obj: dict, where: str, name: str, kinds: tuple[type, ...] | None) -> None:
+    """`obj[name]` exists and is one of `kinds` (any type when None); bool never passes for int."""
+    if name not in obj:
+        raise CocobenchError(f"{path}: missing required field '{where}{name}'; {REGENERATE}")
+    value = obj[name]
+    if kinds is None:
+        return
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[k] for k in kinds))
+        raise CocobenchError(f"{path}: field '{where}{name}' must be {wanted}, got {json.dumps(value)[:40]}; {REGENERATE}")
+    if isinstance(value, float) and not math.isfinite(value):  # json.loads accepts NaN and Infinity
+        raise CocobenchError(f"{path}: field '{where}{name}' must be a finite number, got {value}; {REGENERATE}")

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cocobench.cli import app
-from cocobench.compare import Settings, compare_paths
+from cocobench.analysis.compare import Settings, compare_paths
 from tests.conftest import one_line_error
 
 OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
@@ -424,14 +424,21 @@ def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
 
 
 def test_the_committed_version_1_results_still_load():
-    from cocobench.compare import load_results
-    from cocobench.report import read_results
+    """One reader for every command: each committed results.json (schema 1) loads, upgraded, and both
+    `table` (load_results) and `compare` (load_side) see the same runs."""
+    from cocobench.analysis.compare import load_side
+    from cocobench.results import load_results, read_results
 
-    files = sorted(Path(__file__).resolve().parents[1].joinpath("results", "smoke").glob("*/results.json"))
-    assert files
+    root = Path(__file__).resolve().parents[1] / "results"
+    files = sorted(root.glob("*/*/results.json"))
+    assert len(files) >= 20
     for path in files:
         assert json.loads(path.read_text())["schema_version"] == 1
-        assert read_results(path)["metrics"]["total"] == load_results(path)["metrics"]["total"] > 0
+        assert read_results(path)["options"]["precision"] == "fp32"  # upgraded: CPU runs before --precision
+    for suite in ("smoke", "cpu", "cpu-long"):
+        runs = load_results([root / suite])
+        assert [r["_source"] for r in runs] == [str(run.path) for run in load_side(root / suite, "baseline")]
+        assert all(r["metrics"]["total"] == len(r["samples"]) > 0 for r in runs)
 
 
 def test_tables_show_accuracy_in_percent_and_json_in_fractions(tmp_path):

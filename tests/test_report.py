@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from cocobench.cli import app
 from cocobench.errors import CocobenchError
-from cocobench.report import build_table, format_option, load_results, render_csv, render_markdown, to_json
+from cocobench.analysis.table import build_table, format_option, render_csv, render_markdown, to_json
+from cocobench.results import load_results
 from tests.conftest import one_line_error
 
 OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
@@ -242,7 +243,7 @@ def test_a_task_with_one_variant_joins_the_sweep_row_its_options_match(tmp_path)
 def test_rich_stacks_one_table_per_task_when_too_wide(suite):
     from rich.console import Console
 
-    from cocobench.report import render_rich
+    from cocobench.analysis.table import render_rich
 
     def render(width):
         console = Console(width=width, record=True, force_terminal=True)

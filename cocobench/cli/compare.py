@@ -2,7 +2,7 @@
 
 Exit code 0 when nothing regressed, 1 when something did (a significant accuracy drop, token counts
 beyond tolerance, a run missing from NEW, options that differ, samples that cannot be paired),
-2 on bad input. The judging lives in `cocobench/compare.py`; this is only the command.
+2 on bad input. The judging lives in `cocobench/analysis/compare.py`; this is only the command.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def compare_command(
 ) -> None:
     """Compare NEW runs with BASELINE runs; exit 1 if anything regressed (0 if not, 2 on bad input)."""
     from cocobench.cli.common import print_json, stdout
-    from cocobench.compare import Settings, compare_paths, render_markdown, render_rich, to_json
+    from cocobench.analysis.compare import Settings, compare_paths, render_markdown, render_rich, to_json
 
     output = check_format(output_format, "compare", FORMATS)
     settings = Settings(alpha=alpha, tokens_rtol=tokens_rtol, speed_rtol=speed_rtol, bootstrap=bootstrap, seed=seed)

@@ -1,4 +1,4 @@
-"""`cocobench table RESULTS...`: the paper's Table 1 for your runs. The numbers live in `cocobench/report.py`."""
+"""`cocobench table RESULTS...`: the paper's Table 1 for your runs. The numbers live in `cocobench/analysis/table.py`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def table_command(
 def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False) -> None:
     """Print the table of these results files/directories in one of the formats (shared with `suite`)."""
     from cocobench.cli.common import print_json, stderr, stdout
-    from cocobench.report import build_table, load_results, render_csv, render_markdown, render_rich, to_json
+    from cocobench.analysis.table import build_table, render_csv, render_markdown, render_rich, to_json
+    from cocobench.results import load_results
 
     table = build_table(load_results(results), baseline=baseline)
     if not quiet and not any(table.has_baseline(task) for task in table.tasks):

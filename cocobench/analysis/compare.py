@@ -20,16 +20,14 @@ Verdicts (each pair or unmatched run gets exactly one; any FAILING one makes the
 from __future__ import annotations
 
 import json
-import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import READABLE_VERSIONS, RESULTS_FILE, upgrade
-from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+from cocobench.results import load_results
+from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 IDENTICAL = "identical"
 IMPROVED = "improved"
@@ -44,7 +42,6 @@ FAILING = (REGRESSED, TOKENS_CHANGED, UNPAIRED, OPTIONS_DIFFER, MISSING)
 VERDICTS = (IDENTICAL, IMPROVED, WITHIN_NOISE, ONLY_IN_NEW, *FAILING)
 
 TOKEN_METRICS = ("generated_tokens_mean", "forward_passes_mean")
-REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
 
 
 @dataclass
@@ -92,18 +89,7 @@ class Run:
 
 def load_side(path: str | Path, label: str) -> list[Run]:
     """Every run under `path` (a results.json, a run directory or a suite directory)."""
-    path = Path(path)
-    if not path.exists():
-        raise CocobenchError(f"{label} '{path}' does not exist; pass a results.json, a run directory or a suite directory")
-    if path.is_file():
-        files = [path]
-    elif (path / RESULTS_FILE).is_file():
-        files = [path / RESULTS_FILE]  # a run directory: its checkpoints hold no other results
-    else:
-        files = _find_results(path)
-        if not files:
-            raise CocobenchError(f"no {RESULTS_FILE} found under {label} '{path}'; pass a results.json, a run directory or a suite directory of runs")
-    runs = [Run(file, load_results(file)) for file in files]
+    runs = [Run(Path(r.pop("_source")), r) for r in load_results([path], label)]
     seen: dict[tuple, Run] = {}
     for run in runs:
         if run.key in seen:
@@ -113,103 +99,6 @@ def load_side(path: str | Path, label: str) -> list[Run]:
             )
         seen[run.key] = run
     return runs
-
-
-def _find_results(root: Path) -> list[Path]:
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        # Hidden folders are atomic-write temporaries (.name.tmp) or tooling (.git, .venv), never runs.
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        if RESULTS_FILE in files:
-            found.append(Path(folder) / RESULTS_FILE)
-    return sorted(found)
-
-
-def load_results(path: Path) -> dict[str, Any]:
-    """Read and validate one results.json (schema in CONTRACTS / README "Results files")."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CocobenchError(f"cannot read {path}: {exc.strerror}; fix its permissions or pass another results.json") from None
-    except UnicodeDecodeError:
-        raise CocobenchError(f"cannot read {path}: not UTF-8 text, so not a results.json; {REGENERATE}") from None
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CocobenchError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}), perhaps truncated; {REGENERATE}") from None
-    if not isinstance(results, dict):
-        raise CocobenchError(f"{path}: expected a JSON object (a cocobench results file), got {type(results).__name__}; {REGENERATE}")
-    version = results.get("schema_version")
-    if version is None:
-        raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
-        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
-    _validate(path, results)
-    return upgrade(results)
-
-
-_NUMBER = (int, float)
-_REQUIRED: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("task", (str,)),
-    ("method", (str,)),
-    ("seed", (int,)),
-    ("options", (dict,)),
-    ("data", (dict,)),
-    ("data.test_fingerprint", (str,)),
-    ("metrics", (dict,)),
-    ("metrics.accuracy", _NUMBER),
-    ("metrics.correct", (int,)),
-    ("metrics.total", (int,)),
-    ("metrics.generated_tokens_mean", _NUMBER),
-    ("metrics.forward_passes_mean", _NUMBER),
-    ("metrics.examples_per_second", (*_NUMBER, type(None))),
-    ("samples", (list,)),
-)
-# The statistics need idx, gold and correct; the other sample fields only feed the IDENTICAL check.
-_SAMPLE_REQUIRED: tuple[tuple[str, tuple[type, ...] | None], ...] = (("idx", (int,)), ("gold", None), ("correct", (bool,)))
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list", bool: "true/false", type(None): "null"}
-
-
-def _check(path: Path, obj: dict, where: str, name: str, kinds: tuple[type, ...] | None) -> None:
-    """`obj[name]` exists and is one of `kinds` (any type when None); bool never passes for int."""
-    if name not in obj:
-        raise CocobenchError(f"{path}: missing required field '{where}{name}'; {REGENERATE}")
-    value = obj[name]
-    if kinds is None:
-        return
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[k] for k in kinds))
-        raise CocobenchError(f"{path}: field '{where}{name}' must be {wanted}, got {json.dumps(value)[:40]}; {REGENERATE}")
-    if isinstance(value, float) and not math.isfinite(value):  # json.loads accepts NaN and Infinity
-        raise CocobenchError(f"{path}: field '{where}{name}' must be a finite number, got {value}; {REGENERATE}")
-
-
-def _validate(path: Path, results: dict[str, Any]) -> None:
-    for dotted, kinds in _REQUIRED:
-        *parents, name = dotted.split(".")
-        obj = results
-        for parent in parents:
-            obj = obj[parent]  # the parent was checked first (listed before its children)
-        _check(path, obj, "".join(f"{p}." for p in parents), name, kinds)
-    samples = results["samples"]
-    seen: set[int] = set()
-    for position, sample in enumerate(samples):
-        where = f"samples[{position}]."
-        if not isinstance(sample, dict):
-            raise CocobenchError(f"{path}: {where[:-1]} must be an object; {REGENERATE}")
-        for name, kinds in _SAMPLE_REQUIRED:
-            _check(path, sample, where, name, kinds)
-        if sample["idx"] in seen:
-            raise CocobenchError(f"{path}: idx {sample['idx']} appears twice in samples; {REGENERATE}")
-        seen.add(sample["idx"])
-    # A file can be valid JSON yet incomplete (a crashed writer, a hand edit): the metrics must agree.
-    metrics = results["metrics"]
-    correct = sum(s["correct"] for s in samples)
-    if metrics["total"] != len(samples) or metrics["correct"] != correct:
-        raise CocobenchError(
-            f"{path}: metrics say {metrics['correct']}/{metrics['total']} correct but samples hold {correct}/{len(samples)}; "
-            f"the file is incomplete or edited, {REGENERATE}"
-        )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The paper's Table 1 for the user's runs (`cocobench table`): one row per method, one column group per task.
 
-Data flows: results.json files -> `load_results` (validated dicts) -> `build_table` (pure numbers) ->
-one renderer per format (rich, markdown, csv, json). Nothing here trains or evaluates.
+Data flows: results.json files -> `cocobench.results.load_results` (validated dicts) -> `build_table`
+(pure numbers) -> one renderer per format (rich, markdown, csv, json). Nothing here trains or evaluates.
 
 A cell aggregates the runs of one (task, method, variant) over seeds: accuracy mean +- sample std
 (n-1; none for one seed), and the means of generated tokens, forward passes and examples/second.
@@ -18,17 +18,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
-from cocobench.results import READABLE_VERSIONS, upgrade
 
-RESULTS_FILE = "results.json"
 # Table 1's row order, then the controls from follow-up work; other methods follow alphabetically.
 PAPER_METHODS = (
     "cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought",
@@ -36,97 +31,7 @@ PAPER_METHODS = (
 )  # fmt: skip
 # Table 1's column order (GSM8k, ProntoQA, ProsQA), then iCoT's multiplication; others alphabetically.
 PAPER_TASKS = ("gsm", "prontoqa", "prosqa", "mult")
-REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
-
-
-# ----------------------------------------------------------------------------------------------
-# Loading: each path is a results.json, a run directory or a suite directory
-
-
-def find_results(path: str | Path) -> list[Path]:
-    """The results files under `path`: itself if a file, its results.json if a run directory, else every one below it."""
-    path = Path(path)
-    if not path.exists():
-        raise CocobenchError(f"'{path}' does not exist; pass a results.json, a run directory or a suite directory")
-    if path.is_file():
-        return [path]
-    if (path / RESULTS_FILE).is_file():
-        return [path / RESULTS_FILE]  # a run directory (as `cocobench compare` reads it)
-    found = []
-    for folder, subfolders, files in os.walk(path):
-        # Hidden folders are atomic-write temporaries (.name.tmp) or tooling (.git, .venv), never runs.
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        if RESULTS_FILE in files:
-            found.append(Path(folder) / RESULTS_FILE)
-    if not found:
-        raise CocobenchError(f"no {RESULTS_FILE} found under '{path}'; pass a results.json, a run directory or a suite directory")
-    return sorted(found)
-
-
-def load_results(paths: list[str | Path]) -> list[dict[str, Any]]:
-    """Every run under `paths`, validated; each dict gets `_source` (its file) for messages.
-
-    A file reached twice (a suite directory and a run inside it) is read once.
-    """
-    results, seen = [], set()
-    for path in paths:
-        for file in find_results(path):
-            if file.resolve() in seen:
-                continue
-            seen.add(file.resolve())
-            results.append({**read_results(file), "_source": str(file)})
-    return results
-
-
-_MISSING = object()
-_NUMBER = (int, float)
-# What the table needs; other fields (samples, config, ...) are the business of other readers.
-_REQUIRED: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("task", (str,)),
-    ("method", (str,)),
-    ("seed", (int,)),
-    ("options", (dict,)),
-    ("metrics", (dict,)),
-    ("metrics.accuracy", _NUMBER),
-    ("metrics.generated_tokens_mean", _NUMBER),
-    ("metrics.forward_passes_mean", _NUMBER),
-    ("metrics.examples_per_second", (*_NUMBER, type(None))),
-)
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", type(None): "null"}
-
-
-def read_results(path: Path) -> dict[str, Any]:
-    """One results.json, checked for schema_version and the fields the table reads."""
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CocobenchError(f"cannot read {path}: {exc.strerror}; fix its permissions or pass another results.json") from None
-    except UnicodeDecodeError:
-        raise CocobenchError(f"{path}: not UTF-8 text, so not a results.json; {REGENERATE}") from None
-    except json.JSONDecodeError as exc:
-        raise CocobenchError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}), perhaps truncated; {REGENERATE}") from None
-    if not isinstance(results, dict):
-        raise CocobenchError(f"{path}: expected a JSON object (a cocobench results file), got {type(results).__name__}; {REGENERATE}")
-    version = results.get("schema_version")
-    if version is None:
-        raise CocobenchError(f"{path}: missing required field 'schema_version'; is this a cocobench results.json? {REGENERATE}")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
-        raise CocobenchError(f"{path}: unknown schema_version {version!r} (this cocobench reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade cocobench or {REGENERATE}")
-    for dotted, kinds in _REQUIRED:
-        *parents, name = dotted.split(".")
-        obj = results
-        for parent in parents:
-            obj = obj[parent]  # parents are listed (and checked) before their children
-        value = obj.get(name, _MISSING)
-        if value is _MISSING:
-            raise CocobenchError(f"{path}: missing required field '{dotted}'; {REGENERATE}")
-        if isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and not math.isfinite(value)):
-            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[k] for k in kinds))
-            raise CocobenchError(f"{path}: field '{dotted}' must be {wanted}, got {json.dumps(value)[:40]}; {REGENERATE}")
-    if not 0.0 <= results["metrics"]["accuracy"] <= 1.0:
-        raise CocobenchError(f"{path}: metrics.accuracy must be a fraction in [0, 1], got {results['metrics']['accuracy']}; {REGENERATE}")
-    return upgrade(results)
-
+_MISSING = object()  # an option absent from a run's file (written by an older cocobench)
 
 
 # ----------------------------------------------------------------------------------------------
