@@ -49,6 +49,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cocobench.errors import CocobenchError
@@ -485,6 +486,141 @@ def check_example(example: Example) -> list[str]:
 
 def recognizes(example: Example) -> bool:
     return all(field in example for field in ("edges", "root", "target", "neg_target"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a question and a model's output as a graph and a path (for `cocobench analyze paths`)
+#
+# Only the text is read (the facts, the query, the answer), not `edges`/`idx_to_symbol`, so any
+# file in the ProsQA format works, and so does a question a user writes by hand.
+
+
+@dataclass(frozen=True)
+class QuestionGraph:
+    """A ProsQA question read from its text: each fact an edge, the person asked about, the two options."""
+
+    edges: tuple[tuple[str, str], ...]  # (parent, child) names, one per fact, in question order
+    root: str  # the person the question asks about ("Is Tom a ...")
+    options: tuple[str, str]  # the two concepts offered, in question order
+    target: str | None = None  # the right option, read from the answer ("Tom is a X."); None without one
+
+    @cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """name -> its children, in the order of the facts; every name is a key (leaves map to ())."""
+        children: dict[str, list[str]] = {}
+        for parent, child in self.edges:
+            children.setdefault(parent, []).append(child)
+            children.setdefault(child, [])
+        children.setdefault(self.root, [])
+        return {name: tuple(kids) for name, kids in children.items()}
+
+    @property
+    def first_concepts(self) -> tuple[str, ...]:
+        """The root's children: where every path from the root starts."""
+        return self.children[self.root]
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """Names no fact makes a child (the root and the other persons), in order of appearance."""
+        has_parent = {child for _, child in self.edges}
+        return tuple(name for name in self.children if name not in has_parent)
+
+    def is_edge(self, parent: str, child: str) -> bool:
+        return child in self.children.get(parent, ())
+
+    def distances(self, source: str | None = None) -> dict[str, int]:
+        """Shortest distance in edges from `source` (default: the root) to every name it reaches."""
+        source = self.root if source is None else source
+        dist, queue = {source: 0}, deque([source])
+        while queue:
+            node = queue.popleft()
+            for child in self.children.get(node, ()):
+                if child not in dist:
+                    dist[child] = dist[node] + 1
+                    queue.append(child)
+        return dist
+
+    def reachable_in(self, hops: int, source: str | None = None) -> set[str]:
+        """Names at the end of some path of exactly `hops` edges from `source` (default: the root)."""
+        frontier = {self.root if source is None else source}
+        for _ in range(hops):
+            frontier = {child for node in frontier for child in self.children.get(node, ())}
+        return frontier
+
+
+def parse_question(question: str, answer: str | None = None) -> QuestionGraph:
+    """The graph, root and options of a ProsQA question text (and the target, given the answer sentence).
+
+    Raises CocobenchError when the text is not a ProsQA question ("... Every A is a B. Is Tom a X or Y?").
+    """
+    facts, sep, query = question.strip().rpartition(" Is ")
+    match = _QUERY.match("Is " + query) if sep else None
+    if match is None:
+        raise CocobenchError(f"not a ProsQA question (no final 'Is <person> a <X> or <Y>?'): {question[-60:]!r}; pass a ProsQA test file")
+    edges = []
+    for sentence in _split_facts(facts):
+        fact_match = _SENTENCE.match(sentence)
+        if fact_match is None:
+            raise CocobenchError(f"not a ProsQA fact: {sentence!r} (expected 'Every A is a B.' or 'Tom is a A.'); pass a ProsQA test file")
+        edges.append((fact_match.group(2), fact_match.group(3)))
+    target = None
+    if answer is not None:
+        answer_match = _SENTENCE.match(answer.strip())
+        target = answer_match.group(3) if answer_match else None
+    return QuestionGraph(tuple(edges), match.group(1), (match.group(2), match.group(3)), target)
+
+
+def question_graph(example: Example) -> QuestionGraph:
+    """`parse_question` of an example's question and answer."""
+    return parse_question(example["question"], example.get("answer"))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sentence of a generated reasoning chain; subject and concept are None when it is not of the
+    form "Every A is a B." / "Tom is a A." (a malformed step)."""
+
+    text: str
+    subject: str | None
+    concept: str | None
+
+    @property
+    def well_formed(self) -> bool:
+        return self.subject is not None
+
+
+@dataclass(frozen=True)
+class ReasoningOutput:
+    """A generated text as a chain of language steps and a final answer."""
+
+    steps: tuple[Step, ...]  # the sentences before the first '#', in order
+    answer: str | None  # the text after the last '#', stripped (as scored); None when there is no '#'
+
+    @property
+    def answer_fact(self) -> tuple[str, str] | None:
+        """(person, concept) of an answer of the form "Tom is a X."; None otherwise."""
+        match = _SENTENCE.match(self.answer or "")
+        return (match.group(2), match.group(3)) if match and not match.group(1) else None
+
+
+_SENTENCE_END = re.compile(r"(?<=\.)\s+|\n")
+
+
+def parse_output(text: str) -> ReasoningOutput:
+    """A model's generated text ("Every A is a B.\\nEvery B is a C.\\n### Tom is a C.") as steps and answer.
+
+    Steps are the sentences before the first '#' (split at line breaks and after each period); the
+    answer is what scoring reads, the text after the last '#'. Continuous thoughts leave no text.
+    """
+    reasoning, hashes, _ = text.partition("#")
+    steps = []
+    for sentence in _SENTENCE_END.split(reasoning):
+        sentence = sentence.strip()
+        if sentence:
+            match = _SENTENCE.match(sentence)
+            steps.append(Step(sentence, match.group(2), match.group(3)) if match else Step(sentence, None, None))
+    answer = text.rsplit("#", 1)[1].strip() if hashes else None
+    return ReasoningOutput(tuple(steps), answer)
 
 
 # ----------------------------------------------------------------------------------------------
