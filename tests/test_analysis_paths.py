@@ -282,6 +282,8 @@ def test_completion_any_accepts_the_suffix_exact_refuses(runs):
     assert row[:5] == ["prosqa-coconut-seed0", "coconut", "4", "0.5", "0.0"]  # both suffixes now correct paths
     assert not (runs / "suite" / "prosqa-coconut-seed0" / "paths.json").exists()
     one_line_error(analyze("paths", runs / "suite", "--completion", "some"), "--completion")
+    run = runs / "suite" / "prosqa-cot-seed0"
+    one_line_error(analyze("paths", run, "--out", run), "is a run directory", "choose another --out")
 
 
 def test_rich_and_markdown_tables_show_percent(runs):

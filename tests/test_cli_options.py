@@ -18,6 +18,8 @@ FORMATS = {
     ("eval",): {"rich", "json"},
     ("data", "stats"): {"rich", "json"},
     ("data", "compare"): {"rich", "json"},
+    ("analyze", "paths"): {"rich", "markdown", "csv", "json"},
+    ("analyze", "curve"): {"rich", "markdown", "csv", "json"},
 }
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import OutputFormat, format_option, quiet_option
+from cocobench.cli.common import OutputFormat, format_option, quiet_option, show_defaults
+from cocobench.errors import CocobenchError
 
 analyze_app = typer.Typer(
     help="The paper's analyses: reasoning-path categories, accuracy vs tokens (and, with a checkpoint, k-sweep, probe, thoughts).",
@@ -28,7 +29,7 @@ DEFAULT_OUT = Path("runs/analysis")
 
 
 def out_option(what: str):
-    return typer.Option(DEFAULT_OUT, "--out", help=f"Directory for {what} (JSON, CSV and, with matplotlib, PNG). [default: {DEFAULT_OUT}]", show_default=False)
+    return typer.Option(DEFAULT_OUT, "--out", help=f"Directory for {what} (the PNG only with matplotlib installed).")
 
 
 class Completion(str, Enum):
@@ -37,9 +38,10 @@ class Completion(str, Enum):
 
 
 @analyze_app.command("paths")
+@show_defaults(from_settings=False)
 def paths_command(
     results: list[Path] = typer.Argument(..., metavar="RESULTS", help="ProsQA results.json files, run directories or suite directories (searched recursively)."),
-    data: Path | None = typer.Option(None, "--data", help="The test file the runs were evaluated on. [default: each run's data.test_file]", show_default=False),
+    data: Path | None = typer.Option(None, "--data", help="The test file the runs were evaluated on. [default: each run's data.test_file]"),
     completion: Completion = typer.Option(
         Completion.exact, "--completion",
         help="With k > 0 thoughts only a language suffix is visible: it counts as a path when a hidden path of exactly k edges (exact) or of any length (any) leads from the root to its first node.",
@@ -61,11 +63,11 @@ def paths_command(
     prosqa = [r for r in runs_results if r["task"] == paths.TASK]
     skipped = sorted({r["task"] for r in runs_results} - {paths.TASK})
     if not prosqa:
-        from cocobench.errors import CocobenchError
-
         raise CocobenchError(f"none of the {len(runs_results)} runs is a ProsQA run (tasks: {', '.join(skipped)}); `analyze paths` reads ProsQA results")
     if skipped:
         _note(f"skipped {len(runs_results) - len(prosqa)} runs of {', '.join(skipped)}: path categories are for ProsQA", quiet)
+    if per_sample and any(Path(r["_source"]).parent.resolve() == out.resolve() for r in prosqa):
+        raise CocobenchError(f"--out '{out}' is a run directory, whose {paths.PER_SAMPLE_FILE} holds its per-sample categories; choose another --out")
     runs = [paths.analyze_run(r, completion.value, data) for r in prosqa]
     for run in runs:
         for note in run.notes:
@@ -85,6 +87,7 @@ class Grouping(str, Enum):
 
 
 @analyze_app.command("curve")
+@show_defaults(from_settings=False)
 def curve_command(
     results: list[Path] = typer.Argument(..., metavar="RUNS", help="results.json files, run directories or suite directories (searched recursively)."),
     group_by: Grouping = typer.Option(Grouping.method, "--group-by", help="One line per method, or one line through all runs (none)."),
