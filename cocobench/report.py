@@ -213,6 +213,10 @@ def plain_options(options: dict[str, Any]) -> dict[str, Any]:
 def _identity(result: dict[str, Any]) -> dict[str, Any]:
     """What must be equal for runs to be seeds of one experiment: options without the seed, and the test file."""
     options = {k: v for k, v in result["options"].items() if k != "seed"}
+    if options.get("warmup"):
+        # Each seed starts from its own warm-up checkpoint (as each would from its own random init):
+        # the warm-up's identity, not the per-seed checkpoint, is what seeds of one experiment share.
+        options.pop("init_from", None)
     fingerprint = (result.get("data") or {}).get("test_fingerprint")
     if fingerprint:
         options["test_data"] = _short(fingerprint)  # two test files are two experiments, whatever the options
