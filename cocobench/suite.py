@@ -9,6 +9,12 @@
 Each run goes to OUT/<task>-<method>[-<name>]-seed<seed>. A run whose results.json exists is skipped,
 and one with checkpoints but no results is resumed, so an interrupted suite picks up where it stopped.
 
+A suite may generate its data first (once: kept while its meta.json agrees with the settings), with
+the options of `cocobench gen TASK`:
+
+    generate: {task: prosqa, out: data/prosqa-cpu, min_nodes: 14, max_nodes: 14, max_hops: 4}
+    defaults: {data: data/prosqa-cpu, ...}
+
 A suite may declare a shared warm-up stage, the CPU stand-in for the paper's pretrained GPT-2:
 
     warmup: {method: cot, epochs: 12}   # any run settings; the suite's defaults apply beneath
@@ -33,7 +39,7 @@ from cocobench.errors import CocobenchError
 from cocobench.io import directory_lock
 from cocobench.results import RESULTS_FILE
 
-SUITE_KEYS = {"name", "defaults", "runs", "warmup"}
+SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
 RUN_KEYS = {"seeds", "name", "warmup"}
 WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a warm-up run
 
@@ -133,10 +139,43 @@ def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: boo
         needed = {id(p.warmup) for p in selected if p.warmup is not None}  # a selected run needs its warm-up
         planned = [p for p in planned if p in selected or id(p) in needed]
     with directory_lock(out_dir):  # one suite process per directory; each run also locks its own
+        for generate in data_to_generate(path):
+            _generate(generate, path, quiet=quiet)
         for position, run in enumerate(planned, start=1):
             _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
     results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
     return out_dir, results
+
+
+def data_to_generate(path: str | Path) -> list[dict[str, Any]]:
+    """The suite's `generate:` entries (a mapping or a list of them), each with its task and out."""
+    entries = load_yaml(path).get("generate") or []
+    entries = [entries] if isinstance(entries, dict) else entries
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("task") and e.get("out") for e in entries):
+        raise CocobenchError(f"{path}: 'generate' must be a mapping (or a list of them) with task, out and `cocobench gen TASK` options")
+    return entries
+
+
+def _generate(entry: dict[str, Any], path: str | Path, *, quiet: bool) -> None:
+    import json
+
+    from cocobench.cli.gen import generate_from_settings
+    from cocobench.progress import log
+
+    settings = {str(k).replace("-", "_"): v for k, v in entry.items() if k != "task"}
+    generate_from_settings(str(entry["task"]), settings, where=f"{path} generate", check_only=True)
+    meta_file = Path(settings["out"]) / "meta.json"
+    if not meta_file.is_file():
+        generate_from_settings(str(entry["task"]), settings, quiet=quiet, where=f"{path} generate")
+        return
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    recorded = {"seed": meta.get("seed"), **(meta.get("params") or {})}
+    differing = [f"{k}: {recorded[k]!r} there, {v!r} here" for k, v in settings.items() if k in recorded and recorded[k] != v]
+    if meta.get("generator") != entry["task"] or differing:
+        what = "; ".join(differing) or f"it holds {meta.get('generator')} data"
+        raise CocobenchError(f"{path}: the data in '{meta_file.parent}' was generated with other settings ({what}); "
+                             "remove that directory to generate it again, or change generate.out")
+    log(f"data in {meta_file.parent} already generated with these settings, kept", quiet)
 
 
 def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, quiet: bool) -> None:
