@@ -33,6 +33,8 @@ class RunConfig:
     seed: int = 0
     out: str | None = None  # run directory; default runs/<task>-<method>[-<changed options>]-seed<seed>
     init_from: str | None = None  # start from this checkpoint's weights (e.g. GSM's CoT-trained stage 0)
+    warmup: str | None = None  # set by a suite: the shared warm-up this run starts from (see suite.py)
+    suite_stage: str | None = None  # set by a suite: "warmup" for its shared warm-up runs (tables leave them out of the rows)
     # --- training (AdamW, constant lr, no schedule: the paper's choice) ---
     epochs: int = 50
     batch_size: int = 32  # examples per micro-batch (per process)
@@ -131,11 +133,13 @@ class RunConfig:
     def changed_options(self) -> dict[str, Any]:
         """The options (see `options`) whose values differ from the defaults, in field order."""
         defaults = RunConfig().options()
-        return {name: value for name, value in self.options().items() if value != defaults[name]}
+        return {name: value for name, value in self.options().items() if value != defaults.get(name)}
 
     def options(self) -> dict[str, Any]:
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
-        skip = {"task", "data", "method", "seed", "out", "init_from", "eval_batch_size", "precision", "fsdp", *OUTPUT_FIELDS}
+        skip = {"task", "data", "method", "seed", "out", "init_from", "suite_stage", "eval_batch_size", "precision", "fsdp", *OUTPUT_FIELDS}
+        if self.warmup is None:
+            skip.add("warmup")  # only when set, so that the options of runs without one stay as they were
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,23 @@
 
 Each run goes to OUT/<task>-<method>[-<name>]-seed<seed>. A run whose results.json exists is skipped,
 and one with checkpoints but no results is resumed, so an interrupted suite picks up where it stopped.
+
+A suite may generate its data first (once: kept while its meta.json agrees with the settings), with
+the options of `cocobench gen TASK`:
+
+    generate: {task: prosqa, out: data/prosqa-cpu, min_nodes: 14, max_nodes: 14, max_hops: 4}
+    defaults: {data: data/prosqa-cpu, ...}
+
+A suite may declare a shared warm-up stage, the CPU stand-in for the paper's pretrained GPT-2:
+
+    warmup: {method: cot, epochs: 12}   # any run settings; the suite's defaults apply beneath
+
+It is trained once per seed (OUT/<task>-<method>-warmup-seed<seed>), before that seed's runs, and
+every run of that seed starts from its best checkpoint (`init_from`). Its identity, method, epochs
+and a hash of all its settings, is recorded in each run's options as `warmup`, so runs from different
+warm starts are never averaged or paired; tables name it in their caption and leave the warm-up runs
+themselves out of the rows. A run entry with `warmup: false` starts from scratch instead. With a
+warm-up the runs go seed by seed, so an interrupted suite already holds complete seeds.
 """
 
 from __future__ import annotations
@@ -22,14 +39,16 @@ from cocobench.errors import CocobenchError
 from cocobench.io import directory_lock
 from cocobench.results import RESULTS_FILE
 
-SUITE_KEYS = {"name", "defaults", "runs"}
-RUN_KEYS = {"seeds", "name"}
+SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
+RUN_KEYS = {"seeds", "name", "warmup"}
+WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a warm-up run
 
 
 @dataclass
 class PlannedRun:
     name: str
     config: RunConfig
+    warmup: PlannedRun | None = None  # the warm-up whose best checkpoint this run starts from
 
 
 def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Path, list[PlannedRun]]:
@@ -45,6 +64,8 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
         raise CocobenchError(f"{path}: 'runs' must be a non-empty list of {{task, method, seeds, ...}} entries")
     if not isinstance(defaults, dict):
         raise CocobenchError(f"{path}: 'defaults' must be a mapping of settings")
+    warmup_settings = _warmup_settings(spec.get("warmup"), defaults, path)
+    warmups: dict[int, PlannedRun] = {}
     planned: list[PlannedRun] = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
@@ -54,11 +75,23 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
             raise CocobenchError(f"{path}: run {position}: 'seeds' must be a list of integers")
         settings = {**normalize_keys(defaults, f"{path} defaults"), **normalize_keys({k: v for k, v in entry.items() if k not in RUN_KEYS | {"seed"}}, f"{path} run {position}")}
         label = f"-{entry['name']}" if entry.get("name") else ""
+        use_warmup = warmup_settings is not None and entry.get("warmup", True) is not False
+        if use_warmup and settings.get("init_from"):
+            raise CocobenchError(f"{path}: run {position} sets init_from but the suite has a warmup; add 'warmup: false' to that run to start it from init_from")
         for seed in seeds:
-            cfg = resolve_config(None, {**settings, "seed": seed})
-            run_name = f"{cfg.task or Path(cfg.data or 'data').name}-{cfg.method}{label}-seed{seed}"
-            cfg.out = str(out_dir / run_name)
-            planned.append(PlannedRun(run_name, cfg))
+            warmup = None
+            if use_warmup:
+                if seed not in warmups:
+                    warmups[seed] = _plan_run(warmup_settings, seed, "-warmup", out_dir)
+                    warmups[seed].config.suite_stage = WARMUP_STAGE
+                warmup = warmups[seed]
+                settings = {**settings, "warmup": warmup_identity(warmup.config)}
+            run = _plan_run(settings, seed, label, out_dir)
+            run.warmup = warmup
+            planned.append(run)
+    if warmups:  # seed by seed, each seed's warm-up first: a stopped suite holds whole seeds
+        seed_order = list(dict.fromkeys(run.config.seed for run in planned))
+        planned = [run for seed in seed_order for run in ([warmups[seed]] if seed in warmups else []) + [r for r in planned if r.config.seed == seed]]
     names = [p.name for p in planned]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -66,17 +99,83 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     return name, out_dir, planned
 
 
+def _plan_run(settings: dict[str, Any], seed: int, label: str, out_dir: Path) -> PlannedRun:
+    cfg = resolve_config(None, {**settings, "seed": seed})
+    run_name = f"{cfg.task or Path(cfg.data or 'data').name}-{cfg.method}{label}-seed{seed}"
+    cfg.out = str(out_dir / run_name)
+    return PlannedRun(run_name, cfg)
+
+
+def _warmup_settings(warmup: Any, defaults: dict[str, Any], path: str | Path) -> dict[str, Any] | None:
+    """The warm-up's settings: the suite's defaults, then the `warmup` mapping (method: cot unless given)."""
+    if warmup is None or warmup is False:
+        return None
+    if not isinstance(warmup, dict):
+        raise CocobenchError(f"{path}: 'warmup' must be a mapping of run settings, e.g. {{method: cot, epochs: 12}}")
+    settings = {**normalize_keys(defaults, f"{path} defaults"), "method": "cot", **normalize_keys(warmup, f"{path} warmup")}
+    for key in ("init_from", "seed", "warmup"):
+        if settings.get(key) is not None and key in warmup:
+            raise CocobenchError(f"{path}: the warmup cannot set '{key}': it runs once per seed of the runs, from scratch")
+    settings.pop("init_from", None)
+    return settings
+
+
+def warmup_identity(cfg: RunConfig) -> str:
+    """What a run records as its warm start: readable (method, epochs) plus a hash of every setting that
+    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up)."""
+    from cocobench.io import json_fingerprint
+
+    shaping = {"task": cfg.task, "data": cfg.data, "method": cfg.method, **cfg.options()}
+    digest = json_fingerprint(shaping).split(":")[1][:8]
+    return f"{cfg.method} {cfg.epochs} epochs #{digest}"
+
+
 def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: bool = False, quiet: bool = False, only: str | None = None) -> tuple[Path, list[dict[str, Any]]]:
     _, out_dir, planned = plan_suite(path, out)
     if only:
-        planned = [p for p in planned if only in p.name]
-        if not planned:
+        selected = [p for p in planned if only in p.name]
+        if not selected:
             raise CocobenchError(f"--only '{only}' matches no run of the suite")
+        needed = {id(p.warmup) for p in selected if p.warmup is not None}  # a selected run needs its warm-up
+        planned = [p for p in planned if p in selected or id(p) in needed]
     with directory_lock(out_dir):  # one suite process per directory; each run also locks its own
+        for generate in data_to_generate(path):
+            _generate(generate, path, quiet=quiet)
         for position, run in enumerate(planned, start=1):
             _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
     results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
     return out_dir, results
+
+
+def data_to_generate(path: str | Path) -> list[dict[str, Any]]:
+    """The suite's `generate:` entries (a mapping or a list of them), each with its task and out."""
+    entries = load_yaml(path).get("generate") or []
+    entries = [entries] if isinstance(entries, dict) else entries
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("task") and e.get("out") for e in entries):
+        raise CocobenchError(f"{path}: 'generate' must be a mapping (or a list of them) with task, out and `cocobench gen TASK` options")
+    return entries
+
+
+def _generate(entry: dict[str, Any], path: str | Path, *, quiet: bool) -> None:
+    import json
+
+    from cocobench.cli.gen import generate_from_settings
+    from cocobench.progress import log
+
+    settings = {str(k).replace("-", "_"): v for k, v in entry.items() if k != "task"}
+    generate_from_settings(str(entry["task"]), settings, where=f"{path} generate", check_only=True)
+    meta_file = Path(settings["out"]) / "meta.json"
+    if not meta_file.is_file():
+        generate_from_settings(str(entry["task"]), settings, quiet=quiet, where=f"{path} generate")
+        return
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    recorded = {"seed": meta.get("seed"), **(meta.get("params") or {})}
+    differing = [f"{k}: {recorded[k]!r} there, {v!r} here" for k, v in settings.items() if k in recorded and recorded[k] != v]
+    if meta.get("generator") != entry["task"] or differing:
+        what = "; ".join(differing) or f"it holds {meta.get('generator')} data"
+        raise CocobenchError(f"{path}: the data in '{meta_file.parent}' was generated with other settings ({what}); "
+                             "remove that directory to generate it again, or change generate.out")
+    log(f"data in {meta_file.parent} already generated with these settings, kept", quiet)
 
 
 def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, quiet: bool) -> None:
@@ -90,8 +189,19 @@ def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, qui
     if (run_dir / RESULTS_FILE).is_file():
         log(f"[{position}/{total}] {run.name}: results exist, skipped", quiet)
         return
+    if run.warmup is not None:
+        run.config.init_from = str(warmup_checkpoint(run.warmup))
     run.config.resume = (run_dir / "checkpoints" / "last" / "trainer_state.pt").is_file()
     log(f"[{position}/{total}] {run.name}{' (resuming)' if run.config.resume else ''}", quiet)
     if run_dir.exists() and not run.config.resume:
         shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it afresh
     run_experiment(run.config)
+
+
+def warmup_checkpoint(warmup: PlannedRun) -> Path:
+    """The warm-up's best checkpoint (its last, when it had no validation split to pick a best)."""
+    checkpoints = Path(warmup.config.out) / "checkpoints"
+    for name in ("best", "last"):
+        if (checkpoints / name / "cocobench.json").is_file():
+            return checkpoints / name
+    raise CocobenchError(f"the warm-up '{warmup.name}' left no checkpoint in '{checkpoints}'; run the suite again with --overwrite")

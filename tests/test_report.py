@@ -264,3 +264,51 @@ def test_rich_stacks_one_table_per_task_when_too_wide(suite):
 def test_option_values_are_shown_short():
     assert format_option("sha256:0123456789abcdef0123") == "01234567"  # an init_from fingerprint
     assert [format_option(v) for v in (None, True, 0.0001, 3, "fixed")] == ["none", "true", "0.0001", "3", "fixed"]
+
+
+def _with_correct(results: dict, correct: list[bool]) -> dict:
+    """Set which samples are right (in idx order), keeping the metrics consistent."""
+    for sample, right in zip(results["samples"], correct, strict=True):
+        sample["correct"] = right
+    results["metrics"].update(correct=sum(correct), accuracy=sum(correct) / len(correct))
+    return results
+
+
+def test_significance_pools_the_paired_samples_of_the_seeds_both_rows_ran(tmp_path):
+    from cocobench.stats import mcnemar_exact, paired_bootstrap_ci
+
+    cot = [[True] * 5 + [False] * 15, [True] * 6 + [False] * 14, [True] * 20]  # seeds 0, 1, 2
+    coconut = {0: [True] * 12 + [False] * 8, 1: [False] * 2 + [True] * 10 + [False] * 8, 3: [False] * 20}  # seed 3: no cot
+    for seed, correct in enumerate(cot):
+        write_run(tmp_path / "s", _with_correct(make_results(method="cot", seed=seed, total=20), correct))
+    for seed, correct in coconut.items():
+        write_run(tmp_path / "s", _with_correct(make_results(method="coconut", seed=seed, total=20), correct))
+    built = build_table(load_results([tmp_path / "s"]), significance=True)
+    sig = next(r for r in built.rows if r.method == "coconut").cells["prosqa"].significance
+    before, after = cot[0] + cot[1], coconut[0] + coconut[1]  # seeds 0 and 1 only
+    lost = sum(b and not a for b, a in zip(before, after))
+    gained = sum(a and not b for b, a in zip(before, after))
+    assert (sig.seeds, sig.pairs, sig.lost, sig.gained) == ([0, 1], 40, lost, gained) == ([0, 1], 40, 2, 13)
+    assert sig.p_value == pytest.approx(mcnemar_exact(2, 13)) and sig.p_value < 0.05
+    low, high = paired_bootstrap_ci(before, after)
+    assert (sig.ci_low, sig.ci_high) == pytest.approx((100 * low, 100 * high))
+    assert sig.ci_low < 100 * (gained - lost) / 40 < sig.ci_high
+    record = to_json(built)["rows"][1]["cells"]["prosqa"]
+    assert record["paired_seeds"] == [0, 1] and record["p_value"] == sig.p_value
+    text = render_markdown(built)
+    assert "p vs cot" in text and "95% CI Δacc" in text and "exact McNemar" in text
+    rows = list(csv.DictReader(io.StringIO(render_csv(built))))
+    assert float(next(r for r in rows if r["method"] == "coconut")["ci95_low_pts"]) == pytest.approx(sig.ci_low, abs=1e-3)
+    assert next(r for r in rows if r["method"] == "cot")["p_value"] == ""
+    assert "p vs cot" not in render_markdown(build_table(load_results([tmp_path / "s"])))  # only when asked
+
+
+def test_significance_leaves_out_seeds_whose_test_examples_differ(tmp_path):
+    write_run(tmp_path / "s", make_results(method="cot", seed=0, correct=3))
+    other = make_results(method="coconut", seed=0, correct=9)
+    other["samples"] = other["samples"][:-1]  # one example fewer: not the same test set
+    write_run(tmp_path / "s", other)
+    built = build_table(load_results([tmp_path / "s"]), significance=True)
+    assert next(r for r in built.rows if r.method == "coconut").cells["prosqa"].significance is None
+    result = table(tmp_path / "s", "--significance", "--format", "markdown")
+    assert result.exit_code == 0 and "| - | - |" in result.stdout

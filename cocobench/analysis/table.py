@@ -51,10 +51,34 @@ class Cell:
     examples_per_second: float | None  # None when no run recorded a throughput
     delta_accuracy: float | None = None  # percent points vs the baseline row; None without one
     delta_tokens: float | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the results, one per seed
+    significance: Significance | None = None  # vs the baseline row, when asked for (`--significance`)
 
     @property
     def n(self) -> int:
         return len(self.seeds)
+
+
+@dataclass
+class Significance:
+    """A row against the baseline row, paired example by example over the seeds both cells have."""
+
+    pairs: int  # (seed, example) pairs pooled
+    seeds: list[int]
+    lost: int  # examples only the baseline got right
+    gained: int  # examples only this row got right
+    p_value: float  # exact McNemar, two-sided
+    ci_low: float  # paired-bootstrap 95% interval of the accuracy difference, percent points
+    ci_high: float
+
+
+@dataclass
+class WarmStart:
+    """A suite's shared warm-up (suite.py) that rows start from, with its own test results."""
+
+    identity: str
+    methods: list[str]  # the rows' methods that start from it
+    cell: Cell | None  # the warm-up runs themselves (None when they are not among the results)
 
 
 @dataclass
@@ -78,13 +102,16 @@ class Table:
     tasks: list[str]
     rows: list[Row]
     baseline: str
+    warm_starts: list[WarmStart] = field(default_factory=list)
+    significance: bool = False
 
     def has_baseline(self, task: str) -> bool:
         return any(row.method == self.baseline and task in row.cells for row in self.rows)
 
 
-def build_table(results: list[dict[str, Any]], baseline: str = "cot") -> Table:
+def build_table(results: list[dict[str, Any]], baseline: str = "cot", *, significance: bool = False) -> Table:
     """Group runs into rows and cells and compute the statistics (pure; no I/O)."""
+    results, warm_starts = _split_warm_starts(results)
     by_task_method = _by_task_method(_group_experiments(results))
     rows: dict[tuple[str, str], Row] = {}
     # Tasks with several variants of a method first: they create the labelled rows...
@@ -101,9 +128,40 @@ def build_table(results: list[dict[str, Any]], baseline: str = "cot") -> Table:
             row.cells[task] = _cell(runs)
     rows = {key: row for key, row in rows.items() if row.cells}  # an unlabelled row nobody used
     tasks = sorted({task for task, _ in by_task_method}, key=_task_order)
-    table = Table(tasks, sorted(rows.values(), key=_row_order), baseline)
+    table = Table(tasks, sorted(rows.values(), key=_row_order), baseline, warm_starts, significance)
     _add_deltas(table)
     return table
+
+
+def _split_warm_starts(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[WarmStart]]:
+    """A suite's warm-up runs are where rows start, not rows: they move to the caption. Given only
+    warm-up runs (`cocobench table OUT/prosqa-cot-warmup-seed0`), they are the rows."""
+    from cocobench.suite import WARMUP_STAGE
+
+    warmups = [r for r in results if (r.get("config") or {}).get("suite_stage") == WARMUP_STAGE]
+    rows = [r for r in results if r not in warmups]
+    if not rows:
+        return results, []
+    used: dict[str, list[str]] = {}
+    for r in rows:
+        if r["options"].get("warmup"):
+            methods = used.setdefault(r["options"]["warmup"], [])
+            methods += [r["method"]] if r["method"] not in methods else []
+    by_identity: dict[str, list[dict[str, Any]]] = {}
+    for w in warmups:
+        by_identity.setdefault(_warm_start_identity(w), []).append(w)
+    return rows, [WarmStart(identity, methods, _cell(by_identity[identity]) if identity in by_identity else None)
+                  for identity, methods in used.items()]
+
+
+def _warm_start_identity(result: dict[str, Any]) -> str | None:
+    from cocobench.config import coerce, normalize_keys
+    from cocobench.suite import warmup_identity
+
+    try:
+        return warmup_identity(coerce(normalize_keys(result["config"], "results config")))
+    except CocobenchError:  # a config from another cocobench version: it matches no row
+        return None
 
 
 def _agrees(shown: dict[str, Any], options: dict[str, Any]) -> bool:
@@ -118,6 +176,10 @@ def plain_options(options: dict[str, Any]) -> dict[str, Any]:
 def _identity(result: dict[str, Any]) -> dict[str, Any]:
     """What must be equal for runs to be seeds of one experiment: options without the seed, and the test file."""
     options = {k: v for k, v in result["options"].items() if k != "seed"}
+    if options.get("warmup"):
+        # Each seed starts from its own warm-up checkpoint (as each would from its own random init):
+        # the warm-up's identity, not the per-seed checkpoint, is what seeds of one experiment share.
+        options.pop("init_from", None)
     fingerprint = (result.get("data") or {}).get("test_fingerprint")
     if fingerprint:
         options["test_data"] = _short(fingerprint)  # two test files are two experiments, whatever the options
@@ -154,6 +216,7 @@ def _differing_options(variants: list[dict[str, Any]]) -> list[str]:
 
 
 def _cell(runs: list[dict[str, Any]]) -> Cell:
+    runs = sorted(runs, key=lambda r: r["seed"])
     accuracy = [100.0 * r["metrics"]["accuracy"] for r in runs]
     speeds = [r["metrics"]["examples_per_second"] for r in runs if r["metrics"]["examples_per_second"] is not None]
     return Cell(
@@ -164,6 +227,7 @@ def _cell(runs: list[dict[str, Any]]) -> Cell:
         generated_tokens=statistics.fmean(r["metrics"]["generated_tokens_mean"] for r in runs),
         forward_passes=statistics.fmean(r["metrics"]["forward_passes_mean"] for r in runs),
         examples_per_second=statistics.fmean(speeds) if speeds else None,
+        runs=runs,
     )
 
 
@@ -180,6 +244,35 @@ def _add_deltas(table: Table) -> None:
                 cell, ref = row.cells[task], base.cells[task]
                 cell.delta_accuracy = cell.accuracy - ref.accuracy
                 cell.delta_tokens = cell.generated_tokens - ref.generated_tokens
+                if table.significance:
+                    cell.significance = paired_significance(ref, cell)
+
+
+def paired_significance(base: Cell, new: Cell) -> Significance | None:
+    """McNemar's exact test and the paired-bootstrap 95% interval of new - base, over the samples of
+    every seed both cells ran, paired by example (a seed whose test examples differ is left out).
+    Pooling treats the (seed, example) pairs as independent: the same question answered under three
+    seeds counts three times, which makes the interval somewhat narrower than a per-question bootstrap."""
+    from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+
+    base_by_seed, new_by_seed = {r["seed"]: r for r in base.runs}, {r["seed"]: r for r in new.runs}
+    before: list[bool] = []
+    after: list[bool] = []
+    seeds = []
+    for seed in sorted(base_by_seed.keys() & new_by_seed.keys()):
+        old_samples = {s["idx"]: s for s in base_by_seed[seed]["samples"]}
+        new_samples = {s["idx"]: s for s in new_by_seed[seed]["samples"]}
+        if old_samples.keys() != new_samples.keys() or any(old_samples[i]["gold"] != new_samples[i]["gold"] for i in old_samples):
+            continue
+        seeds.append(seed)
+        for idx in sorted(old_samples):
+            before.append(bool(old_samples[idx]["correct"]))
+            after.append(bool(new_samples[idx]["correct"]))
+    if not before:
+        return None
+    lost, gained = discordant_pairs(before, after)
+    low, high = paired_bootstrap_ci(before, after)
+    return Significance(len(before), seeds, lost, gained, mcnemar_exact(lost, gained), 100.0 * low, 100.0 * high)
 
 
 def _task_order(task: str) -> tuple:
@@ -232,6 +325,8 @@ def _columns(table: Table, tasks: list[str] | None = None, short: bool = False) 
         columns += [(task, "generated_tokens", "tokens")]
         if table.has_baseline(task):
             columns.append((task, "delta_tokens", f"Δtok{vs}"))
+        if table.significance and table.has_baseline(task):
+            columns += [(task, "p_value", f"p{vs}"), (task, "ci", "95% CI Δacc")]
         columns += [(task, "forward_passes", "passes"), (task, "examples_per_second", "ex/s")]
     return columns
 
@@ -239,6 +334,13 @@ def _columns(table: Table, tasks: list[str] | None = None, short: bool = False) 
 def _text(cell: Cell | None, key: str) -> str:
     if cell is None:
         return ""
+    if key in ("p_value", "ci"):
+        sig = cell.significance
+        if sig is None:
+            return "-"
+        if key == "ci":
+            return f"{sig.ci_low:+.1f} to {sig.ci_high:+.1f}"
+        return f"{sig.p_value:.3f}" if sig.p_value >= 0.001 else f"{sig.p_value:.1e}"
     if key == "accuracy":
         if cell.accuracy_std is None:
             return f"{cell.accuracy:.1f}"
@@ -271,6 +373,7 @@ def _rich_table(table: Table, tasks: list[str], title: str | None = None):
     caption = "accuracy %: mean ± sample std over n seeds"
     if any(table.has_baseline(task) for task in tasks):
         caption += f"; Δ: difference to the {table.baseline} row"
+    caption = "\n".join([caption, *table_notes(table)])
     out = RichTable(title=title, title_justify="left", caption=caption, caption_justify="left")
     out.add_column("method", no_wrap=True)
     columns = _columns(table, tasks, short=True)
@@ -280,6 +383,21 @@ def _rich_table(table: Table, tasks: list[str], title: str | None = None):
         if any(task in row.cells for task in tasks):
             out.add_row(escape(row.label), *(_text(row.cells.get(task), key) for task, key, _ in columns))
     return out
+
+
+def table_notes(table: Table) -> list[str]:
+    """What the numbers rest on, under the table: the shared warm start, how p and the interval were got."""
+    notes = []
+    for warm in table.warm_starts:
+        own = ""
+        if warm.cell is not None:
+            std = f" ± {warm.cell.accuracy_std:.1f}" if warm.cell.accuracy_std is not None else ""
+            own = f"; the warm-up alone scores {warm.cell.accuracy:.1f}{std}% (n={warm.cell.n})"
+        notes.append(f"warm start: {', '.join(warm.methods)} train from the suite's warm-up '{warm.identity}', one per seed{own}")
+    if table.significance:
+        notes.append(f"p: exact McNemar test vs the {table.baseline} row and 95% CI: paired bootstrap of Δacc, "
+                     "both over the test examples of the seeds both rows ran, pooled")
+    return notes
 
 
 def _width(console, renderable) -> int:
@@ -295,13 +413,15 @@ def render_markdown(table: Table) -> str:
     lines.append("|---|" + "---:|" * len(columns))
     for row in table.rows:
         lines.append(f"| {row.label} | " + " | ".join(_text(row.cells.get(task), key) for task, key, _ in columns) + " |")
-    return "\n".join(lines) + "\n"
+    notes = table_notes(table)
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(f"{note}." for note in notes) + "\n" if notes else "")
 
 
 CSV_FIELDS = (
     "method", "options", "task", "n", "seeds", "accuracy_pct", "accuracy_pct_std", "generated_tokens",
     "forward_passes", "examples_per_second", "delta_accuracy_pts", "delta_tokens",
 )  # fmt: skip
+SIGNIFICANCE_CSV_FIELDS = ("p_value", "ci95_low_pts", "ci95_high_pts", "paired_examples")
 
 
 def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
@@ -316,14 +436,23 @@ def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
         "generated_tokens": r(cell.generated_tokens), "forward_passes": r(cell.forward_passes),
         "examples_per_second": r(cell.examples_per_second),
         "delta_accuracy_pts": r(cell.delta_accuracy), "delta_tokens": r(cell.delta_tokens),
+        **_significance_record(cell.significance),
         "sources": cell.sources,
     }  # fmt: skip
+
+
+def _significance_record(sig: Significance | None) -> dict[str, Any]:
+    if sig is None:
+        return {}
+    return {"p_value": sig.p_value, "ci95_delta_accuracy_pts": [round(sig.ci_low, 4), round(sig.ci_high, 4)],
+            "paired_examples": sig.pairs, "paired_seeds": sig.seeds, "lost": sig.lost, "gained": sig.gained}
 
 
 def render_csv(table: Table) -> str:
     """Long format: one line per (method, variant, task), empty fields for missing values."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    fields = CSV_FIELDS + (SIGNIFICANCE_CSV_FIELDS if table.significance else ())
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in table.rows:
         for task in table.tasks:
@@ -331,6 +460,8 @@ def render_csv(table: Table) -> str:
                 record = _record(row, task, row.cells[task])
                 record["options"] = row.options_text
                 record["seeds"] = " ".join(map(str, record["seeds"]))
+                if "ci95_delta_accuracy_pts" in record:
+                    record["ci95_low_pts"], record["ci95_high_pts"] = record["ci95_delta_accuracy_pts"]
                 writer.writerow({k: "" if v is None else v for k, v in record.items()})
     return buffer.getvalue()
 
@@ -339,6 +470,9 @@ def to_json(table: Table) -> dict[str, Any]:
     return {
         "baseline": table.baseline,
         "tasks": table.tasks,
+        "warm_starts": [{"identity": w.identity, "methods": w.methods, "warmup": None if w.cell is None else _record(Row("warmup"), "", w.cell)}
+                        for w in table.warm_starts],
+        "notes": table_notes(table),
         "rows": [
             {"method": row.method, "label": row.label, "options": plain_options(row.options),
              "cells": {task: _record(row, task, cell) for task, cell in row.cells.items()}}

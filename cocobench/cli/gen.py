@@ -5,6 +5,8 @@ Each task's command lives in its own module (`gen_<task>.py`) and attaches itsel
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from cocobench.cli import app
@@ -18,3 +20,29 @@ for _task in ("prosqa", "prontoqa", "mult", "gsm"):
     except ModuleNotFoundError as exc:
         if exc.name != f"cocobench.cli.gen_{_task}":
             raise
+
+
+def generate_from_settings(task: str, settings: dict, *, quiet: bool = False, where: str = "generate", check_only: bool = False) -> None:
+    """Run `cocobench gen TASK` with options given as a mapping ({out: DIR, min_nodes: 8, ...}), as a
+    suite's `generate:` does: the same command, defaults and checks as on the command line.
+    `check_only`: only check that every key is an option of that command."""
+    import inspect
+
+    from typer.models import ParameterInfo
+
+    from cocobench.errors import CocobenchError, unknown_name
+
+    commands = {info.name or info.callback.__name__: info.callback for info in gen_app.registered_commands}
+    if task not in commands:
+        raise unknown_name("task to generate", task, commands)
+    command = commands[task]
+    params = inspect.signature(command).parameters
+    values = {name: (p.default.default if isinstance(p.default, ParameterInfo) else p.default) for name, p in params.items()}
+    for key, value in settings.items():
+        name = str(key).replace("-", "_")
+        if name not in params or name == "quiet":
+            options = ", ".join(n.replace("_", "-") for n in params if n != "quiet")
+            raise CocobenchError(f"{where}: '{key}' is not an option of `cocobench gen {task}`; its options: {options}")
+        values[name] = Path(value) if name == "out" and value is not None else value
+    if not check_only:
+        command(**{**values, "quiet": quiet})

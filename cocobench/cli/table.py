@@ -16,22 +16,23 @@ def table_command(
     results: list[Path] = typer.Argument(..., metavar="RESULTS", help="results.json files, run directories or suite directories (searched recursively)."),
     output_format: OutputFormat = format_option(what="the table (csv: one line per method and task)"),
     baseline: str = typer.Option("cot", "--baseline", help="Method whose row the differences (accuracy points, generated tokens) are computed against."),
+    significance: bool = typer.Option(False, "--significance", help="Add, for each row against the --baseline row, the exact McNemar p and the paired-bootstrap 95% interval of Δacc, over the test examples of the seeds both rows ran (pooled)."),
     quiet: bool = quiet_option("No notes on stderr (the table is still printed)."),
 ) -> None:
     """One row per method, one column group per task: accuracy (mean ± std over seeds), tokens, forward passes, speed.
 
     Runs of one task and method whose options (other than the seed) or test files differ are never averaged: each variant gets its own row, labelled by the options that differ.
     """
-    render_paths(results, output_format.value, baseline, quiet=quiet)
+    render_paths(results, output_format.value, baseline, quiet=quiet, significance=significance)
 
 
-def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False) -> None:
+def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False, significance: bool = False) -> None:
     """Print the table of these results files/directories in one of the formats (shared with `suite`)."""
     from cocobench.cli.common import print_json, stderr, stdout
     from cocobench.analysis.table import build_table, render_csv, render_markdown, render_rich, to_json
     from cocobench.results import load_results
 
-    table = build_table(load_results(results), baseline=baseline)
+    table = build_table(load_results(results), baseline=baseline, significance=significance)
     if not quiet and not any(table.has_baseline(task) for task in table.tasks):
         stderr.print(f"note: no '{baseline}' runs among these results, so no differences are shown; pick another row with --baseline", markup=False)
     if output_format == "json":
