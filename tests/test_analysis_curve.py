@@ -77,6 +77,17 @@ def test_curve_command_writes_json_csv_and_prints_the_table(sweep, tmp_path):
     assert "| coconut | coconut-m3 | 90.0 | 9.5 | 15.0 | 19.0 |" in markdown
 
 
+def test_warm_up_runs_are_left_out_unless_alone(sweep, tmp_path):
+    warmup = make_results(method="cot", options={}) | {"run_name": "prosqa-cot-warmup-seed0"}
+    warmup["config"] = {**warmup["config"], "suite_stage": "warmup"}
+    write_run(sweep, warmup)
+    result = curve(sweep, "--out", tmp_path / "out", "--format", "json")
+    assert result.exit_code == 0 and "left out 1 warm-up runs" in result.stderr
+    assert "prosqa-cot-warmup-seed0" not in [p["run"] for p in json.loads(result.stdout)["points"]]
+    alone = curve(sweep / "prosqa-cot-warmup-seed0", "--out", tmp_path / "out", "--format", "json")
+    assert [p["run"] for p in json.loads(alone.stdout)["points"]] == ["prosqa-cot-warmup-seed0"] and alone.stderr.startswith("wrote")
+
+
 def test_curve_command_bad_input_is_one_line(sweep, tmp_path):
     one_line_error(curve(tmp_path / "nope"), "does not exist")
     one_line_error(curve(sweep, "--group-by", "seed"), "--group-by")
@@ -91,13 +102,15 @@ def test_the_analysis_suites_plan(name):
     assert len(set(names)) == len(names) >= 4
     for run in planned:
         assert run.config.out == str(out / run.name)
-        if run.config.init_from:  # every run starting from a checkpoint starts from this suite's first run
+        if run.config.init_from:  # a run starting from a checkpoint starts from one of this suite's runs
             assert run.config.init_from.startswith(f"{out}/{planned[0].name}/")
 
 
 def test_the_efficiency_suite_stops_each_run_at_its_stage():
-    """Coconut and the no-thought control at stage m, never the all-removed stage past it."""
+    """Coconut and the no-thought control at stage m, never the all-removed stage past it, all from one warm start."""
     _, _, planned = plan_suite(BENCHMARKS / "efficiency.yaml")
+    assert [run.config.suite_stage for run in planned][:2] == ["warmup", None]
+    assert len({run.config.warmup for run in planned[1:]}) == 1 and planned[1].config.warmup
     staged = [run.config for run in planned if run.config.method != "cot"]
     assert {(cfg.method, cfg.max_latent_stage) for cfg in staged} == {(m, s) for m in ("coconut", "coconut-no-thought") for s in (1, 2, 3)}
     for cfg in staged:

@@ -423,21 +423,21 @@ def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
     assert "PASS" in result.stdout and "IDENTICAL" in result.stdout and "options differ" not in result.stdout
 
 
-def test_the_committed_version_1_results_still_load():
-    """One reader for every command: each committed results.json (schema 1) loads, upgraded, and both
-    `table` (load_results) and `compare` (load_side) see the same runs."""
+def test_the_committed_results_still_load():
+    """One reader for every command: each committed results.json loads (schema 1 upgraded), and both
+    `table` (load_results) and `compare` (load_side) see the same runs in every committed suite."""
     from cocobench.analysis.compare import load_side
     from cocobench.results import load_results, read_results
 
     root = Path(__file__).resolve().parents[1] / "results"
     files = sorted(root.glob("*/*/results.json"))
-    assert len(files) >= 20
+    assert len(files) >= 10 and any(json.loads(f.read_text())["schema_version"] == 1 for f in files)
     for path in files:
-        assert json.loads(path.read_text())["schema_version"] == 1
-        assert read_results(path)["options"]["precision"] == "fp32"  # upgraded: CPU runs before --precision
-    for suite in ("smoke", "cpu", "cpu-long"):
-        runs = load_results([root / suite])
-        assert [r["_source"] for r in runs] == [str(run.path) for run in load_side(root / suite, "baseline")]
+        results = read_results(path)
+        assert results["options"]["precision"] in ("fp32", "bf16")  # recorded, or filled in for schema 1
+    for suite in sorted({f.parent.parent for f in files}):
+        runs = load_results([suite])
+        assert [r["_source"] for r in runs] == [str(run.path) for run in load_side(suite, "baseline")]
         assert all(r["metrics"]["total"] == len(r["samples"]) > 0 for r in runs)
 
 

@@ -275,7 +275,7 @@ def _with_correct(results: dict, correct: list[bool]) -> dict:
 
 
 def test_significance_pools_the_paired_samples_of_the_seeds_both_rows_ran(tmp_path):
-    from cocobench.stats import mcnemar_exact, paired_bootstrap_ci
+    from cocobench.analysis.stats import mcnemar_exact, paired_bootstrap_ci
 
     cot = [[True] * 5 + [False] * 15, [True] * 6 + [False] * 14, [True] * 20]  # seeds 0, 1, 2
     coconut = {0: [True] * 12 + [False] * 8, 1: [False] * 2 + [True] * 10 + [False] * 8, 3: [False] * 20}  # seed 3: no cot
@@ -307,6 +307,7 @@ def test_significance_leaves_out_seeds_whose_test_examples_differ(tmp_path):
     write_run(tmp_path / "s", make_results(method="cot", seed=0, correct=3))
     other = make_results(method="coconut", seed=0, correct=9)
     other["samples"] = other["samples"][:-1]  # one example fewer: not the same test set
+    other["metrics"] |= {"total": 9, "accuracy": 1.0}  # the dropped example was a wrong one: a consistent file
     write_run(tmp_path / "s", other)
     built = build_table(load_results([tmp_path / "s"]), significance=True)
     assert next(r for r in built.rows if r.method == "coconut").cells["prosqa"].significance is None

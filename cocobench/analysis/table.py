@@ -253,7 +253,7 @@ def paired_significance(base: Cell, new: Cell) -> Significance | None:
     every seed both cells ran, paired by example (a seed whose test examples differ is left out).
     Pooling treats the (seed, example) pairs as independent: the same question answered under three
     seeds counts three times, which makes the interval somewhat narrower than a per-question bootstrap."""
-    from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+    from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
     base_by_seed, new_by_seed = {r["seed"]: r for r in base.runs}, {r["seed"]: r for r in new.runs}
     before: list[bool] = []

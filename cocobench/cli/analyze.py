@@ -101,7 +101,10 @@ def curve_command(
     from cocobench.cli.common import stderr
     from cocobench.results import load_results
 
-    points = curve.build_curve(load_results(results), group_by.value)
+    runs, warmups = curve.without_warmups(load_results(results))
+    if warmups:
+        _note(f"left out {warmups} warm-up runs (where the suite's runs start, not points of the sweep)", quiet)
+    points = curve.build_curve(runs, group_by.value)
     written = _write(out, "curve", curve.to_json(points, group_by.value), curve.render_csv(points), lambda png: curve.plot(points, png, title), quiet)
     _print(output_format, lambda: curve.to_json(points, group_by.value), lambda: curve.render_csv(points),
            lambda: curve.render_markdown(points), lambda console: curve.render_rich(points, console))  # fmt: skip
