@@ -24,33 +24,31 @@ stderr = Console(stderr=True)
 _DEFAULT_NOTE = re.compile(r"\s*\\?\[default: ([^\]]*)\]")
 
 
-def show_defaults(command: Callable | None = None, *, from_settings: bool = True):
-    """Make every option of a command state its default in --help (a decorator).
+def default_note(value: Any) -> str:
+    """A default as --help shows it: on/off for a flag, an enum's value, `none` for None."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value.value if isinstance(value, Enum) else value)
 
-    With `from_settings` (`run`) the value comes from the RunConfig field of the same name (one source:
-    change a default there and the help follows); a note written in the help is kept where there is no
-    such value (a derived default like `max_latent_stage*c`, or `eval`'s "the run's"). The brackets are
-    escaped: rich would read `[default: 50]` as markup and drop it.
+
+def show_defaults(command: Callable) -> Callable:
+    """Make every option of a command state its default in --help (a decorator, on every command).
+
+    A note written in the help (`[default: data/TASK]`: a default the value alone does not say) is kept,
+    else the option's default value is shown; required options are left to Typer's `[required]`. The
+    brackets are escaped: rich would read `[default: 50]` as markup and drop it. The settings options of
+    `run` and `eval` come with their notes (cli/setting_options.py).
     """
-    if command is None:
-        return lambda function: show_defaults(function, from_settings=from_settings)
     import inspect
 
-    import typer
-
-    from cocobench.config import RunConfig
-
-    settings = RunConfig()
-    for name, parameter in inspect.signature(command).parameters.items():
+    for parameter in inspect.signature(command).parameters.values():
         info = parameter.default
-        if not isinstance(info, typer.models.OptionInfo):
+        if not isinstance(info, typer.models.OptionInfo) or info.default is ...:
             continue
         written = _DEFAULT_NOTE.search(info.help or "")
-        value = getattr(settings, name, info.default) if from_settings else info.default
-        if value is None or value is ...:
-            note = written.group(1) if written else "none"
-        else:
-            note = ("on" if value else "off") if isinstance(value, bool) else str(value.value if isinstance(value, Enum) else value)
+        note = written.group(1) if written else default_note(info.default)
         info.help = f"{_DEFAULT_NOTE.sub('', info.help or '').strip()} \\[default: {note}]".strip()
         info.show_default = False  # the note above says it; click would add a second one
     return command
@@ -65,14 +63,14 @@ class OutputFormat(str, Enum):
     json = "json"  # machine-readable
 
 
-def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), what: str = "the output"):
+def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), what: str = "the output", *, panel: str | None = None):
     """The --format option; every name is accepted, and `check_format` says which this command cannot print."""
-    return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.")
+    return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.", rich_help_panel=panel)
 
 
-def json_alias_option():
+def json_alias_option(*, panel: str | None = None):
     """--json, kept as the short spelling of `--format json` (checked by `check_format`)."""
-    return typer.Option(False, "--json", help="The same as --format json.")
+    return typer.Option(False, "--json", help="The same as --format json.", rich_help_panel=panel)
 
 
 def quiet_option(what: str = "No progress output or notes on stderr."):
