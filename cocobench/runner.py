@@ -17,7 +17,7 @@ from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
                           holds_files, recover_directory, remove_outputs)
-from cocobench.lengths import check_sequence_lengths, check_thoughts_fit
+from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
 
@@ -92,6 +92,7 @@ def seed_everything(seed: int) -> None:
 def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     from cocobench.device import pick_device
 
+    cfg.validate()  # settings changed after resolve_config (a suite sets resume) are checked too
     quiet_libraries()
     distributed.init_from_env()
     seed_everything(cfg.seed)
@@ -119,8 +120,6 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     distributed.barrier()
     if cfg.resume and not (last / "trainer_state.pt").is_file():
         raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
-    if cfg.resume and cfg.overwrite:
-        raise CocobenchError("--resume continues the run in its directory and --overwrite starts it over; pass one of them")
     if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
         what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
         raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
@@ -151,8 +150,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
 
-    check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
-    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], ks=(None, cfg.k))
+    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])
     if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was
         remove_outputs(run_dir, RUN_OUTPUTS)
     distributed.barrier()
@@ -301,8 +299,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
-    check_thoughts_fit(cfg, model, method, examples)
-    check_sequence_lengths(cfg, model, method, evaluate=examples, ks=(cfg.k,))
+    check_sequence_lengths(cfg, model, method, evaluate=examples)
     with directory_lock(cfg.out) as out_dir:
         return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
                                   test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)
