@@ -150,14 +150,16 @@ def remove_outputs(path: str | Path, names: tuple[str, ...]) -> None:
 
 
 @contextlib.contextmanager
-def directory_lock(path: str | Path) -> Iterator[Path]:
+def directory_lock(path: str | Path, *, beside: bool = False) -> Iterator[Path]:
     """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding
     our pid. A second process gets a one-line error; the lock of a process that no longer exists (a
-    kill) is taken over. The directory is created if needed, and removed again if it is left empty."""
+    kill) is taken over. The lock file is `path/.cocobench.lock`; the directory is created if needed,
+    and removed again if it is left empty. With `beside` it is the sibling `.NAME.lock` instead, for a
+    directory replaced whole (`gen`'s atomic write): a lock inside would leave with the old directory."""
     path = Path(path)
-    created = not path.exists()
-    ensure_writable_dir(path)
-    lock = path / LOCK_FILE
+    lock = path.with_name(f".{path.name}.lock") if beside else path / LOCK_FILE
+    created = not beside and not path.exists()
+    ensure_writable_dir(lock.parent)
     for _ in range(3):  # a stale lock is removed, then taken; another process may win that race
         if _link_lock(lock):
             break

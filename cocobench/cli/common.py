@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -127,19 +128,31 @@ def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
         raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
 
 
-def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, meta: dict[str, Any], *, quiet: bool, note: str = "") -> None:
+@contextlib.contextmanager
+def data_dir_lock(out: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Hold gen's --out for this process (a second gen into it: `'DIR' is in use by cocobench (pid N)`,
+    exit 2), checking it again once held. The lock file sits beside the directory, which is replaced whole."""
+    from cocobench.io import directory_lock
+
+    with directory_lock(out, beside=True):
+        check_out_dir(out, overwrite=overwrite)  # again, now that no other gen writes there
+        yield out
+
+
+def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, meta: dict[str, Any], *, quiet: bool, overwrite: bool, note: str = "") -> None:
     """Run `generate(progress)` under one progress bar per split (`progress(split, n)` advances one),
-    then write the splits and meta.json atomically and say what was written."""
+    then write the splits and meta.json atomically and say what was written; `out` is locked throughout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cocobench.examples import write_data_dir
     from cocobench.tasks.base import generation_order
 
     columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
-        bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
-        splits = generate(lambda split, n: progress.advance(bars[split], n))
-    write_data_dir(out, splits, meta)
+    with data_dir_lock(out, overwrite=overwrite):
+        with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
+            bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
+            splits = generate(lambda split, n: progress.advance(bars[split], n))
+        write_data_dir(out, splits, meta)  # whole: a temporary sibling, then one rename
     if not quiet:
         counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
         stderr.print(f"wrote {counts}{note} to {out}")
