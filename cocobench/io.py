@@ -147,6 +147,18 @@ def remove_outputs(path: str | Path, names: tuple[str, ...]) -> None:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
+    remove_temporaries(path, names)
+
+
+def remove_temporaries(path: str | Path, names: tuple[str, ...]) -> None:
+    """Remove what killed atomic writes of these names left in `path`: `.NAME.*.tmp` files and folders
+    (results.json's, config.yaml's, ...). For a directory only this process writes (it holds the lock)."""
+    for name in names:
+        for leftover in Path(path).glob(f".{name}.*.tmp"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -11,12 +11,12 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
+from cocobench.checkpoints import TRAINER_STATE, checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
-                          holds_files, recover_directory, remove_outputs)
+                          holds_files, recover_directory, remove_outputs, remove_temporaries)
 from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
@@ -114,16 +114,20 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.train import train
 
     last = run_dir / CHECKPOINTS / "last"
-    if cfg.resume and distributed.is_main():  # a kill mid-checkpoint: finish or undo the directory swap
+    if cfg.resume and distributed.is_main():  # a kill mid-write: finish or undo the checkpoint swaps, remove half-written files
         for name in ("last", "best"):
             recover_directory(run_dir / CHECKPOINTS / name)
+        remove_temporaries(run_dir, RUN_OUTPUTS)
     distributed.barrier()
-    if cfg.resume and not (last / "trainer_state.pt").is_file():
-        raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
+    from_checkpoint = cfg.resume and (last / TRAINER_STATE).is_file()
+    if cfg.resume and not from_checkpoint:
+        if not (run_dir / "config.yaml").is_file():
+            raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
+        log(f"note: '{run_dir}' was stopped before its first checkpoint: its run starts again from the first epoch", cfg.quiet)
     if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
         what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
         raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
-    if cfg.resume:
+    if from_checkpoint:
         saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
 
@@ -131,11 +135,11 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
     data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "test")}
-    start = read_start(run_dir) if cfg.resume else {"started_at": utc_now(), **data_fingerprints}
+    start = (read_start(run_dir) if cfg.resume else {}) or {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
         check_resume_settings(cfg, run_dir, start, data_fingerprints)
 
-    if cfg.resume:
+    if from_checkpoint:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
     elif cfg.init_from:
         model, tokenizer, _, classifier = load_run_checkpoint(Path(cfg.init_from))
@@ -157,7 +161,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
-        if not cfg.resume:
+        if not (run_dir / START_FILE).is_file():  # a new run (a resumed one keeps its own)
             atomic_write_json(run_dir / START_FILE, start)
         if init_fingerprint:
             atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
@@ -168,7 +172,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     logger = (Loggers(cfg, run_dir) or None) if distributed.is_main() else None  # only rank 0 logs (wandb.init included)
     with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=logger) as reporter:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
-                      stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
+                      stop_classifier=classifier, resume_from=last if from_checkpoint else None, reporter=reporter)
 
     check_best_checkpoint(run_dir, state.best_epoch)
     best = run_dir / CHECKPOINTS / "best"
