@@ -331,17 +331,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        raise CocobenchError(f"config file '{path}' {what}; pass a YAML file of run settings")
+        raise CocobenchError(f"YAML file '{path}' {what}; pass a YAML file")  # --config or a suite
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
-        raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file of run settings") from None
+        raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f"{path}:{line + 1}" if line is not None else str(path)
         raise CocobenchError(f"{where}: malformed YAML ({getattr(exc, 'problem', exc)}); fix the file") from None
     if not isinstance(data, dict):
-        raise CocobenchError(f"{path}: expected a mapping of setting: value")
+        raise CocobenchError(f"{path}: expected a mapping (key: value lines), got a {type(data).__name__}")
     return data
 
 
@@ -369,10 +369,20 @@ def coerce(values: dict[str, Any]) -> RunConfig:
             pass
         elif float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        elif float in kinds and isinstance(value, str) and _is_number(value):
+            value = float(value)  # YAML 1.1 reads `lr: 1e-4` (no dot) as text
         elif not any(isinstance(value, k) and not (k is int and isinstance(value, bool)) for k in kinds):
             raise CocobenchError(f"setting '{flag(f.name)}' must be {' or '.join(k.__name__ for k in kinds)}, got {value!r} (default {default!r})")
         setattr(cfg, f.name, value)
     return cfg
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def field_kinds(f: dataclasses.Field) -> tuple[type, ...]:

@@ -40,7 +40,8 @@ def _umask() -> int:
 def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with _creating(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -64,7 +65,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces `path` whole (old contents removed)."""
     path = Path(path)
     ensure_writable_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    with _creating(path):
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     old = path.with_name(f".{path.name}.old")
     set_aside = False
@@ -89,6 +91,17 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _creating(path: Path) -> Iterator[None]:
+    """Creating the temporary sibling of `path`: a directory that takes no files (read-only, a virtual
+    file system, or one os.access calls writable for root) is one line, as a full disk is."""
+    try:
+        yield
+    except OSError as exc:
+        raise_if_disk_full(exc, path)
+        raise CocobenchError(f"cannot write in '{path.parent}' ({exc.strerror or exc}); choose another --out") from None
 
 
 def raise_if_disk_full(exc: BaseException, path: Path) -> None:
@@ -195,7 +208,8 @@ def directory_lock(path: str | Path, *, beside: bool = False) -> Iterator[Path]:
 def _link_lock(lock: Path) -> bool:
     """Create `lock` holding our pid, or return False if it exists. The pid is written first and the
     file then hard-linked into place (atomic, like O_EXCL), so no one ever reads a lock without its pid."""
-    fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
+    with _creating(lock):
+        fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(f"{os.getpid()}\n")

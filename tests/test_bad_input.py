@@ -193,3 +193,23 @@ def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, 
     result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "run2", *FAST)
     one_line_error(result, "no space left", "results.json")
     assert not (tmp_path / "run2" / "results.json").exists() and not list((tmp_path / "run2").glob(".results*"))
+
+
+def test_a_directory_that_takes_no_files_is_one_line(tmp_path, monkeypatch):
+    """A read-only or virtual file system (where os.access may still say writable, e.g. for root): the
+    first temporary file fails, in one line naming the directory, and nothing is left behind."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    result = invoke("gen", "mult", "--out", tmp_path / "m", "--train", "10", "--valid", "5", "--test", "5", "--quiet")
+    one_line_error(result, f"cannot write in '{tmp_path}'", "Read-only file system", "choose another --out")
+    assert not list(tmp_path.iterdir())
+    import cocobench.io
+
+    for write in (lambda: cocobench.io.atomic_write_text(tmp_path / "results.json", "{}"), lambda: cocobench.io.atomic_directory(tmp_path / "last").__enter__()):
+        with pytest.raises(CocobenchError, match="cannot write in"):
+            write()

@@ -31,6 +31,11 @@ def test_yaml_type_and_syntax_errors(tmp_path):
     cfg_file.write_text("task: prosqa\nepochs: many\n")
     with pytest.raises(CocobenchError, match="'epochs' must be int"):
         resolve_config(cfg_file, {})
+    cfg_file.write_text("task: prosqa\nlr: 1e-4\nweight-decay: 5E-2\n")  # YAML 1.1 reads a number without a dot as text
+    assert (resolve_config(cfg_file, {}).lr, resolve_config(cfg_file, {}).weight_decay) == (1e-4, 5e-2)
+    cfg_file.write_text("task: prosqa\nlr: 1e-x\n")
+    with pytest.raises(CocobenchError, match="'lr' must be float, got '1e-x'"):
+        resolve_config(cfg_file, {})
     cfg_file.write_text("task: [prosqa\n")
     with pytest.raises(CocobenchError, match="malformed YAML"):
         resolve_config(cfg_file, {})
