@@ -62,7 +62,11 @@ def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
     meta = data_dir / "meta.json"
     if not meta.is_file():
         return False
-    return version is None or json.loads(meta.read_text()).get("version") == version
+    try:
+        made_by = json.loads(meta.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # damaged: made again (the directory is cocobench's own)
+    return version is None or (isinstance(made_by, dict) and made_by.get("version") == version)
 
 
 def load_splits(cfg: RunConfig, data_dir: Path) -> dict[str, list[Example]]:
@@ -194,8 +198,9 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
     epoch ahead (the epoch `redoing`, which a resume runs again and, validating as well, writes again):
     allowed at a resume's start, an error if it still disagrees after training (the redone epoch
     validated differently, and the older best's weights are gone), as for any other mismatch."""
-    metadata = run_dir / CHECKPOINTS / "best" / "cocobench.json"
-    held = json.loads(metadata.read_text(encoding="utf-8")).get("epoch") if metadata.is_file() else None
+    from cocobench.models import read_metadata
+
+    held = read_metadata(run_dir / CHECKPOINTS / "best").get("epoch")  # a damaged cocobench.json is one line
     if held == best_epoch or (redoing is not None and held == redoing):
         return
     raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
@@ -204,8 +209,21 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
 
 def read_start(run_dir: Path) -> dict[str, Any]:
     """What the run recorded when it started (empty for a run from before start.json)."""
-    path = run_dir / START_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_run_record(run_dir / START_FILE)
+
+
+def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
+    """A JSON object the run wrote at its start (start.json, init_from.json), with `keys`; {} when there is
+    none; a damaged one is a one-line error (its run cannot be resumed as what it was)."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or any(key not in record for key in keys):
+        raise CocobenchError(f"'{path}' is damaged (not the JSON object the run wrote at its start); restore it, or start the run over with --overwrite")
+    return record
 
 
 def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
@@ -223,7 +241,7 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], 
     changed += [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
                 if start.get(key) not in (None, fingerprint)]
     if cfg.init_from != saved.init_from:
-        saved_init = json.loads((run_dir / INIT_FILE).read_text(encoding="utf-8"))["fingerprint"] if (run_dir / INIT_FILE).is_file() else None
+        saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
     if changed:
@@ -261,7 +279,7 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
         return None
     saved = run_dir / INIT_FILE
     if cfg.resume and saved.is_file():
-        return json.loads(saved.read_text(encoding="utf-8"))["fingerprint"]
+        return read_run_record(saved, "fingerprint")["fingerprint"]
     if cfg.resume and not Path(cfg.init_from).exists():
         return None  # a run from before fingerprints whose start is gone: resume it, recording none
     return checkpoint_fingerprint(Path(cfg.init_from))

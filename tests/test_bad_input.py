@@ -213,3 +213,18 @@ def test_a_directory_that_takes_no_files_is_one_line(tmp_path, monkeypatch):
     for write in (lambda: cocobench.io.atomic_write_text(tmp_path / "results.json", "{}"), lambda: cocobench.io.atomic_directory(tmp_path / "last").__enter__()):
         with pytest.raises(CocobenchError, match="cannot write in"):
             write()
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("start.json", TRUNCATED), ("start.json", lambda data: b"[1, 2]"), ("checkpoints/best/cocobench.json", TRUNCATED),
+])
+def test_damaged_run_records_on_resume(file, damage, trained, tiny_prosqa, tmp_path):
+    """What a run wrote at its start (start.json) or beside its weights (cocobench.json), damaged: a resume
+    stops in one line naming the file, before any work."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "results.json").unlink()
+    target = run / file
+    target.write_bytes(damage(target.read_bytes()))
+    one_line_error(invoke("run", "--out", run, "--resume", "--quiet"), "damaged", str(target.parent if file.endswith("cocobench.json") else target))
+    assert not (run / "results.json").exists()
