@@ -1,8 +1,15 @@
-"""Run settings: one dataclass whose field docs become `--help`; YAML gives the same fields.
+"""Run settings: one typed dataclass per concern, each field holding its default, its help and its check.
 
-Precedence (lm-eval style): dataclass defaults < `--config` YAML < command line. Contradictory values
-are rejected in `validate()`, before any work starts. Defaults follow the paper (SPEC sections 2-4)
-unless a comment says otherwise.
+Every setting is declared once, with `setting(...)`: the default (the paper's, unless the help says
+otherwise), the help text that `cocobench run --help` shows (and `eval --help`, for the settings an
+evaluation may override), and the check its values must pass. The command-line options of `run` and
+`eval` are generated from these fields (cocobench/cli/setting_options.py), so a new method knob is one
+field here and nothing else.
+
+`RunConfig` joins the groups by inheritance, so access and YAML keys stay flat (`cfg.lr`, `lr: 1e-4`),
+config.yaml and results.json keep their keys and order, and code that only needs a group's settings
+can say so in its type. Precedence (lm-eval style): dataclass defaults < `--config` YAML < command line;
+`validate()` checks every field, then the settings that must agree, before any work starts.
 """
 
 from __future__ import annotations
@@ -10,102 +17,226 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cocobench.device import PRECISIONS
 from cocobench.errors import CocobenchError, unknown_name
 
 LATENT_STOPS = ("fixed", "classifier")
 OPTIMIZER_RESETS = ("stage", "epoch", "never")
+PRECISIONS = ("auto", "fp32", "bf16")  # cocobench.device says what each means
 MAX_SEED = 2**32 - 1  # what every seeded library takes (NumPy's limit); torch's 2**64 - 1 would overflow the trainer's derived seeds
-INFINITE_ALLOWED = ("removal_smoothing",)  # inf means "no smoothing"; every other float setting must be finite
+DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
+
+Check = Callable[[str, Any], None]  # (the option's flag, a value that is not None) -> raises CocobenchError
+
+
+def setting(default: Any, help: str, *, check: Check | None = None, note: str | None = None, choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None,
+            short: str | None = None, path: bool = False, option: bool = True, only_when_set: bool = False, evaluation: bool = False,
+            infinite: bool = False, cli: bool = True) -> Any:
+    """A settings field. `help` is the option's --help text (`{choices}` is filled in), `note` the default
+    to show when the value alone would not say it (`max_latent_stage*c`). `check` and `choices` are its
+    checks (None always passes: "not set"); a float must be finite unless `infinite`. `option`: the
+    setting defines the result and goes into results.json `options` (what runs are paired on), with
+    `only_when_set` only when not None (a later setting: older runs' options stay as they were);
+    `evaluation`: `cocobench eval` may override it; `cli`: `run` has an option for it (not for the
+    settings a suite sets); `path`: the command line takes a path; `short`: a one-letter alias."""
+    metadata = {"help": help, "check": check, "note": note, "choices": choices, "short": short, "path": path, "option": option,
+                "only_when_set": only_when_set, "evaluation": evaluation, "infinite": infinite, "cli": cli}
+    return field(default=default, metadata=metadata)
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a setting: `max_latent_stage` -> `max-latent-stage`."""
+    return name.replace("_", "-")
+
+
+# --- checks (each gets the option's flag, e.g. `--epochs`, and a value that is not None) ---
+def positive(option: str, value: int) -> None:
+    if value <= 0:
+        raise CocobenchError(f"{option} must be a positive integer, got {value}")
+
+
+def at_least_one_thought(option: str, value: int) -> None:
+    if value < 1:
+        raise CocobenchError(f"{option} must be at least 1 continuous thought per step, got {value}")
+
+
+def no_negative_thoughts(option: str, value: int) -> None:
+    # No upper bound: more thoughts than training used is an experiment (paper Figure 3); only the
+    # model's context bounds it, checked once the model and prompts are known (cocobench.lengths).
+    if value < 0:
+        raise CocobenchError(f"{option} must be 0 or more thoughts at inference, got {value}")
+
+
+def greater_than_zero(option: str, value: float) -> None:
+    if not value > 0:
+        raise CocobenchError(f"{option} must be > 0, got {value}")
+
+
+def not_negative(option: str, value: float) -> None:
+    if value < 0:
+        raise CocobenchError(f"{option} must be >= 0, got {value}")
+
+
+def max_gradient_norm(option: str, value: float) -> None:
+    if value <= 0:  # a negative max norm flips the gradient: the run would climb the loss
+        raise CocobenchError(f"{option} is a max gradient norm and must be > 0 (leave it out for no clipping), got {value}")
+
+
+def probability(option: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise CocobenchError(f"{option} is a probability in [0, 1], got {value}")
+
+
+def seed_range(option: str, value: int) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise CocobenchError(f"{option} must be in 0..{MAX_SEED} (2**32 - 1), got {value}")
+
+
+def smoothing(option: str, value: float) -> None:
+    if not value > 0:
+        raise CocobenchError(f"{option} (lambda) must be > 0 (inf: no smoothing), got {value}")
+
+
+def _task_names() -> list[str]:
+    from cocobench.tasks import task_names
+
+    return task_names()
+
+
+def _method_names() -> list[str]:
+    from cocobench.methods import method_names
+
+    return method_names()
+
+
+def choice_names(choices) -> tuple[str, ...]:
+    return tuple(choices() if callable(choices) else choices)
+
+
+# --- the settings, by concern (the field order is config.yaml's and results.json's) ---
+@dataclass
+class RunSettings:
+    """What to run: the task and its data, the method, the model, the seed, where to write."""
+
+    task: str | None = setting(None, "The task: {choices}; without --data its default data is generated (made once).", choices=_task_names,
+                               note="prosqa, the paper's headline task, when no --data", option=False)
+    data: str | None = setting(None, "Directory with train/valid/test splits (JSON or JSONL in the example format).", path=True, option=False)
+    method: str = setting("coconut", "The method: {choices}.", choices=_method_names, short="-m", option=False)
+    model: str = setting("gpt2-tiny", "Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, "
+                                      "or a Hugging Face hub id (cache first, downloaded when needed).")
+    seed: int = setting(0, "Seed for initialisation, data order and sampling.", check=seed_range, option=False)
+    out: str | None = setting(None, "Run directory.", path=True, option=False,
+                              note="runs/<task>-<method>-seed<seed>, with the options that differ from the defaults before the seed, e.g. runs/prosqa-coconut-c2-seed0")
+    init_from: str | None = setting(None, "Start from this checkpoint's weights (e.g. a CoT-trained stage 0).", path=True, option=False)
+    warmup: str | None = setting(None, "The suite's shared warm-up this run starts from (see cocobench/suite.py).", only_when_set=True, cli=False)
+    suite_stage: str | None = setting(None, "'warmup' for a suite's shared warm-up runs (tables leave them out of the rows).", option=False, cli=False)
 
 
 @dataclass
-class RunConfig:
-    # --- what to run ---
-    task: str | None = None  # prosqa|prontoqa|mult|gsm; without --data, its default data is generated; neither: prosqa
-    data: str | None = None  # a directory holding train/valid/test splits in the example format
-    method: str = "coconut"
-    model: str = "gpt2-tiny"  # a preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), local path or HF id
-    seed: int = 0
-    out: str | None = None  # run directory; default runs/<task>-<method>[-<changed options>]-seed<seed>
-    init_from: str | None = None  # start from this checkpoint's weights (e.g. GSM's CoT-trained stage 0)
-    warmup: str | None = None  # set by a suite: the shared warm-up this run starts from (see suite.py)
-    suite_stage: str | None = None  # set by a suite: "warmup" for its shared warm-up runs (tables leave them out of the rows)
-    # --- training (AdamW, constant lr, no schedule: the paper's choice) ---
-    epochs: int = 50
-    batch_size: int = 32  # examples per micro-batch (per process)
-    grad_accum: int = 4  # micro-batches per optimizer step: 32 x 4 = the paper's effective batch of 128
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    grad_clip: float | None = None  # max grad norm; iCoT uses 1.0, Coconut none
-    # --- evaluation ---
-    max_new_tokens: int = 128  # the paper's 128 (64 for GSM8k)
-    eval_batch_size: int = 64
-    limit_train: int | None = None  # use only the first N training examples
-    limit_eval: int | None = None  # use only the first N validation and test examples
-    # --- Coconut family ---
-    c: int = 1  # continuous thoughts per reasoning step
-    max_latent_stage: int = 6
-    epochs_per_stage: int = 5
-    pad_latent_to_max: bool = True  # past the last stage insert max_latent_stage*c thoughts (official default)
-    uniform_prob: float = 0.0  # probability of training an example at a uniformly drawn stage
-    reset_optimizer: str = "stage"  # stage (paper) | epoch (official code) | never
-    latent_stop: str = "fixed"  # fixed number of thoughts (paper) | classifier (learned stop probe)
-    k: int | None = None  # thoughts at inference; default max_latent_stage*c; more than training used is allowed
-    max_thoughts: int | None = None  # cap for the classifier stop; default max_latent_stage*c
-    pause_tokens: int | None = None  # pause method's M; default max_latent_stage*c (6 in the paper)
-    # --- iCoT ---
-    remove_per_epoch: int = 8
-    removal_smoothing: float = 4.0  # lambda of P(extra removed tokens = o) ~ exp(-lambda*o)
-    remove_all_after: int | None = None  # once this many tokens are scheduled, drop the whole chain (39 for GSM8k)
-    # --- output (never changes the result) ---
-    quiet: bool = False
-    resume: bool = False
-    overwrite: bool = False  # start over in a run directory that already holds files (never with resume)
-    wandb: bool = False
-    tensorboard: bool = False
-    # --- execution (how, not what: never in `options`) ---
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (TF32 matmuls on CUDA) | bf16; recorded resolved
-    fsdp: bool = False  # under torchrun: shard parameters, gradients and optimizer state (FSDP2) instead of DDP
+class TrainingSettings:
+    """The optimizer and its schedule: AdamW at a constant learning rate, no warm-up (the paper's choice)."""
+
+    epochs: int = setting(50, "Training epochs.", check=positive)
+    batch_size: int = setting(32, "Examples per micro-batch (per process).", check=positive)
+    grad_accum: int = setting(4, "Micro-batches per optimizer step (32 x 4: the paper's effective batch of 128).", check=positive)
+    lr: float = setting(1e-4, "AdamW learning rate (constant).", check=greater_than_zero)
+    weight_decay: float = setting(0.01, "AdamW weight decay.", check=not_negative)
+    grad_clip: float | None = setting(None, "Max gradient norm (iCoT uses 1.0, Coconut none).", check=max_gradient_norm, note="none (no clipping)")
+
+
+@dataclass
+class EvaluationSettings:
+    """Generation at validation and test."""
+
+    max_new_tokens: int = setting(128, "Generation limit per example (the paper's 128; 64 for GSM8k).", check=positive, evaluation=True)
+    eval_batch_size: int = setting(64, "Examples per generation batch.", check=positive, option=False, evaluation=True)
+
+
+@dataclass
+class DataSettings:
+    """How much of the data a run uses (quick runs)."""
+
+    limit_train: int | None = setting(None, "Use only the first N training examples.", check=positive, note="all")
+    limit_eval: int | None = setting(None, "Use only the first N examples of each evaluated split (validation and test).", check=positive, note="all", evaluation=True)
+
+
+@dataclass
+class CoconutSettings:
+    """Continuous thoughts (Coconut and its controls): the curriculum, and how many thoughts at inference."""
+
+    c: int = setting(1, "Continuous thoughts per reasoning step.", check=at_least_one_thought)
+    max_latent_stage: int = setting(6, "Last curriculum stage (stage s replaces the first s steps with s*c thoughts).", check=positive)
+    epochs_per_stage: int = setting(5, "Epochs per curriculum stage.", check=positive)
+    pad_latent_to_max: bool = setting(True, "Past the last stage use max_latent_stage*c thoughts for every example (the official code's default).")
+    uniform_prob: float = setting(0.0, "Probability of training an example at a uniformly drawn stage.", check=probability)
+    reset_optimizer: str = setting("stage", "When AdamW starts afresh: stage (the paper) | epoch (the official code) | never.", choices=OPTIMIZER_RESETS)
+    latent_stop: str = setting("fixed", "fixed number of thoughts | classifier (a learned stop probe; eval needs a checkpoint trained with one).",
+                               choices=LATENT_STOPS, evaluation=True)
+    k: int | None = setting(None, "Thoughts at inference; more than training used is allowed (bounded by the model's context).",
+                            check=no_negative_thoughts, note="max_latent_stage*c", evaluation=True)
+    max_thoughts: int | None = setting(None, "Cap on thoughts with --latent-stop classifier.", check=positive, note="max_latent_stage*c", evaluation=True)
+
+
+@dataclass
+class PauseSettings:
+    """Pause tokens (the pause method)."""
+
+    pause_tokens: int | None = setting(None, "Pause tokens for the pause method (M).", check=positive, note="max_latent_stage*c")
+
+
+@dataclass
+class ICoTSettings:
+    """Stepwise internalization: the chain of thought removed a few tokens at a time."""
+
+    remove_per_epoch: int = setting(8, "CoT tokens removed per epoch.", check=positive)
+    removal_smoothing: float = setting(4.0, "Lambda of the removal smoothing, P(o more tokens removed) ~ exp(-lambda*o); inf: none.", check=smoothing, infinite=True)
+    remove_all_after: int | None = setting(None, "Drop the whole chain once this many tokens are scheduled (39 for GSM8k).", check=positive, note="never")
+
+
+@dataclass
+class OutputSettings:
+    """What a run prints and logs, and what it does with its directory: never the result."""
+
+    quiet: bool = setting(False, "No progress output.", short="-q", option=False)
+    resume: bool = setting(False, "Continue the interrupted run in --out from its last checkpoint.", option=False)
+    overwrite: bool = setting(False, "Start over in a run directory that already holds files: what a run wrote there (checkpoints, results, "
+                                     "config, logs) is removed first; never with --resume.", option=False)
+    wandb: bool = setting(False, "Log to Weights & Biases (needs the wandb package).", option=False)
+    tensorboard: bool = setting(False, "Log to TensorBoard (needs the tensorboard package).", option=False)
+
+
+@dataclass
+class ExecutionSettings:
+    """How the run computes, not what: never in `options` (precision is recorded, resolved)."""
+
+    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (TF32 matmuls on CUDA) | bf16 (autocast).",
+                             choices=PRECISIONS, option=False, evaluation=True)
+    fsdp: bool = setting(False, "Under torchrun: shard the model with FSDP2 instead of replicating it with DDP (for models that do not fit one device).",
+                         option=False)
+
+
+# The groups in the order of their fields. A dataclass collects its bases' fields from the last base to
+# the first, so RunConfig lists them reversed.
+SETTING_GROUPS = (RunSettings, TrainingSettings, EvaluationSettings, DataSettings, CoconutSettings, PauseSettings, ICoTSettings,
+                  OutputSettings, ExecutionSettings)
+
+
+@dataclass
+class RunConfig(*reversed(SETTING_GROUPS)):
+    """Every setting of a run, flat: `cfg.lr`, `cfg.c`, as in config.yaml and results.json."""
 
     def validate(self) -> RunConfig:
-        from cocobench.methods import method_names
-        from cocobench.tasks import task_names
-
-        check_numbers(self)
+        """Check every setting (its field's check), then the settings that must agree; fills in the task."""
+        for f in fields(self):
+            check_value(f, getattr(self, f.name))
+        if self.resume and self.overwrite:
+            raise CocobenchError("--resume continues the run in its directory and --overwrite starts it over; pass one of them")
         if self.task is None and self.data is None:
             self.task = DEFAULT_TASK
-        if self.task is not None and self.task not in task_names():
-            raise unknown_name("task", self.task, task_names())
-        if self.method not in method_names():
-            raise unknown_name("method", self.method, method_names())
-        for name in ("epochs", "batch_size", "grad_accum", "eval_batch_size", "max_new_tokens", "max_latent_stage", "epochs_per_stage", "remove_per_epoch"):
-            if getattr(self, name) <= 0:
-                raise CocobenchError(f"--{_flag(name)} must be a positive integer, got {getattr(self, name)}")
-        if self.c <= 0:
-            raise CocobenchError(f"--c must be at least 1 continuous thought per step, got {self.c}")
-        for name in ("limit_train", "limit_eval", "pause_tokens", "max_thoughts", "remove_all_after"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise CocobenchError(f"--{_flag(name)} must be a positive integer, got {value}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise CocobenchError(f"--lr must be > 0 and --weight-decay >= 0, got {self.lr} and {self.weight_decay}")
-        if not 0.0 <= self.uniform_prob <= 1.0:
-            raise CocobenchError(f"--uniform-prob is a probability in [0, 1], got {self.uniform_prob}")
-        if self.reset_optimizer not in OPTIMIZER_RESETS:
-            raise CocobenchError(f"--reset-optimizer must be one of {', '.join(OPTIMIZER_RESETS)}, got '{self.reset_optimizer}'")
-        if self.precision not in PRECISIONS:
-            raise CocobenchError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
-        if self.latent_stop not in LATENT_STOPS:
-            raise CocobenchError(f"--latent-stop must be one of {', '.join(LATENT_STOPS)}, got '{self.latent_stop}'")
-        if self.k is not None and self.k < 0:
-            # No upper bound here: more thoughts than training used is an experiment (paper Figure 3);
-            # only the model's context bounds it, checked once the model and prompts are known.
-            raise CocobenchError(f"--k must be 0 or more thoughts at inference, got {self.k}")
         return self
 
     @property
@@ -137,31 +268,38 @@ class RunConfig:
 
     def options(self) -> dict[str, Any]:
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
-        skip = {"task", "data", "method", "seed", "out", "init_from", "suite_stage", "eval_batch_size", "precision", "fsdp", *OUTPUT_FIELDS}
-        if self.warmup is None:
-            skip.add("warmup")  # only when set, so that the options of runs without one stay as they were
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.metadata["option"] and not (f.metadata["only_when_set"] and getattr(self, f.name) is None)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def check_numbers(cfg: RunConfig) -> None:
-    """Numbers no setting accepts: NaN or infinite floats (`--lr nan`, YAML `lr: .nan`), a gradient
-    clip <= 0 (a negative max norm flips the gradient), a seed outside 0..MAX_SEED."""
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and f.name not in INFINITE_ALLOWED)):
-            raise CocobenchError(f"--{_flag(f.name)} must be a finite number, got {value}")
-    if cfg.grad_clip is not None and cfg.grad_clip <= 0:
-        raise CocobenchError(f"--grad-clip is a max gradient norm and must be > 0 (leave it out for no clipping), got {cfg.grad_clip}")
-    if isinstance(cfg.seed, int) and not 0 <= cfg.seed <= MAX_SEED:
-        raise CocobenchError(f"--seed must be in 0..{MAX_SEED} (2**32 - 1), got {cfg.seed}")
+def check_value(f: dataclasses.Field, value: Any) -> None:
+    """One setting's checks: finite floats (`--lr nan`, YAML `lr: .nan`), its choices, its own check."""
+    if value is None:
+        return
+    option = f"--{flag(f.name)}"
+    if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and not f.metadata["infinite"])):
+        raise CocobenchError(f"{option} must be a finite number, got {value}")
+    choices = f.metadata["choices"]
+    if choices is not None and value not in choice_names(choices):
+        if callable(choices):  # a registry (tasks, methods): suggest the closest name
+            raise unknown_name(f.name, value, choice_names(choices))
+        raise CocobenchError(f"{option} must be one of {', '.join(choices)}, got '{value}'")
+    if f.metadata["check"] is not None:
+        f.metadata["check"](option, value)
 
 
-OUTPUT_FIELDS = ("quiet", "resume", "overwrite", "wandb", "tensorboard")
-DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
+FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+EVALUATION_FIELDS = tuple(f.name for f in fields(RunConfig) if f.metadata["evaluation"])
+OUTPUT_FIELDS = tuple(f.name for f in fields(OutputSettings))
 NAMED_OPTIONS = 3  # run names spell out at most this many changed options
+
+
+def group_of(name: str) -> type:
+    """The settings group that declares the field `name`."""
+    return next(group for group in SETTING_GROUPS if name in {f.name for f in fields(group)})
 
 
 def _name_part(name: str, value: Any) -> str:
@@ -169,15 +307,9 @@ def _name_part(name: str, value: Any) -> str:
     import re
 
     if isinstance(value, bool):
-        return _flag(name) if value else f"no-{_flag(name)}"
+        return flag(name) if value else f"no-{flag(name)}"
     text = Path(str(value)).name if name == "model" else str(value)  # a path or hub id: its last part
-    return _flag(name) + re.sub(r"[^A-Za-z0-9._-]+", "_", text)
-
-FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+    return flag(name) + re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
 def normalize_keys(mapping: dict[str, Any], source: str) -> dict[str, Any]:
@@ -186,7 +318,7 @@ def normalize_keys(mapping: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in mapping.items():
         name = str(key).replace("-", "_")
         if name not in FIELD_NAMES:
-            close = difflib.get_close_matches(_flag(name), [_flag(n) for n in FIELD_NAMES], n=1)
+            close = difflib.get_close_matches(flag(name), [flag(n) for n in FIELD_NAMES], n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise CocobenchError(f"unknown key '{key}' in {source}; {hint}see `cocobench run --help` for the settings")
         out[name] = value
@@ -199,17 +331,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        raise CocobenchError(f"config file '{path}' {what}; pass a YAML file of run settings")
+        raise CocobenchError(f"YAML file '{path}' {what}; pass a YAML file")  # --config or a suite
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
-        raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file of run settings") from None
+        raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f"{path}:{line + 1}" if line is not None else str(path)
         raise CocobenchError(f"{where}: malformed YAML ({getattr(exc, 'problem', exc)}); fix the file") from None
     if not isinstance(data, dict):
-        raise CocobenchError(f"{path}: expected a mapping of setting: value")
+        raise CocobenchError(f"{path}: expected a mapping (key: value lines), got a {type(data).__name__}")
     return data
 
 
@@ -232,18 +364,29 @@ def coerce(values: dict[str, Any]) -> RunConfig:
             continue
         value = values[f.name]
         default = getattr(cfg, f.name)
-        kinds = _field_kinds(f)
+        kinds = field_kinds(f)
         if value is None and type(None) in kinds:
             pass
         elif float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        elif float in kinds and isinstance(value, str) and _is_number(value):
+            value = float(value)  # YAML 1.1 reads `lr: 1e-4` (no dot) as text
         elif not any(isinstance(value, k) and not (k is int and isinstance(value, bool)) for k in kinds):
-            raise CocobenchError(f"setting '{_flag(f.name)}' must be {' or '.join(k.__name__ for k in kinds)}, got {value!r} (default {default!r})")
+            raise CocobenchError(f"setting '{flag(f.name)}' must be {' or '.join(k.__name__ for k in kinds)}, got {value!r} (default {default!r})")
         setattr(cfg, f.name, value)
     return cfg
 
 
-def _field_kinds(f: dataclasses.Field) -> tuple[type, ...]:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def field_kinds(f: dataclasses.Field) -> tuple[type, ...]:
+    """The types a setting takes, from its annotation (`int | None` -> (int, NoneType))."""
     names = [part.strip() for part in str(f.type).split("|")]
     table = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
     return tuple(table[n] for n in names)

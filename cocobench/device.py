@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from cocobench.config import PRECISIONS  # the --precision setting's values
 
 
 def pick_device() -> torch.device:

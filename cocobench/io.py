@@ -44,7 +44,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with _creating(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -68,7 +69,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces `path` whole (old contents removed)."""
     path = Path(path)
     ensure_writable_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    with _creating(path):
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     old = path.with_name(f".{path.name}.old")
     set_aside = False
@@ -93,6 +95,17 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _creating(path: Path) -> Iterator[None]:
+    """Creating the temporary sibling of `path`: a directory that takes no files (read-only, a virtual
+    file system, or one os.access calls writable for root) is one line, as a full disk is."""
+    try:
+        yield
+    except OSError as exc:
+        raise_if_disk_full(exc, path)
+        raise CocobenchError(f"cannot write in '{path.parent}' ({exc.strerror or exc}); choose another --out") from None
 
 
 def raise_if_disk_full(exc: BaseException, path: Path) -> None:
@@ -151,17 +164,31 @@ def remove_outputs(path: str | Path, names: tuple[str, ...]) -> None:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
+    remove_temporaries(path, names)
+
+
+def remove_temporaries(path: str | Path, names: tuple[str, ...]) -> None:
+    """Remove what killed atomic writes of these names left in `path`: `.NAME.*.tmp` files and folders
+    (results.json's, config.yaml's, ...). For a directory only this process writes (it holds the lock)."""
+    for name in names:
+        for leftover in Path(path).glob(f".{name}.*.tmp"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def directory_lock(path: str | Path) -> Iterator[Path]:
+def directory_lock(path: str | Path, *, beside: bool = False) -> Iterator[Path]:
     """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding
     our pid. A second process gets a one-line error; the lock of a process that no longer exists (a
-    kill) is taken over. The directory is created if needed, and removed again if it is left empty."""
+    kill) is taken over. The lock file is `path/.cocobench.lock`; the directory is created if needed,
+    and removed again if it is left empty. With `beside` it is the sibling `.NAME.lock` instead, for a
+    directory replaced whole (`gen`'s atomic write): a lock inside would leave with the old directory."""
     path = Path(path)
-    created = not path.exists()
-    ensure_writable_dir(path)
-    lock = path / LOCK_FILE
+    lock = path.with_name(f".{path.name}.lock") if beside else path / LOCK_FILE
+    created = not beside and not path.exists()
+    ensure_writable_dir(lock.parent)
     for _ in range(3):  # a stale lock is removed, then taken; another process may win that race
         if _link_lock(lock):
             break
@@ -185,7 +212,8 @@ def directory_lock(path: str | Path) -> Iterator[Path]:
 def _link_lock(lock: Path) -> bool:
     """Create `lock` holding our pid, or return False if it exists. The pid is written first and the
     file then hard-linked into place (atomic, like O_EXCL), so no one ever reads a lock without its pid."""
-    fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
+    with _creating(lock):
+        fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(f"{os.getpid()}\n")

@@ -26,47 +26,47 @@ def model_positions(model) -> int | None:
     return None
 
 
-def check_thoughts_fit(cfg, model, method, examples: Sequence[Example]) -> None:
-    """An explicit --k: say when it is more thoughts than training used, and reject (before any work)
-    one whose longest prompt plus --max-new-tokens would run past the model's context."""
-    if cfg.k is None or not method.takes_k:
-        return
-    context = model_positions(model)
-    longest = max((len(method.inference_prompt(e, k=0)) for e in examples), default=0)
-    if context is not None and longest + cfg.k + cfg.max_new_tokens > context:
-        room = context - longest - cfg.max_new_tokens
-        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
-        raise CocobenchError(
-            f"--k {cfg.k} does not fit the model's context of {context} positions: the longest prompt ({longest} tokens) "
-            f"+ {cfg.k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {longest + cfg.k + cfg.max_new_tokens}; {fix}"
-        )
-    trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
-    if cfg.k > trained:
-        log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
-
-
-def check_sequence_lengths(cfg, model, method, *, train: Iterable[Example] = (), evaluate: Sequence[Example] = (), ks: Iterable[int | None] = (None,)) -> None:
+def check_sequence_lengths(cfg, model, method, *, train: Iterable[Example] = (), evaluate: Sequence[Example] = ()) -> None:
     """Raise a one-line error naming the option to lower when a training sequence, or an inference
-    prompt (for each k in `ks`) plus cfg.max_new_tokens, would not fit the model's positions."""
+    prompt (with the thoughts inference uses: cfg.k, or the method's default) plus cfg.max_new_tokens,
+    would not fit the model's positions. The one owner of --k's bound: more thoughts than training used
+    are allowed (with a note) as long as they fit."""
     positions = model_positions(model)
-    if positions is None:
+    if positions is not None:
+        lengths = list(_train_lengths(cfg, method, train))
+        if lengths:
+            i, longest = max(lengths, key=lambda item: item[1])
+            if longest > positions:
+                _fail(positions, longest, f"the longest training sequence (train example {i})", _train_fix(cfg, method))
+        if evaluate:
+            _check_inference(cfg, method, evaluate, positions)
+    if cfg.k is not None and method.takes_k:
+        trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
+        if cfg.k > trained:
+            log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
+
+
+def _check_inference(cfg, method, examples: Sequence[Example], positions: int) -> None:
+    """The longest inference sequence (question, thoughts or pauses with their bot/eot, generation)."""
+    k = cfg.k
+    sizes = []
+    for i, example in enumerate(examples):
+        question = len(method.segments(example).question)
+        prompt, extra = _prompt_length(cfg, method, example, k)
+        sizes.append((prompt + extra + cfg.max_new_tokens, i, question, prompt - question + extra))
+    total, i, question, thoughts = max(sizes, key=lambda size: size[0])  # the first of the longest
+    if total <= positions:
         return
-    lengths = list(_train_lengths(cfg, method, train))
-    if lengths:
-        i, longest = max(lengths, key=lambda item: item[1])
-        if longest > positions:
-            _fail(positions, longest, f"the longest training sequence (train example {i})", _train_fix(cfg, method))
-    for k in dict.fromkeys(ks):
-        for i, example in enumerate(evaluate):
-            question = len(method.segments(example).question)
-            prompt, extra = _prompt_length(cfg, method, example, k)
-            thoughts = prompt - question + extra  # thoughts or pauses, with their bot/eot
-            total = prompt + extra + cfg.max_new_tokens
-            if total > positions:
-                parts = {"--max-new-tokens": cfg.max_new_tokens, _thought_option(cfg, method, k): thoughts}
-                option = max(parts, key=parts.get) if max(parts.values()) >= question else "the questions' length (or use a model with more positions)"
-                what = f"evaluation example {i}'s prompt plus generation (question {question} + thoughts/pauses {thoughts} + --max-new-tokens {cfg.max_new_tokens})"
-                _fail(positions, total, what, option)
+    if k is not None and method.takes_k:  # an explicit --k: say how many would fit
+        prompt = total - cfg.max_new_tokens - k  # the longest prompt without its thoughts
+        room = positions - prompt - cfg.max_new_tokens
+        fix = f"use --k {room} or fewer" if room >= 0 else "lower --max-new-tokens"
+        raise CocobenchError(f"--k {k} does not fit the model's context of {positions} positions: the longest prompt ({prompt} tokens) "
+                             f"+ {k} thoughts + --max-new-tokens {cfg.max_new_tokens} = {total}; {fix}")
+    parts = {"--max-new-tokens": cfg.max_new_tokens, _thought_option(cfg, method, k): thoughts}
+    option = max(parts, key=parts.get) if max(parts.values()) >= question else "the questions' length (or use a model with more positions)"
+    what = f"evaluation example {i}'s prompt plus generation (question {question} + thoughts/pauses {thoughts} + --max-new-tokens {cfg.max_new_tokens})"
+    _fail(positions, total, what, option)
 
 
 def _fail(positions: int, length: int, what: str, option: str) -> None:

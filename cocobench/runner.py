@@ -11,13 +11,13 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
+from cocobench.checkpoints import TRAINER_STATE, checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
-                          holds_files, recover_directory, remove_outputs)
-from cocobench.lengths import check_sequence_lengths, check_thoughts_fit
+                          holds_files, recover_directory, remove_outputs, remove_temporaries)
+from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
 
@@ -62,7 +62,11 @@ def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
     meta = data_dir / "meta.json"
     if not meta.is_file():
         return False
-    return version is None or json.loads(meta.read_text()).get("version") == version
+    try:
+        made_by = json.loads(meta.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # damaged: made again (the directory is cocobench's own)
+    return version is None or (isinstance(made_by, dict) and made_by.get("version") == version)
 
 
 def load_splits(cfg: RunConfig, data_dir: Path) -> dict[str, list[Example]]:
@@ -92,6 +96,7 @@ def seed_everything(seed: int) -> None:
 def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     from cocobench.device import pick_device
 
+    cfg.validate()  # settings changed after resolve_config (a suite sets resume) are checked too
     quiet_libraries()
     distributed.init_from_env()
     seed_everything(cfg.seed)
@@ -113,18 +118,20 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.train import train
 
     last = run_dir / CHECKPOINTS / "last"
-    if cfg.resume and distributed.is_main():  # a kill mid-checkpoint: finish or undo the directory swap
+    if cfg.resume and distributed.is_main():  # a kill mid-write: finish or undo the checkpoint swaps, remove half-written files
         for name in ("last", "best"):
             recover_directory(run_dir / CHECKPOINTS / name)
+        remove_temporaries(run_dir, RUN_OUTPUTS)
     distributed.barrier()
-    if cfg.resume and not (last / "trainer_state.pt").is_file():
-        raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
-    if cfg.resume and cfg.overwrite:
-        raise CocobenchError("--resume continues the run in its directory and --overwrite starts it over; pass one of them")
+    from_checkpoint = cfg.resume and (last / TRAINER_STATE).is_file()
+    if cfg.resume and not from_checkpoint:
+        if not (run_dir / "config.yaml").is_file():
+            raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
+        log(f"note: '{run_dir}' was stopped before its first checkpoint: its run starts again from the first epoch", cfg.quiet)
     if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
         what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
         raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
-    if cfg.resume:
+    if from_checkpoint:
         saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
 
@@ -132,11 +139,11 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
     data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "test")}
-    start = read_start(run_dir) if cfg.resume else {"started_at": utc_now(), **data_fingerprints}
+    start = (read_start(run_dir) if cfg.resume else {}) or {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
         check_resume_settings(cfg, run_dir, start, data_fingerprints)
 
-    if cfg.resume:
+    if from_checkpoint:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
     elif cfg.init_from:
         model, tokenizer, _, classifier = load_run_checkpoint(Path(cfg.init_from))
@@ -151,15 +158,14 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
 
-    check_thoughts_fit(cfg, model, method, splits["test"])  # --k applies to the test split
-    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], ks=(None, cfg.k))
+    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])
     if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was
         remove_outputs(run_dir, RUN_OUTPUTS)
     distributed.barrier()
     ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
-        if not cfg.resume:
+        if not (run_dir / START_FILE).is_file():  # a new run (a resumed one keeps its own)
             atomic_write_json(run_dir / START_FILE, start)
         if init_fingerprint:
             atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
@@ -170,7 +176,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     logger = (Loggers(cfg, run_dir) or None) if distributed.is_main() else None  # only rank 0 logs (wandb.init included)
     with TrainingReporter(run_dir.name, cfg.epochs, quiet, logger=logger) as reporter:
         state = train(cfg, model, tokenizer, method, splits["train"], splits["valid"], run_dir=run_dir, device=device,
-                      stop_classifier=classifier, resume_from=last if cfg.resume else None, reporter=reporter)
+                      stop_classifier=classifier, resume_from=last if from_checkpoint else None, reporter=reporter)
 
     check_best_checkpoint(run_dir, state.best_epoch)
     best = run_dir / CHECKPOINTS / "best"
@@ -192,8 +198,9 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
     epoch ahead (the epoch `redoing`, which a resume runs again and, validating as well, writes again):
     allowed at a resume's start, an error if it still disagrees after training (the redone epoch
     validated differently, and the older best's weights are gone), as for any other mismatch."""
-    metadata = run_dir / CHECKPOINTS / "best" / "cocobench.json"
-    held = json.loads(metadata.read_text(encoding="utf-8")).get("epoch") if metadata.is_file() else None
+    from cocobench.models import read_metadata
+
+    held = read_metadata(run_dir / CHECKPOINTS / "best").get("epoch")  # a damaged cocobench.json is one line
     if held == best_epoch or (redoing is not None and held == redoing):
         return
     raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
@@ -202,8 +209,21 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
 
 def read_start(run_dir: Path) -> dict[str, Any]:
     """What the run recorded when it started (empty for a run from before start.json)."""
-    path = run_dir / START_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_run_record(run_dir / START_FILE)
+
+
+def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
+    """A JSON object the run wrote at its start (start.json, init_from.json), with `keys`; {} when there is
+    none; a damaged one is a one-line error (its run cannot be resumed as what it was)."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or any(key not in record for key in keys):
+        raise CocobenchError(f"'{path}' is damaged (not the JSON object the run wrote at its start); restore it, or start the run over with --overwrite")
+    return record
 
 
 def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
@@ -221,7 +241,7 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], 
     changed += [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
                 if start.get(key) not in (None, fingerprint)]
     if cfg.init_from != saved.init_from:
-        saved_init = json.loads((run_dir / INIT_FILE).read_text(encoding="utf-8"))["fingerprint"] if (run_dir / INIT_FILE).is_file() else None
+        saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
     if changed:
@@ -259,7 +279,7 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
         return None
     saved = run_dir / INIT_FILE
     if cfg.resume and saved.is_file():
-        return json.loads(saved.read_text(encoding="utf-8"))["fingerprint"]
+        return read_run_record(saved, "fingerprint")["fingerprint"]
     if cfg.resume and not Path(cfg.init_from).exists():
         return None  # a run from before fingerprints whose start is gone: resume it, recording none
     return checkpoint_fingerprint(Path(cfg.init_from))
@@ -301,8 +321,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
     examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
-    check_thoughts_fit(cfg, model, method, examples)
-    check_sequence_lengths(cfg, model, method, evaluate=examples, ks=(cfg.k,))
+    check_sequence_lengths(cfg, model, method, evaluate=examples)
     with directory_lock(cfg.out) as out_dir:
         return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
                                   test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)

@@ -193,3 +193,38 @@ def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, 
     result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "run2", *FAST)
     one_line_error(result, "no space left", "results.json")
     assert not (tmp_path / "run2" / "results.json").exists() and not list((tmp_path / "run2").glob(".results*"))
+
+
+def test_a_directory_that_takes_no_files_is_one_line(tmp_path, monkeypatch):
+    """A read-only or virtual file system (where os.access may still say writable, e.g. for root): the
+    first temporary file fails, in one line naming the directory, and nothing is left behind."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    result = invoke("gen", "mult", "--out", tmp_path / "m", "--train", "10", "--valid", "5", "--test", "5", "--quiet")
+    one_line_error(result, f"cannot write in '{tmp_path}'", "Read-only file system", "choose another --out")
+    assert not list(tmp_path.iterdir())
+    import cocobench.io
+
+    for write in (lambda: cocobench.io.atomic_write_text(tmp_path / "results.json", "{}"), lambda: cocobench.io.atomic_directory(tmp_path / "last").__enter__()):
+        with pytest.raises(CocobenchError, match="cannot write in"):
+            write()
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("start.json", TRUNCATED), ("start.json", lambda data: b"[1, 2]"), ("checkpoints/best/cocobench.json", TRUNCATED),
+])
+def test_damaged_run_records_on_resume(file, damage, trained, tiny_prosqa, tmp_path):
+    """What a run wrote at its start (start.json) or beside its weights (cocobench.json), damaged: a resume
+    stops in one line naming the file, before any work."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "results.json").unlink()
+    target = run / file
+    target.write_bytes(damage(target.read_bytes()))
+    one_line_error(invoke("run", "--out", run, "--resume", "--quiet"), "damaged", str(target.parent if file.endswith("cocobench.json") else target))
+    assert not (run / "results.json").exists()

@@ -31,6 +31,11 @@ def test_yaml_type_and_syntax_errors(tmp_path):
     cfg_file.write_text("task: prosqa\nepochs: many\n")
     with pytest.raises(CocobenchError, match="'epochs' must be int"):
         resolve_config(cfg_file, {})
+    cfg_file.write_text("task: prosqa\nlr: 1e-4\nweight-decay: 5E-2\n")  # YAML 1.1 reads a number without a dot as text
+    assert (resolve_config(cfg_file, {}).lr, resolve_config(cfg_file, {}).weight_decay) == (1e-4, 5e-2)
+    cfg_file.write_text("task: prosqa\nlr: 1e-x\n")
+    with pytest.raises(CocobenchError, match="'lr' must be float, got '1e-x'"):
+        resolve_config(cfg_file, {})
     cfg_file.write_text("task: [prosqa\n")
     with pytest.raises(CocobenchError, match="malformed YAML"):
         resolve_config(cfg_file, {})
@@ -86,20 +91,75 @@ def test_options_exclude_paths_and_output_settings():
     assert cfg.thoughts == 12 and cfg.run_name() == "prosqa-coconut-c2-seed0"
 
 
-@pytest.mark.parametrize("command", ["run", "eval"])
-def test_every_option_of_the_settings_commands_shows_its_default_in_help(command):
-    """Every option's help ends with its default, escaped (rich reads a bare `[default: 50]` as markup
-    and drops it); `run` takes the values from RunConfig itself, so the help cannot drift from them."""
-    import typer
+HELP_COMMANDS = [("run",), ("eval",), ("suite",), ("gen", "prosqa"), ("gen", "prontoqa"), ("gen", "mult"), ("gen", "gsm")]
+
+
+def flat_help(*path: str) -> str:
+    """`--help` as one line of words: the table's borders gone, so a wrapped help cell reads straight through."""
+    import re
+
     from typer.testing import CliRunner
 
     from cocobench.cli import app
-    from cocobench.config import RunConfig
 
-    click_command = typer.main.get_command(app).commands[command]
-    missing = [p.name for p in click_command.params if p.name != "help" and "\\[default: " not in (p.help or "")]
-    assert not missing, missing
-    shown = " ".join(CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output.split())
-    assert shown.count("[default: ") >= len(click_command.params) - 1  # rendered, brackets and all
-    if command == "run":
-        assert f"Training epochs. [default: {RunConfig().epochs}]" in shown and "[default: coconut]" in shown
+    output = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
+
+
+@pytest.mark.parametrize("path", HELP_COMMANDS, ids=" ".join)
+def test_every_option_shows_its_default_in_help(path):
+    """Every option's help ends with its default (a required one says [required]), rendered: rich reads a
+    bare `[default: 50]` as markup and drops it, so the notes are escaped."""
+    import click
+
+    from tests.test_cli_options import commands
+
+    shown = flat_help(*path)
+    for param in commands()[path].params:
+        if not isinstance(param, click.Option) or param.name == "help" or param.required:
+            continue
+        assert "\\[default: " in (param.help or ""), param.name
+        assert param.help.replace("\\[", "[") in shown, param.name  # rendered whole, brackets and all
+
+
+def test_run_has_one_option_per_setting_showing_the_settings_default():
+    """`run`'s options are generated from the settings dataclasses: one per field (with the field's help
+    and its default), plus --config and the output format; the settings a suite sets have none."""
+    from dataclasses import fields
+
+    from cocobench.cli.common import default_note
+    from tests.test_cli_options import commands
+
+    options = {p.name: p for p in commands()[("run",)].params if p.name != "help"}
+    settings = {f.name: f for f in fields(RunConfig) if f.metadata["cli"]}
+    assert set(options) == set(settings) | {"config", "output_format", "json_output"}
+    assert {f.name for f in fields(RunConfig)} - set(settings) == {"warmup", "suite_stage"}
+    for name, f in settings.items():
+        assert options[name].opts[0] == "--" + name.replace("_", "-"), name
+        note = f.metadata["note"] or default_note(f.default)
+        assert options[name].help.endswith(f"\\[default: {note}]"), name
+    assert "Training epochs. [default: 50]" in flat_help("run") and options["method"].help.endswith("[default: coconut]")
+
+
+def test_eval_overrides_the_evaluation_settings_only():
+    from cocobench.config import EVALUATION_FIELDS
+    from tests.test_cli_options import commands
+
+    options = {p.name for p in commands()[("eval",)].params} - {"help"}
+    assert options == set(EVALUATION_FIELDS) | {"checkpoint", "data", "out", "overwrite", "quiet", "output_format", "json_output"}
+    assert set(EVALUATION_FIELDS) == {"k", "max_new_tokens", "eval_batch_size", "limit_eval", "latent_stop", "max_thoughts", "precision"}
+    assert "Thoughts at inference; more than training used is allowed (bounded by the model's context). [default: the run's]" in flat_help("eval")
+
+
+def test_settings_keep_their_flat_names_order_and_groups():
+    """RunConfig joins the groups by inheritance: flat access and YAML keys, in the order config.yaml and
+    results.json have always had (the groups in SETTING_GROUPS order), each field in one group."""
+    from dataclasses import fields
+
+    from cocobench.config import SETTING_GROUPS, group_of
+
+    by_group = [f.name for group in SETTING_GROUPS for f in fields(group)]
+    assert [f.name for f in fields(RunConfig)] == by_group and len(set(by_group)) == len(by_group)
+    assert by_group[:4] == ["task", "data", "method", "model"] and by_group[-2:] == ["precision", "fsdp"]
+    assert group_of("lr").__name__ == "TrainingSettings" and group_of("c").__name__ == "CoconutSettings"
+    assert list(RunConfig(lr=0.5).to_dict())[:3] == ["task", "data", "method"] and RunConfig(lr=0.5).lr == 0.5

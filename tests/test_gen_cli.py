@@ -56,3 +56,69 @@ def test_an_interrupted_gen_leaves_the_old_directory_whole(tmp_path, monkeypatch
     assert result.exit_code == 130 and written
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not train.json of seed 2 beside the rest of seed 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_two_gens_into_one_directory_the_second_is_refused(tmp_path):
+    """A real second process: while one `gen` generates into OUT (held inside its generator), another
+    `gen` into OUT stops in one line naming the first one's pid and writes nothing; the first then
+    writes its splits whole, the same bytes as a gen nobody disturbed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out, started, release = tmp_path / "out", tmp_path / "started", tmp_path / "release"
+    child_code = f"""
+import pathlib, sys, time
+import cocobench.tasks.prosqa as prosqa
+real = prosqa.generate_splits
+def held(*args, **kwargs):
+    pathlib.Path({str(started)!r}).touch()
+    while not pathlib.Path({str(release)!r}).exists():
+        time.sleep(0.05)
+    return real(*args, **kwargs)
+prosqa.generate_splits = held
+sys.argv = ["cocobench", "gen", "prosqa", "--out", {str(out)!r}, "--seed", "1", *{SMALL!r}, "--quiet"]
+from cocobench.cli import main
+main()
+"""
+    child = subprocess.Popen([sys.executable, "-c", child_code], env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # the child holds the lock once it is inside its generator
+            if started.exists() or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), child.stderr.read() if child.poll() is not None else "the first gen never started generating"
+        second = gen("prosqa", "--out", out, "--seed", "0", *SMALL, "--quiet", "--overwrite")
+        one_line_error(second, f"'{out}' is in use by cocobench (pid {child.pid})")
+        assert not out.exists()  # the second wrote nothing
+        release.touch()
+        assert child.wait(timeout=120) == 0, child.stderr.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert gen("prosqa", "--out", tmp_path / "undisturbed", "--seed", "1", *SMALL, "--quiet").exit_code == 0
+    for file in ("train.json", "valid.json", "test.json", "meta.json"):
+        assert (out / file).read_bytes() == (tmp_path / "undisturbed" / file).read_bytes(), file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "release", "started", "undisturbed"]  # no lock or temporary left
+
+
+def test_gen_takes_over_a_dead_gens_lock_and_refuses_a_live_ones(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    lock.write_text(dead.stdout)  # a killed gen's lock
+    assert gen("prosqa", "--out", out, *SMALL, "--quiet").exit_code == 0
+    assert not lock.exists() and sorted(p.name for p in out.iterdir()) == ["meta.json", "test.json", "train.json", "valid.json"]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{other.pid}\n")
+        for task in ("prosqa", "mult"):
+            one_line_error(gen(task, "--out", out, *SMALL, "--quiet", "--overwrite"), f"'{out}' is in use by cocobench (pid {other.pid})")
+    finally:
+        other.kill()
+        other.wait()

@@ -231,8 +231,10 @@ def test_icot_removal_smoothing_distribution(tok):
     lengths = Counter(len(train(m, rng=rng).input_ids) for _ in range(2000))
     full = len(train(method(tok, "cot")).input_ids)
     assert 0.96 < lengths[full] / 2000 < 0.995 and lengths[full - 1] > 0
-    with pytest.raises(CocobenchError, match="removal-smoothing"):
-        method(tok, "icot", removal_smoothing=0.0)
+    from cocobench.config import resolve_config
+
+    with pytest.raises(CocobenchError, match="--removal-smoothing \\(lambda\\) must be > 0"):  # checked with the settings, before any work
+        resolve_config(None, {"method": "icot", "removal_smoothing": 0.0})
 
 
 # --- optimizer resets ---

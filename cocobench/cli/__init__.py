@@ -82,12 +82,23 @@ def _root(
 
 def _register() -> None:
     # Each command module attaches itself to `app`; importing them here keeps this file tiny.
+    from cocobench.cli.common import show_defaults
+
     for optional in ("gen", "data", "run", "evaluate", "table", "suite", "compare", "analyze"):
         try:
             __import__(f"cocobench.cli.{optional}")
         except ModuleNotFoundError as exc:
             if exc.name != f"cocobench.cli.{optional}":
                 raise
+    for command in _commands(app):  # every option of every command states its default in --help
+        show_defaults(command)
+
+
+def _commands(group: typer.Typer):
+    for info in group.registered_commands:
+        yield info.callback
+    for info in group.registered_groups:
+        yield from _commands(info.typer_instance)
 
 
 _register()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -24,33 +25,31 @@ stderr = Console(stderr=True)
 _DEFAULT_NOTE = re.compile(r"\s*\\?\[default: ([^\]]*)\]")
 
 
-def show_defaults(command: Callable | None = None, *, from_settings: bool = True):
-    """Make every option of a command state its default in --help (a decorator).
+def default_note(value: Any) -> str:
+    """A default as --help shows it: on/off for a flag, an enum's value, `none` for None."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value.value if isinstance(value, Enum) else value)
 
-    With `from_settings` (`run`) the value comes from the RunConfig field of the same name (one source:
-    change a default there and the help follows); a note written in the help is kept where there is no
-    such value (a derived default like `max_latent_stage*c`, or `eval`'s "the run's"). The brackets are
-    escaped: rich would read `[default: 50]` as markup and drop it.
+
+def show_defaults(command: Callable) -> Callable:
+    """Make every option of a command state its default in --help (a decorator, on every command).
+
+    A note written in the help (`[default: data/TASK]`: a default the value alone does not say) is kept,
+    else the option's default value is shown; required options are left to Typer's `[required]`. The
+    brackets are escaped: rich would read `[default: 50]` as markup and drop it. The settings options of
+    `run` and `eval` come with their notes (cli/setting_options.py).
     """
-    if command is None:
-        return lambda function: show_defaults(function, from_settings=from_settings)
     import inspect
 
-    import typer
-
-    from cocobench.config import RunConfig
-
-    settings = RunConfig()
-    for name, parameter in inspect.signature(command).parameters.items():
+    for parameter in inspect.signature(command).parameters.values():
         info = parameter.default
-        if not isinstance(info, typer.models.OptionInfo):
+        if not isinstance(info, typer.models.OptionInfo) or info.default is ...:
             continue
         written = _DEFAULT_NOTE.search(info.help or "")
-        value = getattr(settings, name, info.default) if from_settings else info.default
-        if value is None or value is ...:
-            note = written.group(1) if written else "none"
-        else:
-            note = ("on" if value else "off") if isinstance(value, bool) else str(value.value if isinstance(value, Enum) else value)
+        note = written.group(1) if written else default_note(info.default)
         info.help = f"{_DEFAULT_NOTE.sub('', info.help or '').strip()} \\[default: {note}]".strip()
         info.show_default = False  # the note above says it; click would add a second one
     return command
@@ -65,14 +64,14 @@ class OutputFormat(str, Enum):
     json = "json"  # machine-readable
 
 
-def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), what: str = "the output"):
+def format_option(formats: tuple[str, ...] = tuple(OutputFormat.__members__), what: str = "the output", *, panel: str | None = None):
     """The --format option; every name is accepted, and `check_format` says which this command cannot print."""
-    return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.")
+    return typer.Option(OutputFormat.rich, "--format", help=f"How to print {what}: {' | '.join(formats)}.", rich_help_panel=panel)
 
 
-def json_alias_option():
+def json_alias_option(*, panel: str | None = None):
     """--json, kept as the short spelling of `--format json` (checked by `check_format`)."""
-    return typer.Option(False, "--json", help="The same as --format json.")
+    return typer.Option(False, "--json", help="The same as --format json.", rich_help_panel=panel)
 
 
 def quiet_option(what: str = "No progress output or notes on stderr."):
@@ -129,19 +128,31 @@ def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
         raise CocobenchError(f"cannot write --out '{out}': '{existing}' is not a writable directory; choose another --out")
 
 
-def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, meta: dict[str, Any], *, quiet: bool, note: str = "") -> None:
+@contextlib.contextmanager
+def data_dir_lock(out: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Hold gen's --out for this process (a second gen into it: `'DIR' is in use by cocobench (pid N)`,
+    exit 2), checking it again once held. The lock file sits beside the directory, which is replaced whole."""
+    from cocobench.io import directory_lock
+
+    with directory_lock(out, beside=True):
+        check_out_dir(out, overwrite=overwrite)  # again, now that no other gen writes there
+        yield out
+
+
+def generate_and_write(out: Path, sizes: dict[str, int], generate: Callable, meta: dict[str, Any], *, quiet: bool, overwrite: bool, note: str = "") -> None:
     """Run `generate(progress)` under one progress bar per split (`progress(split, n)` advances one),
-    then write the splits and meta.json atomically and say what was written."""
+    then write the splits and meta.json atomically and say what was written; `out` is locked throughout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cocobench.examples import write_data_dir
     from cocobench.tasks.base import generation_order
 
     columns = (TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
-        bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
-        splits = generate(lambda split, n: progress.advance(bars[split], n))
-    write_data_dir(out, splits, meta)
+    with data_dir_lock(out, overwrite=overwrite):
+        with Progress(*columns, console=stderr, disable=quiet, transient=False) as progress:
+            bars = {name: progress.add_task(name, total=sizes[name]) for name in generation_order(sizes)}
+            splits = generate(lambda split, n: progress.advance(bars[split], n))
+        write_data_dir(out, splits, meta)  # whole: a temporary sibling, then one rename
     if not quiet:
         counts = ", ".join(f"{len(examples)} {name}" for name, examples in splits.items())
         stderr.print(f"wrote {counts}{note} to {out}")

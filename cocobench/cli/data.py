@@ -21,7 +21,7 @@ BIG_FILE = 2000  # examples; below this a check takes a blink and a progress bar
 
 
 def _task_option(what: str):
-    return typer.Option(None, "--task", help=f"Task whose {what} to use (prosqa, prontoqa, mult, gsm); default: detected from the first example.")
+    return typer.Option(None, "--task", help=f"Task whose {what} to use (prosqa, prontoqa, mult, gsm). [default: detected from the first example]")
 
 
 @data_app.command("stats")

@@ -22,14 +22,15 @@ def gen_gsm(
     quiet: bool = quiet_option("No progress or summary on stderr."),
 ) -> None:
     """Convert GSM8k-Aug files in iCoT's line format 'question||<<step>> ... #### answer' into example splits."""
-    from cocobench.cli.common import data_out_dir, stderr
+    from cocobench.cli.common import data_dir_lock, data_out_dir, stderr
     from cocobench.examples import SPLITS, write_data_dir
     from cocobench.tasks import gsm
 
     out = data_out_dir(out, "gsm", overwrite=overwrite)
     with stderr.status("reading iCoT files", spinner="dots") if not quiet else contextlib.nullcontext():
         splits, files = gsm.convert(sources)  # every line parsed before anything is written
-    write_data_dir(out, splits, gsm.meta(files))
+    with data_dir_lock(out, overwrite=overwrite):
+        write_data_dir(out, splits, gsm.meta(files))
     if not quiet:
         found = ", ".join(f"{split} <- {files[split]} ({len(splits[split])} examples)" for split in splits)
         missing = [split for split in SPLITS if split not in splits]

@@ -31,4 +31,4 @@ def gen_mult(
     sizes = split_sizes(train, valid, test)
     mult.validate_knobs(digits, sizes)
     out = data_out_dir(out, "mult", overwrite=overwrite)
-    generate_and_write(out, sizes, lambda progress: mult.generate_splits(seed, sizes, digits, progress=progress), mult.meta(seed, sizes, digits), quiet=quiet, note=f" ({digits}x{digits} digits)")
+    generate_and_write(out, sizes, lambda progress: mult.generate_splits(seed, sizes, digits, progress=progress), mult.meta(seed, sizes, digits), quiet=quiet, overwrite=overwrite, note=f" ({digits}x{digits} digits)")

@@ -36,4 +36,4 @@ def gen_prontoqa(
     sizes = split_sizes(train, valid, test)
     prontoqa.validate_hops(hops)
     out = data_out_dir(out, "prontoqa", overwrite=overwrite)
-    generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet)
+    generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet, overwrite=overwrite)

@@ -40,4 +40,4 @@ def gen_prosqa(
     knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": min_hops, "max_hops": max_hops}
     prosqa.validate_knobs(**knobs)
     out = data_out_dir(out, "prosqa", overwrite=overwrite)
-    generate_and_write(out, sizes, lambda progress: prosqa.generate_splits(seed, sizes, **knobs, progress=progress), prosqa.meta(seed, sizes, **knobs), quiet=quiet)
+    generate_and_write(out, sizes, lambda progress: prosqa.generate_splits(seed, sizes, **knobs, progress=progress), prosqa.meta(seed, sizes, **knobs), quiet=quiet, overwrite=overwrite)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-from cocobench.errors import CocobenchError
 from cocobench.methods.base import Method, TrainSequence, build_sequence
 
 MAX_SMOOTHING_OFFSET = 99  # the official code truncates P(o) at 100 values, the rest of the mass on the last
@@ -27,11 +26,6 @@ class ICoT(Method):
     def __init__(self, cfg, tokenizer):
         super().__init__(cfg, tokenizer)
         self._batches_per_epoch: int | None = None  # learned from the trainer's calls, for stage()
-
-    def check_config(self) -> None:
-        super().check_config()
-        if not self.cfg.removal_smoothing > 0:
-            raise CocobenchError(f"--removal-smoothing (lambda) must be > 0 (inf: no smoothing), got {self.cfg.removal_smoothing}")
 
     def interval(self, batches_per_epoch: int) -> int:
         """Batches between two removals."""
