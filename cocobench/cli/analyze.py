@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from cocobench.cli import app
-from cocobench.cli.common import OutputFormat, format_option, quiet_option, show_defaults
+from cocobench.cli.common import OutputFormat, format_option, quiet_option
 from cocobench.errors import CocobenchError
 
 analyze_app = typer.Typer(
@@ -38,7 +38,6 @@ class Completion(str, Enum):
 
 
 @analyze_app.command("paths")
-@show_defaults(from_settings=False)
 def paths_command(
     results: list[Path] = typer.Argument(..., metavar="RESULTS", help="ProsQA results.json files, run directories or suite directories (searched recursively)."),
     data: Path | None = typer.Option(None, "--data", help="The test file the runs were evaluated on. [default: each run's data.test_file]"),
@@ -87,7 +86,6 @@ class Grouping(str, Enum):
 
 
 @analyze_app.command("curve")
-@show_defaults(from_settings=False)
 def curve_command(
     results: list[Path] = typer.Argument(..., metavar="RUNS", help="results.json files, run directories or suite directories (searched recursively)."),
     group_by: Grouping = typer.Option(Grouping.method, "--group-by", help="One line per method, or one line through all runs (none)."),
