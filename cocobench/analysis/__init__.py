@@ -1,0 +1,1 @@
+"""Analyses over validated results and over trained checkpoints (the paper's Section 5 figures)."""
