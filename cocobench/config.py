@@ -50,7 +50,7 @@ class RunConfig:
     max_latent_stage: int = 6
     epochs_per_stage: int = 5
     pad_latent_to_max: bool = True  # past the last stage insert max_latent_stage*c thoughts (official default)
-    uniform_prob: float = 0.0  # probability of training an example at a uniformly drawn stage
+    uniform_prob: float = 0.0  # probability of training an example at a uniformly drawn stage; main runs 0, the analysis model 0.3 (paper v2, authors' README) or 0.05 (the author's later recollection)
     reset_optimizer: str = "stage"  # stage (paper) | epoch (official code) | never
     latent_stop: str = "fixed"  # fixed number of thoughts (paper) | classifier (learned stop probe)
     k: int | None = None  # thoughts at inference; default max_latent_stage*c; more than training used is allowed

@@ -162,16 +162,13 @@ def _read_runs(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def category_names(rows: list[dict[str, Any]]) -> list[str]:
-    """The categories in the order the categoriser gives them (its CATEGORIES when available)."""
+    """Every category, in the categoriser's order (its CATEGORIES), then any others the rows hold."""
     try:
         from cocobench.analysis.paths import CATEGORIES
-
-        return list(CATEGORIES)
-    except ModuleNotFoundError:
-        names: dict[str, None] = {}
-        for row in rows:
-            names.update(dict.fromkeys(row["categories"] or {}))
-        return list(names)
+    except ImportError:
+        CATEGORIES = ()
+    seen = dict.fromkeys(name for row in rows for name in (row["categories"] or {}))
+    return [*CATEGORIES, *(name for name in seen if name not in CATEGORIES)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -228,13 +225,15 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
         left.axhline(reference["accuracy"], linestyle="--", color=f"C{i + 1}", label=reference["label"])
     left.set(title=f"Accuracy vs thoughts before <eot> ({report['run']})", xlabel="k (continuous thoughts)", ylabel="accuracy", ylim=(0, 1.02), xticks=ks)
     left.legend(fontsize="small")
-    if names:
-        right = axes[1]
-        bottom = [0.0] * len(ks)
+    if names:  # one bar per k, then one per categorised reference (labelled by its method)
+        bars = report["rows"] + [row for row in report["references"] if row["categories"]]
+        positions = list(range(len(bars)))
+        bottom = [0.0] * len(bars)
         for i, name in enumerate(names):
-            shares = [(row["categories"] or {}).get(name, 0.0) for row in report["rows"]]
-            right.bar(ks, shares, bottom=bottom, label=name, color=f"C{i}")
+            shares = [(row["categories"] or {}).get(name, 0.0) for row in bars]
+            axes[1].bar(positions, shares, bottom=bottom, label=name, color=f"C{i}")
             bottom = [b + s for b, s in zip(bottom, shares)]
-        right.set(title="Reasoning categories vs k", xlabel="k (continuous thoughts)", ylabel="share of test examples", ylim=(0, 1.02), xticks=ks)
-        right.legend(fontsize="small", loc="lower right")
+        axes[1].set_xticks(positions, [str(row["k"]) if row["k"] is not None else row["method"] for row in bars])
+        axes[1].set(title="Reasoning categories vs k", xlabel="k (continuous thoughts), then the references", ylabel="share of test examples", ylim=(0, 1.02))
+        axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the bars fill the panel
     return save_png(figure, path)

@@ -25,7 +25,7 @@ def eval_command(
     latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed | classifier (needs a checkpoint trained with one)."),
     max_thoughts: Optional[int] = typer.Option(None, "--max-thoughts", help="Cap on thoughts with --latent-stop classifier."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16. [default: the run's]"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>, with -k<k> when --k is given]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its results are replaced)."),
     quiet: bool = quiet_option("No progress output."),
     output_format: OutputFormat = format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)"),

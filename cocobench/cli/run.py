@@ -40,7 +40,7 @@ def run(
     max_latent_stage: Optional[int] = typer.Option(None, "--max-latent-stage", help="Last curriculum stage. [default: 6]"),
     epochs_per_stage: Optional[int] = typer.Option(None, "--epochs-per-stage", help="Epochs per curriculum stage. [default: 5]"),
     pad_latent_to_max: Optional[bool] = typer.Option(None, "--pad-latent-to-max/--no-pad-latent-to-max", help="Past the last stage use max_latent_stage*c thoughts for every example. [default: on]"),
-    uniform_prob: Optional[float] = typer.Option(None, "--uniform-prob", help="Probability of training an example at a random stage. [default: 0]"),
+    uniform_prob: Optional[float] = typer.Option(None, "--uniform-prob", help="Probability of training an example at a stage drawn uniformly from 0..#steps (Coconut family), for the analysis model of `analyze ksweep`/`probe`: the paper (v2) and the authors' README say 0.3, the first author later recalled 0.05; the main runs use 0. [default: 0]"),
     reset_optimizer: Optional[str] = typer.Option(None, "--reset-optimizer", help="stage (paper) | epoch (official code) | never. [default: stage]"),
     latent_stop: Optional[str] = typer.Option(None, "--latent-stop", help="fixed number of thoughts | classifier (learned stop probe). [default: fixed]"),
     k: Optional[int] = typer.Option(None, "--k", help="Thoughts at inference; more than training used is allowed (bounded by the model's context). [default: max_latent_stage*c]"),
