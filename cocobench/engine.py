@@ -15,7 +15,8 @@ other layout is still exact, with one pass per column that holds a latent in som
 `generate` left-pads its prompts, which lines `Q bot <latent>xK eot` prompts up by their ends, then
 decodes one column per step for every row at once, each row in its own phase (thinking or speaking).
 Generation reads only each pass's last column; GPT-2 models run it through `gpt2_passes`, which skips
-the work that column does not need.
+the work that column does not need. For the analyses, `generate` can also hand out per row the thoughts
+it fed and the logits of chosen steps (a `Trace`); nothing is collected unless asked.
 
 The model is used through the generic transformers API: `model.base_model` (the transformer with its
 final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
