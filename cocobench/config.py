@@ -172,7 +172,9 @@ class CoconutSettings:
     max_latent_stage: int = setting(6, "Last curriculum stage (stage s replaces the first s steps with s*c thoughts).", check=positive)
     epochs_per_stage: int = setting(5, "Epochs per curriculum stage.", check=positive)
     pad_latent_to_max: bool = setting(True, "Past the last stage use max_latent_stage*c thoughts for every example (the official code's default).")
-    uniform_prob: float = setting(0.0, "Probability of training an example at a uniformly drawn stage.", check=probability)
+    uniform_prob: float = setting(0.0, "Probability of training an example at a stage drawn uniformly from 0..#steps, for the analysis model of "
+                                       "`analyze ksweep`/`probe`: the paper (v2) and the authors' README say 0.3, the first author later "
+                                       "recalled 0.05; the main runs use 0.", check=probability)
     reset_optimizer: str = setting("stage", "When AdamW starts afresh: stage (the paper) | epoch (the official code) | never.", choices=OPTIMIZER_RESETS)
     latent_stop: str = setting("fixed", "fixed number of thoughts | classifier (a learned stop probe; eval needs a checkpoint trained with one).",
                                choices=LATENT_STOPS, evaluation=True)

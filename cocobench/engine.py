@@ -15,7 +15,8 @@ other layout is still exact, with one pass per column that holds a latent in som
 `generate` left-pads its prompts, which lines `Q bot <latent>xK eot` prompts up by their ends, then
 decodes one column per step for every row at once, each row in its own phase (thinking or speaking).
 Generation reads only each pass's last column; GPT-2 models run it through `gpt2_passes`, which skips
-the work that column does not need.
+the work that column does not need. For the analyses, `generate` can also hand out per row the thoughts
+it fed and the logits of chosen steps (a `Trace`); nothing is collected unless asked.
 
 The model is used through the generic transformers API: `model.base_model` (the transformer with its
 final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
@@ -25,7 +26,8 @@ final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -45,11 +47,21 @@ class LatentOutput:
 
 
 @dataclass
+class Trace:
+    """What `generate` hands out for analysis when asked (the authors' generate returns the thoughts
+    "for analysis purpose"); fp32, on the CPU."""
+
+    thoughts: torch.Tensor  # (num_thoughts, C) last-layer hidden state (after the final norm) before each thought slot, in order
+    logits: dict[int, torch.Tensor]  # language step -> (V,) logits that step's token was chosen from (step 0: the first token)
+
+
+@dataclass
 class Generation:
     token_ids: list[int]  # language tokens generated after the prompt, EOS excluded
     num_thoughts: int  # thought slots run: the prompt's <|latent|> tokens plus thoughts generated here
     generated_tokens: int  # SPEC 3: each continuous thought counts 1; TokenIds.uncounted tokens count 0
     forward_passes: int  # sequential model passes this row needs on its own (rule in `generate`)
+    trace: Trace | None = field(default=None, compare=False, repr=False)  # only with keep_thoughts / logits_at
 
 
 class StopClassifier(nn.Module):
@@ -171,8 +183,8 @@ class Passes:
     earlier one. With the KV cache a chunk costs only its own columns; without it (`use_cache=False`,
     the slow reference path) every call re-runs the whole sequence so far from its input embeddings.
 
-    For generation (`room`: the longest the sequences can get) the cache appends in place and each
-    call returns the last column's hidden state only, (B, 1, C): all that generation reads. GPT-2
+    For generation (`room`: the longest the sequences can get) each call returns the last column's
+    hidden state only, (B, 1, C): all that generation reads; with the cache, it appends in place. GPT-2
     models then run the hand-written passes of `gpt2_passes`, which use that to skip work; other
     models run transformers' forward, the first chunk (the prompts up to their first latent) a few
     rows at a time, each group without the columns that are padding in all of its rows.
@@ -183,6 +195,7 @@ class Passes:
 
         self.body = model.base_model  # the transformer and its final norm, without the LM head
         self.own_mask = own_mask  # training passes: hand sdpa a ready 4D mask (see `causal_mask`)
+        self.last_only = room is not None  # generation reads each pass's last column only, cached or not
         self.cache_kwarg = cache_kwarg(self.body)
         self.cache = DynamicCache(config=model.config) if use_cache else None
         self.for_generation = use_cache and room is not None and all(type(layer) is DynamicLayer for layer in self.cache.layers)
@@ -215,7 +228,7 @@ class Passes:
             self.seen_positions.append(positions.clone())
             everything = torch.cat(self.seen_embeds, 1)  # (B, S+t, C)
             hidden = self.body(inputs_embeds=everything, attention_mask=attention_mask, position_ids=torch.cat(self.seen_positions, 1), use_cache=False).last_hidden_state
-            return hidden[:, -embeds.shape[1] :]
+            return hidden[:, -1:] if self.last_only else hidden[:, -embeds.shape[1] :]
         if not self.for_generation:
             if self.own_mask:
                 attention_mask = causal_mask(attention_mask, embeds.shape[1])
@@ -448,7 +461,8 @@ def generation_attention(device: torch.device):
 
 
 @torch.inference_mode()
-def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: int, feed: str = "hidden", stop_classifier=None, max_thoughts: int | None = None, use_cache: bool = True) -> list[Generation]:
+def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: int, feed: str = "hidden", stop_classifier=None, max_thoughts: int | None = None, use_cache: bool = True,
+             keep_thoughts: bool = False, logits_at: Iterable[int] = ()) -> list[Generation]:
     """Greedy decoding of a batch of prompts (any lengths), with continuous thoughts.
 
     - `<|latent|>` tokens in a prompt (`Q bot <latent>xK eot`) are thoughts, filled in order in the
@@ -467,6 +481,12 @@ def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: 
     after thinking here + 1 per generated token except the last (the last one, EOS or not, is read
     from the previous pass). E.g. `Q bot <latent>x6 eot` answering 8 tokens + EOS: 1 + 6 + 8 = 15.
     `use_cache=False` re-runs the whole sequence at every pass (slow reference/baseline path).
+
+    For analysis, each Generation can carry a `Trace` (fp32, CPU): with `keep_thoughts` the hidden state
+    fed at each thought slot (for feed="pause", the hidden state before each pause slot, which is not
+    fed); with `logits_at` the logits of the chosen language steps (0 = the first token after the prompt
+    or after the engine's eot). Asking costs a host read per step; not asking costs nothing. The number
+    of thoughts is the prompt's: `Q bot <latent>xk eot` forces eot after exactly k thoughts.
     """
     if feed not in ("hidden", "pause"):
         raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
@@ -474,12 +494,13 @@ def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: 
     model.eval()
     try:
         with generation_attention(model.get_input_embeddings().weight.device):
-            return _generate(model, prompts, ids, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache)
+            tracer = _Tracer(len(prompts), keep_thoughts, logits_at) if keep_thoughts or logits_at else None
+            return _generate(model, prompts, ids, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache, tracer)
     finally:
         model.train(was_training)
 
 
-def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache) -> list[Generation]:
+def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifier, max_thoughts, use_cache, tracer: _Tracer | None) -> list[Generation]:
     embed, head = model.get_input_embeddings(), model.get_output_embeddings()
     device = embed.weight.device
     pause = embed.weight[ids.pause]  # (C,) the fixed thought of the pause feed
@@ -495,7 +516,10 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
     room = input_ids.shape[1] + thought_cap + max_new_tokens + 1  # the longest a row can get
     passes = Passes(model, use_cache, room=room)
     positions = positions_from_mask(mask)  # (B, P)
-    hidden = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden")[:, -1]  # (B, C)
+    ends = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden")  # (B, passes, C): each pass's last column
+    hidden = ends[:, -1]  # (B, C)
+    if tracer is not None:
+        tracer.prompt(ends, is_latent)
 
     # Each row is thinking (deciding its next thought), speaking (emitting tokens) or done. Finished rows
     # leave the batch (and the cache), so a few long answers do not keep paying for the short ones.
@@ -518,7 +542,10 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
         think = was_thinking & ~stop
         # Speaking rows: the greedy next token.
         speaking = ~was_thinking & (max_new_tokens > 0)
-        token = head(hidden).argmax(-1)  # (A,)
+        logits = head(hidden)  # (A, V)
+        token = logits.argmax(-1)  # (A,)
+        if tracer is not None:
+            tracer.step(active, think, speaking, spoken[active], logits, hidden)
         emitted.append(torch.full((B,), -1, device=device).index_copy(0, active, torch.where(speaking, token, -1)))
         spoken[active] += speaking.long()
         thoughts[active] += think.long()
@@ -539,15 +566,53 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
         next_position = next_position + 1
         row_passes[active] += 1
 
-    return _package(torch.stack(emitted, 1).tolist(), (slots + thoughts).tolist(), row_passes.tolist(), ids, feed)
+    traces = tracer.traces(hidden.shape[-1]) if tracer is not None else [None] * B
+    return _package(torch.stack(emitted, 1).tolist(), (slots + thoughts).tolist(), row_passes.tolist(), ids, feed, traces)
 
 
-def _package(emitted: list[list[int]], num_thoughts: list[int], passes: list[int], ids: TokenIds, feed: str) -> list[Generation]:
+def _package(emitted: list[list[int]], num_thoughts: list[int], passes: list[int], ids: TokenIds, feed: str, traces: list[Trace | None]) -> list[Generation]:
     generations = []
     uncounted = ids.uncounted
-    for row, n_thoughts, n_passes in zip(emitted, num_thoughts, passes):
+    for row, n_thoughts, n_passes, trace in zip(emitted, num_thoughts, passes, traces):
         tokens = [t for t in row if t >= 0]
         language = tokens[:-1] if tokens and tokens[-1] == ids.eos else tokens
         counted = sum(t not in uncounted for t in tokens) + (n_thoughts if feed == "hidden" else 0)
-        generations.append(Generation(token_ids=language, num_thoughts=n_thoughts, generated_tokens=counted, forward_passes=n_passes))
+        generations.append(Generation(token_ids=language, num_thoughts=n_thoughts, generated_tokens=counted, forward_passes=n_passes, trace=trace))
     return generations
+
+
+class _Tracer:
+    """Collects a `Trace` per row while `_generate` runs; built only when asked for, so that plain
+    generation takes no extra step (and no host read)."""
+
+    def __init__(self, rows: int, keep_thoughts: bool, logits_at: Iterable[int]):
+        self.keep_thoughts = keep_thoughts
+        self.logits_at = frozenset(logits_at)
+        self.thoughts: list[list[torch.Tensor]] = [[] for _ in range(rows)]  # per row: (C,) each
+        self.logits: list[dict[int, torch.Tensor]] = [{} for _ in range(rows)]
+
+    def prompt(self, ends: torch.Tensor, is_latent: torch.Tensor) -> None:
+        """The prompt's thoughts: pass j ends just before the j-th latent column, so its last hidden
+        state is the thought of the rows that hold a latent in that column."""
+        if not self.keep_thoughts:
+            return
+        columns = is_latent.any(0).nonzero().flatten()
+        fed = is_latent[:, columns]  # (B, passes - 1)
+        for row, thoughts in enumerate(self.thoughts):
+            thoughts.extend(ends[row, :-1][fed[row]])
+
+    def step(self, active: torch.Tensor, think: torch.Tensor, speaking: torch.Tensor, spoken: torch.Tensor, logits: torch.Tensor, hidden: torch.Tensor) -> None:
+        """One decoding step: `think` rows are fed `hidden` as their next thought; `speaking` rows
+        choose their token number `spoken` (0-based) from `logits`."""
+        rows = active.tolist()
+        if self.keep_thoughts:
+            for a in think.nonzero().flatten().tolist():
+                self.thoughts[rows[a]].append(hidden[a])
+        if self.logits_at:
+            for a, step in zip(speaking.nonzero().flatten().tolist(), spoken[speaking].tolist()):
+                if step in self.logits_at:
+                    self.logits[rows[a]][step] = logits[a].float().cpu()
+
+    def traces(self, width: int) -> list[Trace]:
+        return [Trace(thoughts=torch.stack(t).float().cpu() if t else torch.zeros(0, width), logits=logits)
+                for t, logits in zip(self.thoughts, self.logits)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -285,60 +286,133 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
     return checkpoint_fingerprint(Path(cfg.init_from))
 
 
-def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
-    """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint ready to evaluate: its model (on the device), its settings overridden by the command
+    line, and its method. Loaded once; `evaluate_loaded` may then run as often as needed (a k-sweep)."""
 
-    An --out that already holds files is refused unless `overwrite`; then only the files eval writes
-    are replaced (an --out that is a run directory keeps its checkpoints)."""
-    from cocobench.checkpoints import load_run_checkpoint
-    from cocobench.config import resolve_config
-    from cocobench.device import pick_device
-    from cocobench.methods import get_method
-    from cocobench.tasks import detect_task
+    checkpoint: Path
+    cfg: RunConfig
+    model: Any
+    tokenizer: Any
+    classifier: Any
+    method: Any
+    device: Any
 
-    quiet_libraries()
-    started_at = utc_now()
+
+def require_checkpoint_dir(checkpoint: Path) -> Path:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         what = "is a file, not a directory" if checkpoint.is_file() else "does not exist"
         raise CocobenchError(f"checkpoint '{checkpoint}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
+    return checkpoint
+
+
+def read_test_examples(data: Path) -> tuple[Path, list[Example]]:
+    """(the test file, its examples): `data` is a split file, or a data directory whose test split is read."""
     test_file = find_split(data, "test") if Path(data).is_dir() else Path(data)
     examples = load_examples(test_file)
     if not examples:
         raise CocobenchError(f"{test_file}: no examples to evaluate (an empty array); pass a data file with at least one example")
+    return test_file, examples
+
+
+def load_for_evaluation(checkpoint: Path, overrides: dict[str, Any]) -> LoadedCheckpoint:
+    """Load a checkpoint and configure it: its own settings, overridden by `overrides` (None = keep)."""
+    from cocobench.checkpoints import load_run_checkpoint
+    from cocobench.config import resolve_config
+    from cocobench.device import pick_device
+    from cocobench.methods import get_method
+
+    checkpoint = require_checkpoint_dir(checkpoint)
     model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
     cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
     if cfg.latent_stop == "classifier" and classifier is None:
         raise CocobenchError(f"checkpoint '{checkpoint}' has no stop classifier; use --latent-stop fixed")
-    run_name = f"eval-{checkpoint.parent.parent.name or checkpoint.name}-{test_file.stem}"
-    cfg.out = str(out or Path("runs") / run_name)
-    if not overwrite and holds_files(Path(cfg.out)):
-        raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
-    detected = detect_task(examples[0]) if examples else None
     device = pick_device()
     model.to(device)
     if classifier is not None:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
-    examples = examples[: cfg.limit_eval] if cfg.limit_eval else examples
-    check_sequence_lengths(cfg, model, method, evaluate=examples)
+    return LoadedCheckpoint(checkpoint, cfg, model, tokenizer, classifier, method, device)
+
+
+def limited(examples: list[Example], cfg: RunConfig) -> list[Example]:
+    return examples[: cfg.limit_eval] if cfg.limit_eval else examples
+
+
+def check_evaluation_fits(loaded: LoadedCheckpoint, examples: list[Example], ks: tuple[int | None, ...]) -> None:
+    """Before any work: every k's prompts plus --max-new-tokens fit the model's context."""
+    import dataclasses
+
+    largest = max((k for k in ks if k is not None), default=loaded.cfg.k)  # the one that can fail; a note if past training
+    check_sequence_lengths(dataclasses.replace(loaded.cfg, k=largest), loaded.model, loaded.method, evaluate=examples)
+
+
+def task_of(examples: list[Example]) -> str:
+    from cocobench.tasks import detect_task
+
+    detected = detect_task(examples[0]) if examples else None
+    return detected.name if detected else "custom"
+
+
+def default_eval_name(checkpoint: Path, test_file: Path, k: int | None) -> str:
+    """eval-<run>-<data>[-k<k>]: an explicit number of thoughts is part of the name, so that evaluations
+    of one checkpoint at several k do not overwrite each other."""
+    run = checkpoint.parent.parent.name or checkpoint.name
+    return f"eval-{run}-{test_file.stem}" + (f"-k{k}" if k is not None else "")
+
+
+def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
+    """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
+
+    An --out that already holds files is refused unless `overwrite`; then only the files eval writes
+    are replaced (an --out that is a run directory keeps its checkpoints)."""
+    quiet_libraries()
+    started_at = utc_now()
+    checkpoint = require_checkpoint_dir(checkpoint)
+    test_file, examples = read_test_examples(data)
+    loaded = load_for_evaluation(checkpoint, overrides)
+    cfg = loaded.cfg
+    cfg.out = str(out or Path("runs") / default_eval_name(checkpoint, test_file, cfg.k))
+    if not overwrite and holds_files(Path(cfg.out)):
+        raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
+    task = task_of(examples)
+    examples = limited(examples, cfg)
+    check_evaluation_fits(loaded, examples, (cfg.k,))
     with directory_lock(cfg.out) as out_dir:
-        return evaluate_and_write(cfg, model, tokenizer, method, examples, run_dir=out_dir, task=detected.name if detected else "custom",
-                                  test_file=test_file, train_file=None, classifier=classifier, device=device, started_at=started_at)
+        evaluation = evaluate_loaded(loaded, examples, k=cfg.k, label=f"{out_dir.name} test")
+        return write_evaluation(cfg, evaluation, run_dir=out_dir, task=task, test_file=test_file, train_file=None, device=loaded.device, started_at=started_at)
+
+
+def evaluate_loaded(loaded: LoadedCheckpoint, examples: list[Example], *, k: int | None, label: str):
+    """Greedy evaluation of a loaded checkpoint with k thoughts (None: its default), under a progress bar."""
+    return run_test(loaded.cfg, loaded.model, loaded.tokenizer, loaded.method, examples, classifier=loaded.classifier, k=k, label=label)
+
+
+def run_test(cfg, model, tokenizer, method, test: list[Example], *, classifier, k: int | None, label: str):
+    from cocobench.evaluate import evaluate
+
+    quiet = cfg.quiet or not distributed.is_main()
+    with counter(label, len(test), quiet) as advance:
+        return evaluate(
+            model, tokenizer, method, test,
+            k=k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,
+            stop_classifier=classifier if cfg.latent_stop == "classifier" else None,
+            max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed, progress=advance,
+        )
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,
                        init_fingerprint: str | None = None, started_at: str | None = None) -> dict[str, Any]:
-    from cocobench.evaluate import evaluate
+    evaluation = run_test(cfg, model, tokenizer, method, test, classifier=classifier, k=cfg.k, label=f"{run_dir.name} test")
+    return write_evaluation(cfg, evaluation, run_dir=run_dir, task=task, test_file=test_file, train_file=train_file, device=device, train_state=train_state,
+                            init_fingerprint=init_fingerprint, started_at=started_at)
 
-    quiet = cfg.quiet or not distributed.is_main()
-    with counter(f"{run_dir.name} test", len(test), quiet) as advance:
-        evaluation = evaluate(
-            model, tokenizer, method, test,
-            k=cfg.k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,
-            stop_classifier=classifier if cfg.latent_stop == "classifier" else None,
-            max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed, progress=advance,
-        )
+
+def write_evaluation(cfg, evaluation, *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, device, train_state=None,
+                     init_fingerprint: str | None = None, started_at: str | None = None) -> dict[str, Any]:
+    """The results of one evaluation (with the training history, if any), written to run_dir/results.json."""
     metrics = dict(evaluation.metrics)
     metrics["train_seconds"] = train_state.train_seconds if train_state else None
     metrics["epochs"] = train_state.history if train_state else []

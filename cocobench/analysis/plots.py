@@ -47,6 +47,14 @@ def figure(panels: int = 1, *, title: str | None = None, width: float | None = N
     return fig, list(axes)
 
 
+def optional_figure(panels: int = 1, **options):
+    """`figure(...)`, or None without matplotlib (the caller still writes its numbers and says `PLOT_HINT`)."""
+    try:
+        return figure(panels, **options)
+    except PlotsUnavailable:
+        return None
+
+
 def line_plot(ax, x: Sequence[float], series: Mapping[str, Sequence[float | None]], *, title: str, xlabel: str, ylabel: str,
               point_labels: Mapping[str, Sequence[str]] | None = None, xs: Mapping[str, Sequence[float]] | None = None) -> None:  # fmt: skip
     """One line with markers per series (None values are gaps). Every series shares `x` unless `xs`

@@ -20,7 +20,7 @@ FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stder
     option("checkpoint", Path, typer.Option(..., "--checkpoint", help="A checkpoint directory (e.g. runs/X/checkpoints/best).")),
     option("data", Path, typer.Option(..., "--data", help="A split file (JSON/JSONL) or a data directory (its test split is used).")),
     *setting_options(EVALUATION_FIELDS, note="the run's", panels=False),  # the settings an evaluation may change
-    option("out", Optional[Path], typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>]")),
+    option("out", Optional[Path], typer.Option(None, "--out", help="Output directory for results.json. [default: runs/eval-<run>-<data>, with -k<k> when --k is given]")),
     option("overwrite", bool, typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its results are replaced).")),
     option("quiet", bool, quiet_option("No progress output.")),
     option("output_format", OutputFormat, format_option(FORMATS, "the metrics (rich: the summary on stderr; json: the metrics on stdout)")),
