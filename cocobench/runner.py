@@ -391,10 +391,14 @@ def evaluate_loaded(loaded: LoadedCheckpoint, examples: list[Example], *, k: int
 
 
 def run_test(cfg, model, tokenizer, method, test: list[Example], *, classifier, k: int | None, label: str):
+    from cocobench.device import autocast
     from cocobench.evaluate import evaluate
 
     quiet = cfg.quiet or not distributed.is_main()
-    with counter(label, len(test), quiet) as advance:
+    # Under the run's precision, as validation is: results record `options.precision`, so the test must
+    # run in it (a no-op on CPU, where auto is fp32; on CUDA auto/bf16 is bf16 autocast).
+    device = model.get_input_embeddings().weight.device
+    with counter(label, len(test), quiet) as advance, autocast(device, cfg.precision):
         return evaluate(
             model, tokenizer, method, test,
             k=k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,

@@ -419,3 +419,31 @@ def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(replaced.stdout)["total"] == 8
     one_line_error(invoke(*evaluate, "--overwrite", "--json", "--format", "csv"), "--json means --format json")
+
+
+def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosqa, tmp_path, monkeypatch):
+    """Validation, the run's test and `eval` generate under the run's precision (bf16 autocast when the
+    results say bf16), not in fp32 while recording bf16."""
+    import torch
+
+    import cocobench.evaluate
+
+    seen = []
+    real = cocobench.evaluate.evaluate
+
+    def recording(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cocobench.evaluate, "evaluate", recording)
+    out = tmp_path / "bf16"
+    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--precision", "bf16", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["options"]["precision"] == "bf16"
+    assert seen == [True, True]  # the epoch's validation, then the test
+    for precision, expected in (("bf16", True), ("fp32", False)):
+        seen.clear()
+        result = invoke("eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa, "--precision", precision,
+                        "--out", tmp_path / f"eval-{precision}", "--quiet")
+        assert result.exit_code == 0, result.output
+        assert seen == [expected]
