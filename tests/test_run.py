@@ -427,6 +427,7 @@ def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosq
     import torch
 
     import cocobench.evaluate
+    import cocobench.train
 
     seen = []
     real = cocobench.evaluate.evaluate
@@ -436,6 +437,7 @@ def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosq
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cocobench.evaluate, "evaluate", recording)
+    monkeypatch.setattr(cocobench.train, "evaluate", recording)  # validation's name for it, bound at import
     out = tmp_path / "bf16"
     result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--precision", "bf16", "--out", out, *FAST)
     assert result.exit_code == 0, result.output
