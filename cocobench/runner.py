@@ -255,8 +255,11 @@ def describe_run(cfg: RunConfig, model, tokenizer, method, train_examples: list[
     from cocobench.train import estimate_train_seconds
 
     changed = cfg.changed_options()
+    warmup = changed.pop("warmup", None)  # set by a suite, not an option of `run`
     listed = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in changed.items())
     log(f"settings differing from the defaults: {listed}" if changed else "settings: all at their defaults", False)
+    if warmup:
+        log(f"starts from the suite's warm-up '{warmup}' ({cfg.init_from})", False)
     if cfg.resume:
         return
     seconds, micro_batches = estimate_train_seconds(cfg, model, tokenizer, method, train_examples, device=device)
