@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.batches import batch_indices, collate
+from cocobench.batches import batch_indices
 from cocobench.engine import LatentLM
 from cocobench.evaluate import evaluate
 from cocobench.examples import Example
@@ -46,7 +46,8 @@ def make_optimizer(cfg, parameters, device=None) -> torch.optim.Optimizer:
 def latent_module(model, tokenizer, method, stop_classifier=None) -> LatentLM:
     """The module a training step runs: the model's latent forward with the method's thought feed."""
     ids = token_ids(tokenizer)
-    return LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier)
+    return LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier,
+                    codi=method.loss_weights())
 
 
 def stop_targets(method, input_ids: torch.Tensor) -> torch.Tensor:
@@ -99,13 +100,13 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                         method.train_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
                         for i in indices
                     ]
-                    batch = collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
+                    batch = method.collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
                     targets = stop_targets(method, batch["input_ids"]) if stop_classifier is not None else None
                     if pin:
                         batch = {name: t.pin_memory() for name, t in batch.items()}
                     with distributed.gradient_sync(net, enabled=position == len(group) - 1):
                         with autocast(device, cfg.precision):
-                            out = net(batch["input_ids"], batch["attention_mask"], batch["labels"], targets)
+                            out = net(**batch, stop_targets=targets)
                             loss = out["loss"]
                             if targets is not None:
                                 loss = loss + out["probe_loss"]
@@ -177,10 +178,10 @@ def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[E
         for epoch in epochs:
             rng = random.Random(f"estimate:{cfg.seed}:{epoch}")
             sequences = [method.train_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
-            batch = collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
+            batch = method.collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
             start = time.perf_counter()
             with autocast(device, cfg.precision):
-                loss = net(batch["input_ids"], batch["attention_mask"], batch["labels"])["loss"]
+                loss = net(**batch)["loss"]
             loss.backward()
             if cuda:
                 torch.cuda.synchronize()
