@@ -339,6 +339,19 @@ def test_each_variant_trains_evaluates_and_reloads(name, tiny_prosqa, tmp_path):
     assert [s["text"] for s in evaluated["samples"]] == [s["text"] for s in run["samples"]]
 
 
+def test_analyses_decode_codi_thoughts_and_sweep_k_up_to_codi_thoughts(tiny_prosqa, tmp_path):
+    out = tmp_path / "codi"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "codi", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    best = out / "checkpoints" / "best"
+    thoughts = invoke("analyze", "thoughts", best, "--data", tiny_prosqa, "--index", "1", "--top", "2", "--format", "json")
+    assert thoughts.exit_code == 0, thoughts.output
+    decoded = json.loads(thoughts.stdout)
+    assert decoded["num_thoughts"] == 2 == len(decoded["thoughts"]) and all(len(t["top"]) == 2 for t in decoded["thoughts"])
+    sweep = invoke("analyze", "ksweep", best, "--data", tiny_prosqa, "--out", tmp_path / "sweep", "--format", "json", "--quiet")
+    assert sweep.exit_code == 0, sweep.output
+    assert json.loads((tmp_path / "sweep" / "ksweep.json").read_text())["ks"] == [0, 1, 2]
+
+
 def test_projection_is_loaded_by_init_from_and_made_fresh_from_a_plain_checkpoint(tiny_prosqa, tmp_path):
     from cocobench.checkpoints import load_run_checkpoint
 
