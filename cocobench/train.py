@@ -50,6 +50,12 @@ def latent_module(model, tokenizer, method, stop_classifier=None) -> LatentLM:
                     codi=method.loss_weights())
 
 
+def loss_parts(out: dict[str, torch.Tensor]) -> list[str]:
+    """The parts of the training loss the engine reports beside it (CODI's "student_loss", "teacher_loss",
+    "distill_loss"), averaged per epoch into the history as train_<part>; the stop probe's are its own."""
+    return [name for name in out if name.endswith("_loss") and name != "probe_loss"]
+
+
 def stop_targets(method, input_ids: torch.Tensor) -> torch.Tensor:
     """(B, T) the stop probe's 0/1 target at each thought position, -100 elsewhere (on the CPU)."""
     return torch.tensor([method.stop_targets(row) for row in input_ids.tolist()])
@@ -86,6 +92,7 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         probe_correct = torch.zeros((), dtype=torch.long, device=device)
         loss_count, probe_total = 0, 0
+        part_sums: dict[str, torch.Tensor] = {}  # a loss's parts, when the engine reports them (CODI: student, teacher, distill)
         net.train()
         if reporter:
             reporter.start_epoch(epoch, method.stage(epoch), steps_per_epoch)
@@ -119,6 +126,8 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                         (loss / len(group)).backward()
                     loss_sum += loss.detach()
                     loss_count += 1
+                    for name in loss_parts(out):
+                        part_sums[name] = part_sums.get(name, 0) + out[name].detach().double()
                     examples_in_step += len(indices)
                 if cfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
@@ -131,6 +140,9 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
         # Every process's micro-batches count (one collective per epoch under torchrun).
         total_loss, total_count, total_correct, total_probed = distributed.sum_over_processes(float(loss_sum), loss_count, int(probe_correct), probe_total)
         record: dict[str, Any] = {"epoch": epoch, "stage": method.stage(epoch), "train_loss": total_loss / max(total_count, 1)}
+        if part_sums:  # (every process has the same parts: the same method)
+            for name, part in zip(part_sums, distributed.sum_over_processes(*(float(x) for x in part_sums.values()))):
+                record[f"train_{name}"] = part / max(total_count, 1)
         if stop_classifier is not None:
             record["stop_classifier_train_accuracy"] = total_correct / total_probed if total_probed else None
         if valid_examples:

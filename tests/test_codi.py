@@ -330,6 +330,9 @@ def test_each_variant_trains_evaluates_and_reloads(name, tiny_prosqa, tmp_path):
     assert result.exit_code == 0, result.output
     run = json.loads((out / "results.json").read_text())
     assert run["method"] == name and run["options"]["codi_thoughts"] == 2
+    epoch = run["metrics"]["epochs"][0]  # the loss's parts, per epoch: the total is their weighted sum
+    assert epoch["train_loss"] == pytest.approx(epoch["train_student_loss"] + epoch["train_distill_loss"] + epoch["train_teacher_loss"], rel=1e-6)
+    assert (epoch["train_distill_loss"] == 0) == (name == "codi-no-distill")
     assert all(s["num_thoughts"] == 2 for s in run["samples"])
     best = out / "checkpoints" / "best"
     assert (best / "thought_projection.pt").is_file() == (name != "codi-no-projection")
