@@ -210,7 +210,7 @@ class CodiSettings:
                                  check=positive, family="codi")
     codi_teacher_weight: float = setting(1.0, "Weight of the teacher's cross-entropy (gamma; the paper's 1 on GPT-2: 0.5 gave 38.2%, 2 gave 41.9%).",
                                          check=not_negative, family="codi")
-    codi_distill_weight: float = setting(1.0, "Weight of the hidden-state distillation (beta; the paper's 1 on GPT-2, 20 for Llama-1B).",
+    codi_distill_weight: float = setting(1.0, "Weight of the hidden-state distillation (beta; the paper's 1 on GPT-2, 20 for Llama-1B; codi-no-distill uses 0).",
                                          check=not_negative, family="codi")
     codi_loss: str = setting("smooth_l1", "Distillation distance per layer, divided by the teacher's std: {choices} (the paper's code and appendix "
                                           "use smooth-L1, its equation says L1).", choices=CODI_LOSSES, family="codi")
