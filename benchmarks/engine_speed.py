@@ -22,6 +22,10 @@ precision: bf16, or TF32 for fp32) and the peak GPU memory of each kind of step.
     new tokens), which bounds the speedup from above. Each round times every batch followed by its
     prefill and its share of the baseline examples, so machine noise hits all three alike; the median
     round's ratio is reported.
+(c) CODI (--method codi, SPEC 10): one training step of its loss (the student with 6 thoughts through
+    the projection, the teacher's CoT pass, the distillation over every layer) on the same 32 examples,
+    against the student's latent step alone; and the batched generation of (b) with the thought
+    projection, against (b)'s batched time (the projection's cost at inference). --no-codi skips it.
 A benchmark, not a test: nothing is asserted. The last line is a JSON object with the raw numbers.
 """
 
@@ -192,6 +196,56 @@ def time_generation(model, ids, prompts: list[list[int]], batch_size: int, basel
     }
 
 
+def time_codi(model, tokenizer, examples: list[dict], prompts: list[list[int]], batch_size: int, repeats: int, device: torch.device, precision: str) -> dict:
+    """(c): CODI's training step against its student's latent step; generation with the projection."""
+    import random
+
+    from cocobench.config import RunConfig
+    from cocobench.device import autocast
+    from cocobench.engine import LatentLM, attach_projection, generate, latent_forward
+    from cocobench.evaluate import batches_by_length
+    from cocobench.methods import get_method
+    from cocobench.tokenizer import token_ids
+
+    ids = token_ids(tokenizer)
+    model = copy.deepcopy(model)
+    torch.manual_seed(0)
+    attach_projection(model, model.config.get_text_config().hidden_size)
+    method = get_method("codi", RunConfig(method="codi", codi_thoughts=THOUGHTS), tokenizer)
+    sequences = [method.train_sequence(e, epoch=0, batch_index=0, batches_per_epoch=1, rng=random.Random(0)) for e in examples[:BATCH]]
+    batch = method.collate(sequences, ids.pad)
+    net = LatentLM(model, latent_id=ids.latent, codi=method.loss_weights())
+    cuda = device.type == "cuda"
+
+    def timed(step) -> float:
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        with autocast(device, precision):
+            loss = step()
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    codi_step = lambda: net(**batch)["loss"]  # noqa: E731
+    student_step = lambda: latent_forward(model, batch["input_ids"], batch["attention_mask"], batch["labels"], latent_id=ids.latent).loss  # noqa: E731
+    model.train()
+    timed(codi_step), timed(student_step)  # warm-up
+    codi, student = [], []
+    for _ in range(repeats):
+        codi.append(timed(codi_step))
+        student.append(timed(student_step))
+    model.eval()
+    start = time.perf_counter()
+    with autocast(device, precision):
+        for group in batches_by_length([len(p) for p in prompts], batch_size):
+            generate(model, [prompts[i] for i in group], ids=ids, max_new_tokens=MAX_NEW_TOKENS)
+    return {"codi_step_s": codi, "codi_student_step_s": student, "codi_step_ratio": statistics.median(codi) / statistics.median(student),
+            "codi_teacher_length": batch["teacher_input_ids"].shape[1], "codi_generation_s": time.perf_counter() - start}
+
+
 def fail(message: str) -> None:
     """Bad input: one line on stderr, exit status 2 (the cocobench command's convention)."""
     print(f"error: {message}", file=sys.stderr)
@@ -210,6 +264,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as `cocobench run --precision`")
     parser.add_argument("--data", type=Path, default=DATA, help="ProsQA examples (JSON) to build the batches from")
     parser.add_argument("--json-out", type=Path, help="also write the JSON summary to this file")
+    parser.add_argument("--no-codi", action="store_true", help="skip (c), the CODI timings")
     args = parser.parse_args()
     if not args.data.is_file():
         fail(f"{args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
@@ -257,9 +312,17 @@ def main() -> None:
     print(f"    same outputs on the subset: {gen['same_outputs']}; {gen['mean_forward_passes']:.1f} passes per example")
     print(f"    of the batched time, {median(gen['prefill_s']):.2f} s is the prompts' prefill alone (question + bot, one pass per row):")
     print(f"    with every later pass free the speedup could reach at most {gen['speedup_ceiling']:.1f}x")
+    codi = {}
+    if not args.no_codi:
+        print(f"(c) CODI: training step on the same {BATCH} examples (student {THOUGHTS} thoughts + teacher CoT + distillation), generation with the projection", flush=True)
+        codi = time_codi(model, tokenizer, examples, prompts, args.eval_batch, args.repeats, device, precision)
+        codi["codi_generation_ratio"] = codi["codi_generation_s"] / median(gen["batched_cached_s"])
+        print(f"    CODI step {median(codi['codi_step_s']):.3f} s, its student's latent step {median(codi['codi_student_step_s']):.3f} s: ratio {codi['codi_step_ratio']:.2f}"
+              f" (the teacher's sequences are {codi['codi_teacher_length']} tokens)")
+        print(f"    batched generation with the projection {codi['codi_generation_s']:.2f} s = {codi['codi_generation_ratio']:.2f}x (b)'s batched time")
     summary = {"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1],
                "malloc_kept": malloc_kept, "model": args.model, "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "precision": precision, **train, **gen}
+               "precision": precision, **train, **gen, **codi}
     print(json.dumps(summary))
     if args.json_out:
         args.json_out.write_text(json.dumps(summary, indent=2) + "\n")

@@ -18,6 +18,7 @@ from cocobench.models import unreadable_checkpoint
 
 TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
+PROJECTION_WEIGHTS = "thought_projection.pt"  # CODI's thought projection (engine.ThoughtProjection), when the model has one
 
 
 def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool, net=None) -> None:
@@ -26,6 +27,7 @@ def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state,
     that epoch instead of reporting an older `best` as it. Under torchrun every process calls this
     (with FSDP gathering the full weights is collective); rank 0 writes."""
     from cocobench import distributed
+    from cocobench.engine import THOUGHT_PROJECTION, thought_projection
     from cocobench.models import save_checkpoint
 
     full = distributed.full_state_dict(net) if net is not None else None  # FSDP: gathered; else None (save directly)
@@ -39,19 +41,35 @@ def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state,
         own = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
         state_dict = {k.removeprefix("lm."): v for k, v in full.items() if k.startswith("lm.") and k.removeprefix("lm.") in own}
         classifier_state = {k.removeprefix("stop_classifier."): v for k, v in full.items() if k.startswith("stop_classifier.")} or None
-    classifier_files = {CLASSIFIER_WEIGHTS: classifier_state} if classifier_state is not None else {}
+    extra_files = {CLASSIFIER_WEIGHTS: classifier_state} if classifier_state is not None else {}
+    if thought_projection(model) is not None:  # a file of its own: the safetensors stay a plain transformers model
+        if state_dict is None:  # as the FSDP branch: a tied weight once, as save_pretrained writes it
+            own = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
+            state_dict = {k: v for k, v in model.state_dict().items() if k in own}
+        prefix = THOUGHT_PROJECTION + "."
+        extra_files[PROJECTION_WEIGHTS] = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
     trainer = {"state": asdict(state), "optimizer": optimizer_state}
     if best:
-        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=classifier_files, state_dict=state_dict)
-    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **classifier_files}, state_dict=state_dict)
+        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=extra_files, state_dict=state_dict)
+    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **extra_files}, state_dict=state_dict)
 
 
 def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
-    """(model, tokenizer, metadata, stop classifier or None) from a checkpoint directory."""
-    from cocobench.engine import StopClassifier
+    """(model, tokenizer, metadata, stop classifier or None) from a checkpoint directory; a saved
+    thought projection (CODI) is put back on the model."""
+    from cocobench.engine import StopClassifier, attach_projection, thought_projection
     from cocobench.models import load_checkpoint
 
     model, tokenizer, metadata = load_checkpoint(path)
+    weights = Path(path) / PROJECTION_WEIGHTS
+    if weights.is_file():
+        state = load_torch_file(weights, weights_only=True)
+        try:
+            attach_projection(model, state["net.0.weight"].shape[-1])
+            thought_projection(model).load_state_dict(state)
+        except (AttributeError, TypeError, IndexError, KeyError, RuntimeError) as exc:  # not a projection's weights
+            raise unreadable_checkpoint(Path(path), exc, PROJECTION_WEIGHTS) from None
     classifier = None
     weights = Path(path) / CLASSIFIER_WEIGHTS
     if weights.is_file():

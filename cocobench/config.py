@@ -25,6 +25,7 @@ from typing import Any
 from cocobench.errors import CocobenchError, unknown_name
 
 LATENT_STOPS = ("fixed", "classifier")
+CODI_LOSSES = ("smooth_l1", "l1")
 OPTIMIZER_RESETS = ("stage", "epoch", "never")
 PRECISIONS = ("auto", "fp32", "bf16")  # cocobench.device says what each means
 MAX_SEED = 2**32 - 1  # what every seeded library takes (NumPy's limit); torch's 2**64 - 1 would overflow the trainer's derived seeds
@@ -35,16 +36,18 @@ Check = Callable[[str, Any], None]  # (the option's flag, a value that is not No
 
 def setting(default: Any, help: str, *, check: Check | None = None, note: str | None = None, choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None,
             short: str | None = None, path: bool = False, option: bool = True, only_when_set: bool = False, evaluation: bool = False,
-            infinite: bool = False, cli: bool = True) -> Any:
+            infinite: bool = False, cli: bool = True, family: str | None = None) -> Any:
     """A settings field. `help` is the option's --help text (`{choices}` is filled in), `note` the default
     to show when the value alone would not say it (`max_latent_stage*c`). `check` and `choices` are its
     checks (None always passes: "not set"); a float must be finite unless `infinite`. `option`: the
     setting defines the result and goes into results.json `options` (what runs are paired on), with
-    `only_when_set` only when not None (a later setting: older runs' options stay as they were);
+    `only_when_set` only when not None (a later setting: older runs' options stay as they were), and with
+    `family` only for the methods of that family (`codi`: codi and codi-*), so that a method's own knobs
+    never enter the options of the other methods' runs;
     `evaluation`: `cocobench eval` may override it; `cli`: `run` has an option for it (not for the
     settings a suite sets); `path`: the command line takes a path; `short`: a one-letter alias."""
     metadata = {"help": help, "check": check, "note": note, "choices": choices, "short": short, "path": path, "option": option,
-                "only_when_set": only_when_set, "evaluation": evaluation, "infinite": infinite, "cli": cli}
+                "only_when_set": only_when_set, "evaluation": evaluation, "infinite": infinite, "cli": cli, "family": family}
     return field(default=default, metadata=metadata)
 
 
@@ -200,6 +203,20 @@ class ICoTSettings:
 
 
 @dataclass
+class CodiSettings:
+    """CODI (Shen et al. 2025, SPEC 10): one stage; student CE + distill weight * distillation + teacher weight * teacher CE."""
+
+    codi_thoughts: int = setting(6, "CODI's continuous thoughts between bot and eot, in training and (unless --k) at inference (the paper's 6).",
+                                 check=positive, family="codi")
+    codi_teacher_weight: float = setting(1.0, "Weight of the teacher's cross-entropy (gamma; the paper's 1 on GPT-2: 0.5 gave 38.2%, 2 gave 41.9%).",
+                                         check=not_negative, family="codi")
+    codi_distill_weight: float = setting(1.0, "Weight of the hidden-state distillation (beta; the paper's 1 on GPT-2, 20 for Llama-1B; codi-no-distill uses 0).",
+                                         check=not_negative, family="codi")
+    codi_loss: str = setting("smooth_l1", "Distillation distance per layer, divided by the teacher's std: {choices} (the paper's code and appendix "
+                                          "use smooth-L1, its equation says L1).", choices=CODI_LOSSES, family="codi")
+
+
+@dataclass
 class OutputSettings:
     """What a run prints and logs, and what it does with its directory: never the result."""
 
@@ -224,7 +241,7 @@ class ExecutionSettings:
 # The groups in the order of their fields. A dataclass collects its bases' fields from the last base to
 # the first, so RunConfig lists them reversed.
 SETTING_GROUPS = (RunSettings, TrainingSettings, EvaluationSettings, DataSettings, CoconutSettings, PauseSettings, ICoTSettings,
-                  OutputSettings, ExecutionSettings)
+                  CodiSettings, OutputSettings, ExecutionSettings)
 
 
 @dataclass
@@ -265,16 +282,22 @@ class RunConfig(*reversed(SETTING_GROUPS)):
 
     def changed_options(self) -> dict[str, Any]:
         """The options (see `options`) whose values differ from the defaults, in field order."""
-        defaults = RunConfig().options()
+        defaults = RunConfig(method=self.method).options()
         return {name: value for name, value in self.options().items() if value != defaults.get(name)}
 
     def options(self) -> dict[str, Any]:
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.metadata["option"] and not (f.metadata["only_when_set"] and getattr(self, f.name) is None)}
+                if f.metadata["option"] and not (f.metadata["only_when_set"] and getattr(self, f.name) is None)
+                and in_family(self.method, f.metadata["family"])}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def in_family(method: str, family: str | None) -> bool:
+    """Whether `method` belongs to a setting's method family (None: every method)."""
+    return family is None or method == family or method.startswith(family + "-")
 
 
 def check_value(f: dataclasses.Field, value: Any) -> None:

@@ -106,9 +106,14 @@ def evaluation_copy(net: nn.Module, model: nn.Module, classifier: nn.Module | No
         return model, classifier
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+    from cocobench.engine import attach_projection, thought_projection
+
     full = get_model_state_dict(net, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
     device = next(iter(full.values())).device if full else torch.device("cpu")
     plain_model = type(model)(model.config).to(device)
+    projection = thought_projection(model)
+    if projection is not None:  # CODI's, on the model: part of the "lm." weights
+        attach_projection(plain_model, projection.net[0].in_features)
     plain_model.load_state_dict({k.removeprefix("lm."): v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in full.items() if k.startswith("lm.")})
     plain_classifier = None
     if classifier is not None:

@@ -21,6 +21,12 @@ it fed and the logits of chosen steps (a `Trace`); nothing is collected unless a
 The model is used through the generic transformers API: `model.base_model` (the transformer with its
 final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
 (the LM head), so GPT-2 (learned positions) and Llama (rotary positions) work alike.
+
+A model may carry a thought projection (CODI, SPEC 10): the submodule `model.thought_projection`
+(`ThoughtProjection`) maps every hidden state fed back as a thought before it goes in, in training and
+in generation alike. Kept on the model, it moves, trains, and is wrapped (DDP) with it; checkpoints store
+it in a file of its own, so that the weights stay a plain transformers model. Without it nothing changes.
+For CODI's loss, `latent_forward` can also hand out every layer's hidden state (`layers`).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class LatentOutput:
     loss: torch.Tensor | None  # mean cross-entropy over labelled positions; None without labels
     logits: torch.Tensor  # (B, T, V)
     hidden: torch.Tensor  # (B, T, C) last layer after the final norm; values at pad positions are unspecified
+    layers: tuple[torch.Tensor, ...] | None = None  # with layers=True: (B, T, C) each, the embeddings, then each block (the last after the final norm)
 
 
 @dataclass
@@ -62,6 +69,34 @@ class Generation:
     generated_tokens: int  # SPEC 3: each continuous thought counts 1; TokenIds.uncounted tokens count 0
     forward_passes: int  # sequential model passes this row needs on its own (rule in `generate`)
     trace: Trace | None = field(default=None, compare=False, repr=False)  # only with keep_thoughts / logits_at
+
+
+class ThoughtProjection(nn.Module):
+    """CODI's projection of a fed-back thought: Linear(d, d) -> GELU -> Linear(d, d) -> LayerNorm(d)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, hidden_size), nn.LayerNorm(hidden_size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.net(hidden)
+
+
+THOUGHT_PROJECTION = "thought_projection"  # the model's submodule holding it
+
+
+def thought_projection(model) -> ThoughtProjection | None:
+    """The model's thought projection, or None (thoughts are fed back as they are)."""
+    return getattr(model, THOUGHT_PROJECTION, None)
+
+
+def attach_projection(model, hidden_size: int | None) -> None:
+    """Give `model` a new thought projection of width `hidden_size` (on its device), or remove its own (None)."""
+    if hidden_size is None:
+        if thought_projection(model) is not None:
+            delattr(model, THOUGHT_PROJECTION)
+        return
+    setattr(model, THOUGHT_PROJECTION, ThoughtProjection(hidden_size).to(model.get_input_embeddings().weight.device))
 
 
 class StopClassifier(nn.Module):
@@ -190,12 +225,16 @@ class Passes:
     rows at a time, each group without the columns that are padding in all of its rows.
     """
 
-    def __init__(self, model, use_cache: bool = True, room: int | None = None, own_mask: bool = False):
+    def __init__(self, model, use_cache: bool = True, room: int | None = None, own_mask: bool = False, keep_layers: bool = False):
         from transformers import DynamicCache
 
         self.body = model.base_model  # the transformer and its final norm, without the LM head
         self.own_mask = own_mask  # training passes: hand sdpa a ready 4D mask (see `causal_mask`)
         self.last_only = room is not None  # generation reads each pass's last column only, cached or not
+        self.keep_layers = keep_layers  # training: also collect every layer's hidden states (CODI's distillation)
+        self.layer_chunks: list[tuple[torch.Tensor, ...]] = []  # per call: (embeddings, block 1, ..., last after the final norm)
+        if keep_layers and (room is not None or not use_cache):
+            raise ValueError("keep_layers is for the cached training passes")
         self.cache_kwarg = cache_kwarg(self.body)
         self.cache = DynamicCache(config=model.config) if use_cache else None
         self.for_generation = use_cache and room is not None and all(type(layer) is DynamicLayer for layer in self.cache.layers)
@@ -232,7 +271,11 @@ class Passes:
         if not self.for_generation:
             if self.own_mask:
                 attention_mask = causal_mask(attention_mask, embeds.shape[1])
-            return self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True, **{self.cache_kwarg: self.cache}).last_hidden_state
+            out = self.body(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True, **{self.cache_kwarg: self.cache},
+                            **({"output_hidden_states": True} if self.keep_layers else {}))
+            if self.keep_layers:
+                self.layer_chunks.append(tuple(out.hidden_states))
+            return out.last_hidden_state
         if self.gpt2 is not None:
             return self.gpt2(embeds, attention_mask, positions)[:, None]
         if self.cache.get_seq_length() == 0:
@@ -280,7 +323,7 @@ def check_latents(is_latent: torch.Tensor, attention_mask: torch.Tensor) -> None
 
 
 def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, is_latent: torch.Tensor, *, feed_hidden: bool,
-                  latent_columns: list[int] | None = None) -> torch.Tensor:
+                  latent_columns: list[int] | None = None, project: nn.Module | None = None) -> torch.Tensor:
     """Last hidden states (B, W, C) of a batch, one pass per column with a latent in some row, plus one.
     With generation's `passes` (which return the last column only) it is (B, passes, C) instead.
 
@@ -288,6 +331,7 @@ def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Te
     previous pass ended with (the continuous thought), otherwise they keep their embedding in `embeds`
     (pause-multipass). No other column of the pass holds a latent, so every thought is ready in time.
     `latent_columns` (the columns holding a latent in some row) spares a GPU caller the host read.
+    `project` (the model's thought projection, if any) maps each thought before it is fed.
     """
     width = embeds.shape[1]
     if latent_columns is None:
@@ -297,7 +341,8 @@ def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Te
     for start, end in zip(bounds[:-1], bounds[1:]):
         x = embeds[:, start:end]  # (B, t, C)
         if feed_hidden and start > 0:
-            thought = chunks[-1][:, -1:].to(x.dtype)  # (B, 1, C) hidden state of column start-1
+            thought = chunks[-1][:, -1:]  # (B, 1, C) hidden state of column start-1
+            thought = (project(thought) if project is not None else thought).to(x.dtype)
             first = torch.where(is_latent[:, start, None, None], thought, x[:, :1])  # (B, 1, C)
             x = torch.cat([first, x[:, 1:]], 1)
         chunks.append(passes(x, attention_mask[:, :end], positions[:, start:end]))
@@ -308,7 +353,8 @@ def run_in_passes(passes: Passes, embeds: torch.Tensor, attention_mask: torch.Te
 # Training forward
 
 
-def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None) -> LatentOutput:
+def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None,
+                   layers: bool = False) -> LatentOutput:
     """Forward of a batch whose `<|latent|>` positions are continuous thoughts (`feed="hidden"`) or the
     fixed `<|pause|>` embedding run in the same sequential passes (`feed="pause"`, pause-multipass).
 
@@ -317,6 +363,8 @@ def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     A batch without latents takes one ordinary pass; otherwise max_count + 1 passes (see module doc).
     The pass layout depends on where the latents are, so it is planned on a CPU copy of the batch: a
     batch handed over on the CPU (as the trainer does) costs the GPU no host synchronisation.
+    Thoughts go through the model's thought projection if it has one. `layers`: also return every
+    layer's hidden states (transformers' output_hidden_states), in the batch's own columns.
     """
     if feed not in ("hidden", "pause"):
         raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
@@ -329,7 +377,9 @@ def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     if not is_latent.any():
         mask = to_device(attention_mask)
         body_mask = causal_mask(mask, mask.shape[1]) if own_mask else mask
-        hidden = model.base_model(inputs_embeds=embed(to_device(input_ids)), attention_mask=body_mask, position_ids=to_device(positions_from_mask(attention_mask)), use_cache=False).last_hidden_state
+        out = model.base_model(inputs_embeds=embed(to_device(input_ids)), attention_mask=body_mask, position_ids=to_device(positions_from_mask(attention_mask)), use_cache=False,
+                               **({"output_hidden_states": True} if layers else {}))
+        hidden, all_layers = out.last_hidden_state, (tuple(out.hidden_states) if layers else None)
     else:
         check_latents(is_latent, attention_mask)
         shift, ids, mask, latent = align_latents(input_ids, attention_mask, is_latent)  # (B,), then (B, W) each
@@ -339,12 +389,15 @@ def latent_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
         latent = to_device(latent)
         if feed == "pause":
             embeds = torch.where(latent[..., None], pause_embedding(model, pause_embedding_id), embeds)
-        aligned = run_in_passes(Passes(model, own_mask=own_mask), embeds, to_device(mask), to_device(positions), latent,
-                                feed_hidden=feed == "hidden", latent_columns=latent_columns)
-        hidden = unshift(aligned, to_device(shift), input_ids.shape[1])  # (B, T, C)
+        passes = Passes(model, own_mask=own_mask, keep_layers=layers)
+        aligned = run_in_passes(passes, embeds, to_device(mask), to_device(positions), latent,
+                                feed_hidden=feed == "hidden", latent_columns=latent_columns, project=thought_projection(model))
+        shift = to_device(shift)
+        hidden = unshift(aligned, shift, input_ids.shape[1])  # (B, T, C)
+        all_layers = tuple(unshift(torch.cat(chunks, 1), shift, input_ids.shape[1]) for chunks in zip(*passes.layer_chunks)) if layers else None
     logits = model.get_output_embeddings()(hidden)  # (B, T, V)
     loss = causal_lm_loss(logits, to_device(labels)) if labels is not None else None
-    return LatentOutput(loss=loss, logits=logits, hidden=hidden)
+    return LatentOutput(loss=loss, logits=logits, hidden=hidden, layers=all_layers)
 
 
 class LatentLM(nn.Module):
@@ -355,23 +408,48 @@ class LatentLM(nn.Module):
     forward(input_ids, attention_mask, labels, stop_targets=None) -> {"loss", and with stop_targets
     (B, T; -100 = no target) "probe_loss", "probe_correct", "probe_counted"}: the stop probe's BCE on
     the hidden states of the marked positions.
+
+    With `codi` (a CodiLoss's fields) and a teacher batch (CODI's collate), "loss" is CODI's total
+    (`codi_loss`), with "student_loss", "teacher_loss" and "distill_loss" beside it.
     """
 
-    def __init__(self, lm, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None, stop_classifier: StopClassifier | None = None):
+    def __init__(self, lm, *, latent_id: int, feed: str = "hidden", pause_embedding_id: int | None = None, stop_classifier: StopClassifier | None = None,
+                 codi: dict | None = None):
         super().__init__()
         self.lm = lm
+        self.codi = CodiLoss(**codi) if codi else None
         self.stop_classifier = stop_classifier
         self.latent_id, self.feed, self.pause_embedding_id = latent_id, feed, pause_embedding_id
         # Under DDP every parameter must get a gradient in every step: the probe then also touches
         # batches without thought positions (a zero loss), which a single process leaves alone.
         self.touch_probe_always = False
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, stop_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, stop_targets: torch.Tensor | None = None,
+                **teacher: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.codi is not None and teacher:
+            return self.codi_loss(input_ids, attention_mask, labels, **teacher)
+        if teacher:
+            raise ValueError(f"a teacher batch ({', '.join(teacher)}) needs LatentLM(codi=...)")
         out = latent_forward(self.lm, input_ids, attention_mask, labels, latent_id=self.latent_id, feed=self.feed, pause_embedding_id=self.pause_embedding_id)
         result = {"loss": out.loss}
         if self.stop_classifier is not None and stop_targets is not None:
             result.update(self.probe_loss(out.hidden, stop_targets.cpu()))
         return result
+
+    def codi_loss(self, input_ids, attention_mask, labels, *, teacher_input_ids, teacher_attention_mask, teacher_labels, student_position, teacher_position) -> dict[str, torch.Tensor]:
+        """CODI's loss (SPEC 10): student CE + distill_weight * distillation + teacher_weight * teacher CE.
+        The teacher runs once; its hidden states are distillation targets (detached), its CE trains it."""
+        weights = self.codi
+        distill = weights.distill_weight > 0
+        student = latent_forward(self.lm, input_ids, attention_mask, labels, latent_id=self.latent_id, feed=self.feed, pause_embedding_id=self.pause_embedding_id, layers=distill)
+        teacher = latent_forward(self.lm, teacher_input_ids, teacher_attention_mask, teacher_labels, latent_id=self.latent_id, layers=distill)
+        if distill:
+            device = student.hidden.device
+            distance = distillation_loss(student.layers, teacher.layers, student_position.to(device, non_blocking=True), teacher_position.to(device, non_blocking=True), weights.distance)
+        else:
+            distance = student.loss.new_zeros(())
+        loss = student.loss + weights.distill_weight * distance + weights.teacher_weight * teacher.loss
+        return {"loss": loss, "student_loss": student.loss.detach(), "teacher_loss": teacher.loss.detach(), "distill_loss": distance.detach()}
 
     def probe_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """BCE of the stop probe at the positions where `targets` (CPU, (B, T)) is not -100."""
@@ -387,6 +465,35 @@ class LatentLM(nn.Module):
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         correct = ((logits > 0).float() == labels).sum()
         return {"probe_loss": loss, "probe_correct": correct, "probe_counted": torch.tensor(len(rows))}
+
+
+@dataclass(frozen=True)
+class CodiLoss:
+    """The weights and distance of CODI's loss (config.CodiSettings)."""
+
+    teacher_weight: float = 1.0
+    distill_weight: float = 1.0
+    distance: str = "smooth_l1"  # or "l1"
+
+    def __post_init__(self):
+        if self.distance not in ("smooth_l1", "l1"):
+            raise ValueError(f"distance must be 'smooth_l1' or 'l1', got {self.distance!r}")
+
+
+def distillation_loss(student_layers, teacher_layers, student_position: torch.Tensor, teacher_position: torch.Tensor, distance: str = "smooth_l1") -> torch.Tensor:
+    """CODI's distillation: the mean over layers (embeddings and every block, as transformers' hidden
+    states list them) of distance(h_student, h_teacher) / std(h_teacher), where h is each row's hidden
+    state at its position ((B,) each), the distance is the mean over batch x hidden (smooth-L1 with
+    beta 1, or L1), and std is one scalar per layer over batch x hidden, torch's default (unbiased).
+    The teacher's states are targets: detached, so no gradient reaches the teacher through them."""
+    rows = torch.arange(student_position.shape[0], device=student_position.device)
+    measure = F.smooth_l1_loss if distance == "smooth_l1" else F.l1_loss
+    per_layer = []
+    for h_student, h_teacher in zip(student_layers, teacher_layers, strict=True):
+        s = h_student[rows, student_position].float()  # (B, C)
+        t = h_teacher[rows, teacher_position].detach().float()  # (B, C)
+        per_layer.append(measure(s, t) / t.std())
+    return torch.stack(per_layer).mean()
 
 
 def pause_embedding(model, pause_id: int | None) -> torch.Tensor:
@@ -486,7 +593,9 @@ def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: 
     fed at each thought slot (for feed="pause", the hidden state before each pause slot, which is not
     fed); with `logits_at` the logits of the chosen language steps (0 = the first token after the prompt
     or after the engine's eot). Asking costs a host read per step; not asking costs nothing. The number
-    of thoughts is the prompt's: `Q bot <latent>xk eot` forces eot after exactly k thoughts.
+    of thoughts is the prompt's: `Q bot <latent>xk eot` forces eot after exactly k thoughts. With a
+    thought projection on the model, the Trace keeps the hidden state before it (what the LM head reads);
+    the projected vector is what goes in.
     """
     if feed not in ("hidden", "pause"):
         raise ValueError(f"feed must be 'hidden' or 'pause', got {feed!r}")
@@ -516,7 +625,8 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
     room = input_ids.shape[1] + thought_cap + max_new_tokens + 1  # the longest a row can get
     passes = Passes(model, use_cache, room=room)
     positions = positions_from_mask(mask)  # (B, P)
-    ends = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden")  # (B, passes, C): each pass's last column
+    project = thought_projection(model) if feed == "hidden" else None
+    ends = run_in_passes(passes, embeds, mask, positions, is_latent, feed_hidden=feed == "hidden", project=project)  # (B, passes, C): each pass's last column
     hidden = ends[:, -1]  # (B, C)
     if tracer is not None:
         tracer.prompt(ends, is_latent)
@@ -556,7 +666,8 @@ def _generate(model, prompts, ids: TokenIds, max_new_tokens, feed, stop_classifi
         # One more column for every row still going: a thought, eot or its new token.
         next_ids = torch.where(stop, ids.eot, torch.where(speaking, token, ids.pad))  # (A,)
         x = embed(next_ids)  # (A, C)
-        x = torch.where(think[:, None], (hidden if feed == "hidden" else pause).to(x.dtype), x)
+        thought = pause if feed == "pause" else project(hidden) if project is not None else hidden
+        x = torch.where(think[:, None], thought.to(x.dtype), x)
         if bool(finished.any()):
             going = (~finished).nonzero().flatten()
             passes.keep(going)

@@ -87,6 +87,8 @@ def _thought_option(cfg, method, k: int | None) -> str:
         return "--k"
     if method.name == "pause":
         return "--pause-tokens"
+    if method.name.startswith("codi"):
+        return "--codi-thoughts"
     if cfg.latent_stop == "classifier":
         return "--max-thoughts"
     return "--max-latent-stage (or --c)"
@@ -95,6 +97,8 @@ def _thought_option(cfg, method, k: int | None) -> str:
 def _train_fix(cfg, method) -> str:
     if method.name == "pause":
         return "--pause-tokens, or shorten the examples"
+    if method.name.startswith("codi"):
+        return "--codi-thoughts, or shorten the examples (the teacher holds the chain of thought)"
     if hasattr(method, "thoughts_and_removed"):
         return "--max-latent-stage (or --c), or shorten the examples"
     return "the examples' length (or use a model with more positions)"
@@ -121,7 +125,8 @@ def _train_lengths(cfg, method, examples: Iterable[Example]):
         return
     probe = copy.copy(method)  # train_sequence may note the batches per epoch (iCoT); keep the run's method untouched
     for i, example in enumerate(examples):
-        yield i, len(probe.train_sequence(example, epoch=0, batch_index=0, batches_per_epoch=1, rng=_NoDraws()).input_ids)
+        sequence = probe.train_sequence(example, epoch=0, batch_index=0, batches_per_epoch=1, rng=_NoDraws())
+        yield i, max(len(sequence.input_ids), len(getattr(sequence, "teacher_input_ids", ())))  # CODI's teacher runs too
 
 
 def _coconut_length(method, seg, stage: int) -> int:

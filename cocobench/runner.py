@@ -158,6 +158,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if classifier is not None:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
+    method.prepare_model(model, cfg.seed)  # CODI: the thought projection (kept when the checkpoint has one)
 
     check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])
     if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.batches import batch_indices, collate
+from cocobench.batches import batch_indices
 from cocobench.engine import LatentLM
 from cocobench.evaluate import evaluate
 from cocobench.examples import Example
@@ -46,7 +46,14 @@ def make_optimizer(cfg, parameters, device=None) -> torch.optim.Optimizer:
 def latent_module(model, tokenizer, method, stop_classifier=None) -> LatentLM:
     """The module a training step runs: the model's latent forward with the method's thought feed."""
     ids = token_ids(tokenizer)
-    return LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier)
+    return LatentLM(model, latent_id=ids.latent, feed=method.thought_feed or "hidden", pause_embedding_id=ids.pause, stop_classifier=stop_classifier,
+                    codi=method.loss_weights())
+
+
+def loss_parts(out: dict[str, torch.Tensor]) -> list[str]:
+    """The parts of the training loss the engine reports beside it (CODI's "student_loss", "teacher_loss",
+    "distill_loss"), averaged per epoch into the history as train_<part>; the stop probe's are its own."""
+    return [name for name in out if name.endswith("_loss") and name != "probe_loss"]
 
 
 def stop_targets(method, input_ids: torch.Tensor) -> torch.Tensor:
@@ -85,6 +92,7 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         probe_correct = torch.zeros((), dtype=torch.long, device=device)
         loss_count, probe_total = 0, 0
+        part_sums: dict[str, torch.Tensor] = {}  # a loss's parts, when the engine reports them (CODI: student, teacher, distill)
         net.train()
         if reporter:
             reporter.start_epoch(epoch, method.stage(epoch), steps_per_epoch)
@@ -99,13 +107,13 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                         method.train_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
                         for i in indices
                     ]
-                    batch = collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
+                    batch = method.collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
                     targets = stop_targets(method, batch["input_ids"]) if stop_classifier is not None else None
                     if pin:
                         batch = {name: t.pin_memory() for name, t in batch.items()}
                     with distributed.gradient_sync(net, enabled=position == len(group) - 1):
                         with autocast(device, cfg.precision):
-                            out = net(batch["input_ids"], batch["attention_mask"], batch["labels"], targets)
+                            out = net(**batch, stop_targets=targets)
                             loss = out["loss"]
                             if targets is not None:
                                 loss = loss + out["probe_loss"]
@@ -118,6 +126,8 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                         (loss / len(group)).backward()
                     loss_sum += loss.detach()
                     loss_count += 1
+                    for name in loss_parts(out):
+                        part_sums[name] = part_sums.get(name, 0) + out[name].detach().double()
                     examples_in_step += len(indices)
                 if cfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
@@ -130,6 +140,9 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
         # Every process's micro-batches count (one collective per epoch under torchrun).
         total_loss, total_count, total_correct, total_probed = distributed.sum_over_processes(float(loss_sum), loss_count, int(probe_correct), probe_total)
         record: dict[str, Any] = {"epoch": epoch, "stage": method.stage(epoch), "train_loss": total_loss / max(total_count, 1)}
+        if part_sums:  # (every process has the same parts: the same method)
+            for name, part in zip(part_sums, distributed.sum_over_processes(*(float(x) for x in part_sums.values()))):
+                record[f"train_{name}"] = part / max(total_count, 1)
         if stop_classifier is not None:
             record["stop_classifier_train_accuracy"] = total_correct / total_probed if total_probed else None
         if valid_examples:
@@ -177,10 +190,10 @@ def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[E
         for epoch in epochs:
             rng = random.Random(f"estimate:{cfg.seed}:{epoch}")
             sequences = [method.train_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
-            batch = collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
+            batch = method.collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
             start = time.perf_counter()
             with autocast(device, cfg.precision):
-                loss = net(batch["input_ids"], batch["attention_mask"], batch["labels"])["loss"]
+                loss = net(**batch)["loss"]
             loss.backward()
             if cuda:
                 torch.cuda.synchronize()

@@ -85,6 +85,16 @@ def train_and_evaluate(out: Path, **settings) -> None:
         (out / "history.json").write_text(json.dumps(state.history))
 
 
+def train_codi(out: Path, **settings) -> None:
+    """Train CODI 2 epochs, one example per micro-batch: its loss (the teacher's std over the batch
+    included) then sees the same rows whether a step's examples are split over processes or micro-batches."""
+    from cocobench.train import train
+
+    cfg, model, tokenizer, method, examples = setup_run("codi", codi_thoughts=2, batch_size=1, **settings)
+    method.prepare_model(model, cfg.seed)  # the thought projection, the same in every process
+    train(cfg, model, tokenizer, method, examples, [], run_dir=out, device=torch.device("cpu"))
+
+
 def _worker(rank: int, world_size: int, port: int, root: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
@@ -92,6 +102,7 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
     try:
         train_and_evaluate(Path(root) / "ddp")
         train_and_evaluate(Path(root) / "fsdp", fsdp=True)
+        train_codi(Path(root) / "codi-ddp")
         dist.barrier()  # both done before either tears gloo down (a peer gone mid-teardown aborts the other)
     finally:
         dist.destroy_process_group()
@@ -100,10 +111,11 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("distributed")
-    for name in ("ddp", "fsdp", "single"):
+    for name in ("ddp", "fsdp", "single", "codi-ddp", "codi-single"):
         (root / name).mkdir()
     mp.spawn(_worker, args=(2, _free_port(), str(root)), nprocs=2, join=True)
     train_and_evaluate(root / "single", grad_accum=2)  # one process, the same examples per step
+    train_codi(root / "codi-single", grad_accum=2)
     return root
 
 
@@ -149,6 +161,19 @@ def test_fsdp_trains_like_one_process_and_saves_a_plain_transformers_checkpoint(
     model = AutoModelForCausalLM.from_pretrained(runs / "fsdp" / "checkpoints" / "last")
     assert model.config.model_type == "gpt2"
     assert (runs / "fsdp" / "checkpoints" / "last" / "trainer_state.pt").is_file()
+
+
+def test_ddp_trains_codis_projection_like_one_process(runs):
+    from cocobench.engine import thought_projection
+
+    assert_same_weights(runs / "codi-ddp", runs / "codi-single")
+    ddp, single = (torch.load(runs / r / "checkpoints" / "last" / "thought_projection.pt") for r in ("codi-ddp", "codi-single"))
+    assert ddp.keys() == single.keys()
+    assert all(float((ddp[n] - single[n]).abs().max()) <= TOL for n in ddp)
+    cfg, model, _, method, _ = setup_run("codi", codi_thoughts=2)
+    method.prepare_model(model, cfg.seed)
+    initial = thought_projection(model).state_dict()
+    assert max(float((ddp[n] - initial[n]).abs().max()) for n in ddp) > 1e-4  # the projection trained under DDP
 
 
 def torchrun(*args: str) -> list[str]:

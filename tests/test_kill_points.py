@@ -26,6 +26,7 @@ import cocobench.io
 import cocobench.models
 import cocobench.train
 from cocobench.cli import app
+from cocobench.methods.base import Method
 from cocobench.progress import TrainingReporter
 
 ARGS = ["--method", "coconut", "--epochs", "3", "--model", "gpt2-tiny", "--batch-size", "4", "--grad-accum", "2", "--limit-train", "16",
@@ -63,15 +64,15 @@ def same_run(patch) -> None:
 # --- the kill points: each installs `stop()` at its place (stop: Ctrl-C here, or a kill in a child) ---
 def mid_epoch(epoch):
     def install(patch, stop):
-        collate = cocobench.train.collate
+        collate = Method.collate  # the trainer builds each micro-batch with its method's collate
 
-        def collating(*args, **kwargs):
+        def collating(self, *args, **kwargs):
             Trainer.micro_batches += 1
             if Trainer.epoch == epoch and Trainer.micro_batches == 3:  # after the epoch's first optimizer step
                 stop()
-            return collate(*args, **kwargs)
+            return collate(self, *args, **kwargs)
 
-        patch.setattr(cocobench.train, "collate", collating)
+        patch.setattr(Method, "collate", collating)
     return install
 
 

@@ -67,7 +67,8 @@ def check(tok, seq, full: str, supervised: str):
 # --- registry ---
 
 def test_registry_names_and_unknown_method(tok):
-    assert method_names() == ["cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought", "pause-as-thought", "pause-multipass"]
+    assert method_names() == ["cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought", "pause-as-thought", "pause-multipass",
+                              "codi", "codi-no-distill", "codi-no-projection", "codi-keep-last-step"]
     for name in method_names():
         m = method(tok, name)
         assert m.name == name and m.description
@@ -78,7 +79,8 @@ def test_registry_names_and_unknown_method(tok):
 def test_thought_feed(tok):
     feeds = {name: method(tok, name).thought_feed for name in method_names()}
     assert feeds == {"cot": None, "no-cot": None, "icot": None, "pause": None, "coconut": "hidden", "coconut-no-curriculum": "hidden",
-                     "coconut-no-thought": None, "pause-as-thought": None, "pause-multipass": "pause"}
+                     "coconut-no-thought": None, "pause-as-thought": None, "pause-multipass": "pause",
+                     "codi": "hidden", "codi-no-distill": "hidden", "codi-no-projection": "hidden", "codi-keep-last-step": "hidden"}
 
 
 def test_segments_concatenate_to_the_whole_text(tok):

@@ -78,7 +78,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     cfg = loaded.cfg
     if not loaded.method.takes_k:
         raise CocobenchError(f"method '{cfg.method}' has no thoughts to force <eot> after; pass a checkpoint of coconut (or another method with thoughts)")
-    ks = ks if ks is not None else list(range(cfg.max_thoughts_allowed + 1))
+    ks = ks if ks is not None else list(range(getattr(loaded.method, "default_k", cfg.max_thoughts_allowed) + 1))  # 0 .. the trained number (CODI: --codi-thoughts)
     run_name = checkpoint.parent.parent.name or checkpoint.name
     out_dir = Path(out) if out else Path("runs") / f"ksweep-{run_name}-{test_file.stem}"
     if not overwrite and holds_files(out_dir):

@@ -24,10 +24,10 @@ from typing import Any
 
 from cocobench.errors import CocobenchError
 
-# Table 1's row order, then the controls from follow-up work; other methods follow alphabetically.
+# Table 1's row order, then the controls from follow-up work, then CODI and its ablations; other methods follow alphabetically.
 PAPER_METHODS = (
     "cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought",
-    "pause-as-thought", "pause-multipass",
+    "pause-as-thought", "pause-multipass", "codi", "codi-no-distill", "codi-no-projection", "codi-keep-last-step",
 )  # fmt: skip
 # Table 1's column order (GSM8k, ProntoQA, ProsQA), then iCoT's multiplication; others alphabetically.
 PAPER_TASKS = ("gsm", "prontoqa", "prosqa", "mult")

@@ -5,6 +5,8 @@ A continuous thought is the last-layer hidden state after the final layer norm, 
 LM head turns into next-token logits; here the head is applied to it and the softmax's top tokens are
 listed with their probabilities. The thoughts are those greedy generation feeds (`generate(...,
 keep_thoughts=True)`): the prompt's `<|latent|>` slots, or the ones the stop classifier lets run.
+A CODI model feeds each thought through its projection; what is decoded here is the hidden state
+before it (the vector the LM head is trained on), while the projected one is an input embedding.
 """
 
 from __future__ import annotations

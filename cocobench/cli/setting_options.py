@@ -29,6 +29,7 @@ PANELS = {  # the settings group -> its panel in `run --help`
     "CoconutSettings": "Coconut",
     "PauseSettings": "Pause",
     "ICoTSettings": "iCoT",
+    "CodiSettings": "CODI",
     "OutputSettings": "Output",
     "ExecutionSettings": "Execution",
 }

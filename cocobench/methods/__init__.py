@@ -11,7 +11,7 @@ import importlib
 from cocobench.errors import unknown_name
 from cocobench.methods.base import Method, TrainSequence
 
-# method name -> module (in the order of the paper's table, then the extra control)
+# method name -> module (in the order of the paper's table, then the extra controls, then CODI: a later method)
 _MODULES = {
     "cot": "cot",
     "no-cot": "cot",
@@ -22,6 +22,10 @@ _MODULES = {
     "coconut-no-thought": "coconut_controls",
     "pause-as-thought": "coconut_controls",
     "pause-multipass": "coconut_controls",
+    "codi": "codi",
+    "codi-no-distill": "codi",
+    "codi-no-projection": "codi",
+    "codi-keep-last-step": "codi",
 }
 
 

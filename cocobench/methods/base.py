@@ -186,3 +186,17 @@ class Method:
 
     def stop_targets(self, input_ids: Sequence[int]) -> list[int]:
         return stop_targets(input_ids, self.ids)
+
+    # --- training hooks (defaults: one sequence per example, the plain cross-entropy) ---
+    def collate(self, sequences: Sequence[TrainSequence], pad_id: int) -> dict:
+        """The micro-batch the trainer hands to the engine's LatentLM (keyword arguments of its forward)."""
+        from cocobench.batches import collate
+
+        return collate(sequences, pad_id)
+
+    def loss_weights(self) -> dict | None:
+        """Settings of an extra training loss in the engine (LatentLM's `codi`); None: cross-entropy only."""
+        return None
+
+    def prepare_model(self, model, seed: int) -> None:
+        """Add or remove modules the method needs on the model (CODI's thought projection) before training."""
