@@ -9,10 +9,10 @@ import types
 
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 from cocobench.analysis.ksweep import parse_ks
+from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
 from tests.test_run import FAST
@@ -20,41 +20,17 @@ from tests.test_run import FAST
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def cli():
-    """The `cocobench` app with `analyze`: the real one once cocobench/cli/analyze.py exists; else a root
-    with the project's error handling (one line, exit 2) and only the model-side analyses."""
-    from cocobench.cli import app
-
-    if importlib.util.find_spec("cocobench.cli.analyze") is not None:
-        return app
-    from cocobench.cli import _RootGroup
-    from cocobench.cli.analyze_model import register
-
-    root = typer.Typer(cls=_RootGroup, pretty_exceptions_enable=False, add_completion=False)
-    root.command("eval")(app.registered_commands[[c.name for c in app.registered_commands].index("eval")].callback)
-    analyze = typer.Typer(no_args_is_help=True)
-    register(analyze)
-    root.add_typer(analyze, name="analyze")
-    return root
-
-
 def invoke(*args):
-    return CliRunner().invoke(cli(), [str(a) for a in args])
+    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
 def coconut(tiny_prosqa, tmp_path_factory):
     """A tiny Coconut run (2 epochs, max_latent_stage 2): its directory."""
     run_dir = tmp_path_factory.mktemp("analyze") / "run"
-    result = invoke_root("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST)
+    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST)
     assert result.exit_code == 0, result.output
     return run_dir
-
-
-def invoke_root(*args):
-    from cocobench.cli import app
-
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_k_ranges_and_lists():
