@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ def json_fingerprint(obj: Any) -> str:
 
 
 LOCK_FILE = ".cocobench.lock"
+LOCK_POLL_SECONDS = 5.0  # how often a waiting process looks at a held lock again
 
 
 def holds_files(path: str | Path) -> bool:
@@ -178,27 +180,43 @@ def remove_temporaries(path: str | Path, names: tuple[str, ...]) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+class DirectoryInUse(CocobenchError):
+    """The directory is held by another live cocobench process (`holder`, its pid)."""
+
+    def __init__(self, path: Path, holder: int):
+        super().__init__(f"'{path}' is in use by cocobench (pid {holder}); wait for it to finish, or choose another --out")
+        self.holder = holder
+
+
 @contextlib.contextmanager
-def directory_lock(path: str | Path, *, beside: bool = False) -> Iterator[Path]:
+def directory_lock(path: str | Path, *, beside: bool = False, wait: bool = False) -> Iterator[Path]:
     """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding
-    our pid. A second process gets a one-line error; the lock of a process that no longer exists (a
-    kill) is taken over. The lock file is `path/.cocobench.lock`; the directory is created if needed,
-    and removed again if it is left empty. With `beside` it is the sibling `.NAME.lock` instead, for a
-    directory replaced whole (`gen`'s atomic write): a lock inside would leave with the old directory."""
+    our pid. A second process gets a one-line error (DirectoryInUse), or with `wait` polls until the
+    holder lets go; the lock of a process that no longer exists (a kill) is taken over, and a lock this
+    process already holds is held again (a suite locks a run's directory, then the run does). The lock
+    file is `path/.cocobench.lock`; the directory is created if needed, and removed again if it is left
+    empty. With `beside` it is the sibling `.NAME.lock` instead, for a directory replaced whole (`gen`'s
+    atomic write): a lock inside would leave with the old directory."""
     path = Path(path)
     lock = path.with_name(f".{path.name}.lock") if beside else path / LOCK_FILE
+    if _lock_holder(lock) == os.getpid():
+        yield path  # ours already: the outer holder releases it
+        return
     created = not beside and not path.exists()
     ensure_writable_dir(lock.parent)
-    for _ in range(3):  # a stale lock is removed, then taken; another process may win that race
-        if _link_lock(lock):
-            break
+    stale_removals = 0
+    while not _link_lock(lock):
         holder = _lock_holder(lock)
         if holder is not None and _alive(holder):
-            raise CocobenchError(f"'{path}' is in use by cocobench (pid {holder}); wait for it to finish, or choose another --out")
+            if not wait:
+                raise DirectoryInUse(path, holder)
+            time.sleep(LOCK_POLL_SECONDS)
+            continue
+        stale_removals += 1  # a stale lock is removed, then taken; another process may win that race
+        if stale_removals > 3:
+            raise CocobenchError(f"could not lock '{path}': another process keeps taking it; choose another --out")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
-    else:
-        raise CocobenchError(f"could not lock '{path}': another process keeps taking it; choose another --out")
     try:
         yield path
     finally:

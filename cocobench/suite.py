@@ -25,6 +25,10 @@ and a hash of all its settings, is recorded in each run's options as `warmup`, s
 warm starts are never averaged or paired; tables name it in their caption and leave the warm-up runs
 themselves out of the rows. A run entry with `warmup: false` starts from scratch instead. With a
 warm-up the runs go seed by seed, so an interrupted suite already holds complete seeds.
+
+Several processes may work through one suite directory at once (say `--only seed1` on one machine and
+`--only seed2` on another, or two shards on one): each run is locked on its own, a run another process
+is training is left to it, and a warm-up another process is training is waited for.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 
 from cocobench.config import RunConfig, load_yaml, normalize_keys, resolve_config
 from cocobench.errors import CocobenchError
-from cocobench.io import directory_lock
+from cocobench.io import LOCK_FILE, DirectoryInUse, directory_lock, remove_outputs
 from cocobench.results import RESULTS_FILE
 
 SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
@@ -138,11 +142,11 @@ def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: boo
             raise CocobenchError(f"--only '{only}' matches no run of the suite")
         needed = {id(p.warmup) for p in selected if p.warmup is not None}  # a selected run needs its warm-up
         planned = [p for p in planned if p in selected or id(p) in needed]
-    with directory_lock(out_dir):  # one suite process per directory; each run also locks its own
+    with directory_lock(out_dir, wait=True):  # another process of this suite may be generating the data
         for generate in data_to_generate(path):
             _generate(generate, path, quiet=quiet)
-        for position, run in enumerate(planned, start=1):
-            _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
+    for position, run in enumerate(planned, start=1):
+        _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
     results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
     return out_dir, results
 
@@ -179,13 +183,32 @@ def _generate(entry: dict[str, Any], path: str | Path, *, quiet: bool) -> None:
 
 
 def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, quiet: bool) -> None:
+    """Train and test one run unless it is finished, resuming it from its last checkpoint if it has one.
+    A run another process holds is left to it; a warm-up is waited for, since later runs start from it."""
+    from cocobench.progress import log
+
+    run_dir = Path(run.config.out)
+    is_warmup = run.config.suite_stage == WARMUP_STAGE
+    try:
+        with directory_lock(run_dir):
+            _run_held(run, position, total, overwrite=overwrite, quiet=quiet)
+    except DirectoryInUse as held:
+        if not is_warmup:
+            log(f"[{position}/{total}] {run.name}: another process (pid {held.holder}) is running it, skipped", quiet)
+            return
+        log(f"[{position}/{total}] {run.name}: another process (pid {held.holder}) is training this warm-up; waiting for it", quiet)
+        with directory_lock(run_dir, wait=True):
+            _run_held(run, position, total, overwrite=False, quiet=quiet)  # finished by the other: skipped
+
+
+def _run_held(run: PlannedRun, position: int, total: int, *, overwrite: bool, quiet: bool) -> None:
     from cocobench.progress import log
     from cocobench.runner import run_experiment
 
     run_dir = Path(run.config.out)
     run.config.quiet = quiet or run.config.quiet
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
+    if overwrite:
+        _clear_run_dir(run_dir)
     if (run_dir / RESULTS_FILE).is_file():
         log(f"[{position}/{total}] {run.name}: results exist, skipped", quiet)
         return
@@ -193,9 +216,14 @@ def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, qui
         run.config.init_from = str(warmup_checkpoint(run.warmup))
     run.config.resume = (run_dir / "checkpoints" / "last" / "trainer_state.pt").is_file()
     log(f"[{position}/{total}] {run.name}{' (resuming)' if run.config.resume else ''}", quiet)
-    if run_dir.exists() and not run.config.resume:
-        shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it afresh
+    if not run.config.resume:
+        _clear_run_dir(run_dir)  # a run that died before its first checkpoint: start it afresh
     run_experiment(run.config)
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Everything in a run's directory but our lock on it (the directory is the suite's own)."""
+    remove_outputs(run_dir, tuple(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE))
 
 
 def warmup_checkpoint(warmup: PlannedRun) -> Path:

@@ -106,19 +106,39 @@ def test_checkpoint_directory_survives_a_failed_write(fault, tmp_path, monkeypat
     assert (last / "weights.txt").read_text() == "new weights" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
 
 
-def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path):
+def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path, monkeypatch):
     import subprocess
     import sys
+    import threading
 
-    from cocobench.errors import CocobenchError
-    from cocobench.io import LOCK_FILE, directory_lock
+    from cocobench import io
+    from cocobench.io import LOCK_FILE, DirectoryInUse, directory_lock
 
     with directory_lock(tmp_path / "run") as held:
         assert (held / LOCK_FILE).read_text().strip() == str(os.getpid())
-        with pytest.raises(CocobenchError, match=rf"is in use by cocobench \(pid {os.getpid()}\)"):
-            with directory_lock(tmp_path / "run"):
-                pass
+        with directory_lock(tmp_path / "run"):  # this process's own lock is held again (suite, then run)...
+            pass
+        assert (held / LOCK_FILE).is_file()  # ...and only the outer holder releases it
     assert not (tmp_path / "run").exists()  # made for the lock and left empty: removed again
+    (tmp_path / "held").mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "held" / LOCK_FILE).write_text(f"{other.pid}\n")
+        with pytest.raises(DirectoryInUse, match=rf"is in use by cocobench \(pid {other.pid}\)") as refused:
+            with directory_lock(tmp_path / "held"):
+                pass
+        assert refused.value.holder == other.pid
+    finally:
+        other.kill()
+        other.wait()
+    # With wait=True a live holder is waited for, and its lock taken once it lets go.
+    monkeypatch.setattr(io, "LOCK_POLL_SECONDS", 0.02)
+    brief = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    (tmp_path / "held" / LOCK_FILE).write_text(f"{brief.pid}\n")
+    threading.Thread(target=brief.wait).start()  # reaped when it exits (a zombie still answers kill(pid, 0))
+    with directory_lock(tmp_path / "held", wait=True):
+        assert brief.returncode == 0  # we got it only once the holder was gone
+        assert (tmp_path / "held" / LOCK_FILE).read_text().strip() == str(os.getpid())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / LOCK_FILE).write_text(dead.stdout)  # a killed process's lock

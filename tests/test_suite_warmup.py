@@ -114,3 +114,33 @@ runs:
     one_line_error(invoke("suite", suite, "--out", "out", "--quiet"), "generated with other settings", "max_hops: 3 there, 4 here")
     suite.write_text(suite.read_text().replace("max_hops: 4", "max_hopz: 4"))
     one_line_error(invoke("suite", suite, "--out", "out", "--quiet"), "'max_hopz' is not an option of `cocobench gen prosqa`")
+
+
+def test_two_suite_processes_share_a_directory_and_one_warmup(tiny_prosqa, tmp_path):
+    """Shards of one suite (`--only`) run at once: the warm-up both need is trained by one and waited for
+    by the other, and each trains its own run from it."""
+    import os
+    import subprocess
+    import sys
+
+    suite = write_suite(tmp_path, f"""
+warmup: {{epochs: 1}}
+defaults: {{data: '{tiny_prosqa}', {FAST}}}
+runs:
+  - {{method: cot, seeds: [0]}}
+  - {{method: no-cot, seeds: [0]}}
+""")
+    out = tmp_path / "out"
+    name = tiny_prosqa.name
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    shards = [subprocess.Popen([sys.executable, "-m", "cocobench", "suite", str(suite), "--out", str(out), "--only", only, "--format", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for only in (f"{name}-cot-seed0", "no-cot")]
+    outputs = [shard.communicate(timeout=300) for shard in shards]
+    assert [shard.returncode for shard in shards] == [0, 0], outputs
+    warm = f"{name}-cot-warmup-seed0"
+    trained_warmup = [err for _, err in outputs if f"[1/2] {warm}\n" in err]
+    assert len(trained_warmup) == 1, outputs  # the other waited for it, or found it finished
+    assert sorted(p.name for p in out.iterdir()) == sorted([warm, f"{name}-cot-seed0", f"{name}-no-cot-seed0"])
+    starts = {json.loads((out / run / "results.json").read_text())["options"]["init_from"] for run in (f"{name}-cot-seed0", f"{name}-no-cot-seed0")}
+    assert starts == {checkpoint_fingerprint(out / warm / "checkpoints" / "best")}
+    assert not list(out.rglob(".cocobench.lock"))
