@@ -9,7 +9,8 @@ same work done by one process here:
   order differs, and AdamW scales small gradient differences up); the weights themselves move > 2e-3.
 - sharded evaluation: the same samples, in order, as one process;
 - FSDP2: the same weights as one process (same tolerance), and checkpoints that open in plain
-  transformers.
+  transformers;
+- CODI under DDP and under FSDP2: the weights and the thought projection of one process.
 A killed 2-process `torchrun` run resumes and ends with the weights of an uninterrupted one.
 """
 
@@ -103,6 +104,7 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
         train_and_evaluate(Path(root) / "ddp")
         train_and_evaluate(Path(root) / "fsdp", fsdp=True)
         train_codi(Path(root) / "codi-ddp")
+        train_codi(Path(root) / "codi-fsdp", fsdp=True)
         dist.barrier()  # both done before either tears gloo down (a peer gone mid-teardown aborts the other)
     finally:
         dist.destroy_process_group()
@@ -111,7 +113,7 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("distributed")
-    for name in ("ddp", "fsdp", "single", "codi-ddp", "codi-single"):
+    for name in ("ddp", "fsdp", "single", "codi-ddp", "codi-fsdp", "codi-single"):
         (root / name).mkdir()
     mp.spawn(_worker, args=(2, _free_port(), str(root)), nprocs=2, join=True)
     train_and_evaluate(root / "single", grad_accum=2)  # one process, the same examples per step
@@ -163,17 +165,18 @@ def test_fsdp_trains_like_one_process_and_saves_a_plain_transformers_checkpoint(
     assert (runs / "fsdp" / "checkpoints" / "last" / "trainer_state.pt").is_file()
 
 
-def test_ddp_trains_codis_projection_like_one_process(runs):
+@pytest.mark.parametrize("wrapper", ["ddp", "fsdp"])
+def test_codi_trains_its_projection_like_one_process(runs, wrapper):
     from cocobench.engine import thought_projection
 
-    assert_same_weights(runs / "codi-ddp", runs / "codi-single")
-    ddp, single = (torch.load(runs / r / "checkpoints" / "last" / "thought_projection.pt") for r in ("codi-ddp", "codi-single"))
+    assert_same_weights(runs / f"codi-{wrapper}", runs / "codi-single")
+    ddp, single = (torch.load(runs / r / "checkpoints" / "last" / "thought_projection.pt") for r in (f"codi-{wrapper}", "codi-single"))
     assert ddp.keys() == single.keys()
     assert all(float((ddp[n] - single[n]).abs().max()) <= TOL for n in ddp)
     cfg, model, _, method, _ = setup_run("codi", codi_thoughts=2)
     method.prepare_model(model, cfg.seed)
     initial = thought_projection(model).state_dict()
-    assert max(float((ddp[n] - initial[n]).abs().max()) for n in ddp) > 1e-4  # the projection trained under DDP
+    assert max(float((ddp[n] - initial[n]).abs().max()) for n in ddp) > 1e-4  # the projection trained under the wrapper
 
 
 def torchrun(*args: str) -> list[str]:
