@@ -268,11 +268,30 @@ def test_paths_command_writes_shares_per_sample_categories_and_prints_them(runs)
     assert shares["prosqa-cot-seed0"] == {CORRECT_PATH: 0.25, LONGER_PATH: 0.25, HALLUCINATION: 0.25, WRONG_TARGET: 0.0, CORRECT_LABEL: 0.0, INCORRECT_LABEL: 0.25}
     assert shares["prosqa-coconut-seed0"] == {CORRECT_PATH: 0.25, LONGER_PATH: 0.0, HALLUCINATION: 0.25, WRONG_TARGET: 0.0, CORRECT_LABEL: 0.5, INCORRECT_LABEL: 0.0}
     assert json.loads((runs / "out" / "paths.json").read_text()) == printed
-    assert (runs / "out" / "paths.csv").read_text().splitlines()[0] == "run,method,n," + ",".join(CATEGORIES) + ",source"
+    assert (runs / "out" / "paths.csv").read_text().splitlines()[0] == "run,method,n," + ",".join(CATEGORIES) + ",names_an_option,right_of_named,source"
     per_sample = json.loads((runs / "suite" / "prosqa-coconut-seed0" / "paths.json").read_text())
     assert [(s["idx"], s["k"], s["category"]) for s in per_sample["samples"]] == [
         (0, 1, HALLUCINATION), (1, 1, CORRECT_PATH), (2, 1, CORRECT_LABEL), (3, 1, CORRECT_LABEL)]  # fmt: skip
     assert per_sample["completion"] == "exact" and per_sample["n"] == 4
+
+
+def test_answers_are_read_for_the_option_they_name(runs, tmp_path):
+    """right (scored correct), the other option (about the person asked), or neither: another concept, another
+    person, a chain without an answer, nothing."""
+    texts = ["### Tom is a rompus.", output("Tom", "lempus", "zumpus", "rompus"), "### Tom is a brimpus.", output("Tom", "gorpus", answer="brimpus"),
+             "### Tom is a zumpus.", "### Bob is a brimpus.", output("Tom", "lempus", answer=None), ""]  # fmt: skip
+    test_file = runs / "data" / "test8.json"
+    test_file.write_text(json.dumps([EXAMPLE] * len(texts)))
+    run = write_run(tmp_path / "choices" / "prosqa-no-cot-seed0", test_file, texts, method="no-cot")
+    result = analyze("paths", run, "--out", tmp_path / "out", "--format", "json")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)["runs"][0]
+    per_sample = json.loads((run / "paths.json").read_text())["samples"]
+    assert [s["choice"] for s in per_sample] == ["right", "right", "other", "other", "neither", "neither", "neither", "neither"]
+    assert printed["names_an_option"] == 0.5 and printed["right_of_named"] == 0.5
+    nothing = write_run(tmp_path / "choices" / "prosqa-pause-seed0", test_file, [""] * len(texts), method="pause")
+    csv_row = analyze("paths", nothing, "--out", tmp_path / "out2", "--format", "csv").stdout.splitlines()[1].split(",")
+    assert csv_row[-3:-1] == ["0.0", ""]  # no answer names an option: the share of right ones is undefined, not 0
 
 
 def test_completion_any_accepts_the_suffix_exact_refuses(runs):
@@ -290,7 +309,7 @@ def test_rich_and_markdown_tables_show_percent(runs):
     rich = analyze("paths", runs / "suite", "--out", runs / "out", "-q")
     assert rich.exit_code == 0 and "Correct Path %" in rich.stdout and "25.0" in rich.stdout and rich.stderr == ""
     markdown = analyze("paths", runs / "suite", "--out", runs / "out", "--format", "markdown", "-q").stdout
-    assert markdown.startswith("| run | n | Correct Path % |") and "| prosqa-cot-seed0 | 4 | 25.0 | 25.0 | 25.0 | 0.0 | 0.0 | 25.0 |" in markdown
+    assert markdown.startswith("| run | n | Correct Path % |") and "| prosqa-cot-seed0 | 4 | 25.0 | 25.0 | 25.0 | 0.0 | 0.0 | 25.0 | 100.0 | 75.0 |" in markdown
 
 
 def test_the_test_file_is_found_from_the_run_or_given_with_data(runs, tmp_path, monkeypatch):

@@ -27,6 +27,12 @@ every ProsQA output into six categories. The rules here, applied in this order:
    shortest path). A valid path ending anywhere else: **wrong_target** (its destination is not the
    concept asked about; the other option is never reachable from the root, so it cannot be it).
 
+Beside the categories, every answer is read for the option it names (`choice`): **right** (scored
+correct), **other** (the question's other option, about the person asked) or **neither** (any other
+text, or none). Two shares follow, which the categories do not separate: how often a run names an
+option at all (the answer's form), and how often it names the right one when it does (the choice
+between the two, 50% for a guess).
+
 Step templates are read leniently ("Every Tom is a A." counts as the edge Tom -> A); the graph is read
 from the question text, not from the example's edges fields, so any ProsQA-format file works.
 """
@@ -63,6 +69,7 @@ COLORS = {
 }  # fmt: skip
 COMPLETIONS = ("exact", "any")
 DEFAULT_COMPLETION = "exact"  # the curriculum's reading: at stage k, k*c thoughts replace the first k steps
+CHOICES = ("right", "other", "neither")  # the option an answer names (module docstring)
 PER_SAMPLE_FILE = "paths.json"  # written beside a run's results.json
 TASK = "prosqa"
 
@@ -124,6 +131,15 @@ def check_completion(completion: str) -> str:
     return completion
 
 
+def answer_choice(example: Example, output_text: str, correct: bool) -> str:
+    """Which option the output's answer names: "right" (scored correct), "other" or "neither"."""
+    if correct:
+        return "right"
+    graph = question_graph(example)
+    fact = parse_output(output_text).answer_fact
+    return "other" if fact is not None and fact[0] == graph.root and fact[1] in graph.options else "neither"
+
+
 # ----------------------------------------------------------------------------------------------
 # A set of samples
 
@@ -173,7 +189,7 @@ class RunPaths:
     source: str  # its results.json
     test_file: str
     completion: str
-    categories: list[dict[str, Any]] = field(default_factory=list)  # per sample: idx, k, category, correct
+    categories: list[dict[str, Any]] = field(default_factory=list)  # per sample: idx, k, category, correct, choice
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -185,9 +201,22 @@ class RunPaths:
         found = [c["category"] for c in self.categories]
         return {c: found.count(c) for c in CATEGORIES}
 
+    @property
+    def names_an_option(self) -> float:
+        """The share of answers that name one of the question's two options (right or other)."""
+        named = sum(c["choice"] != "neither" for c in self.categories)
+        return named / len(self.categories) if self.categories else 0.0
+
+    @property
+    def right_of_named(self) -> float | None:
+        """Of the answers that name an option, the share naming the right one (None if none names one)."""
+        named = [c["choice"] for c in self.categories if c["choice"] != "neither"]
+        return named.count("right") / len(named) if named else None
+
     def to_json(self) -> dict[str, Any]:
         return {"run": self.name, "method": self.method, "source": self.source, "test_file": self.test_file,
-                "completion": self.completion, "n": len(self.categories), "shares": self.shares, "counts": self.counts}  # fmt: skip
+                "completion": self.completion, "n": len(self.categories), "shares": self.shares, "counts": self.counts,
+                "names_an_option": self.names_an_option, "right_of_named": self.right_of_named}  # fmt: skip
 
 
 def analyze_run(results: dict[str, Any], completion: str = DEFAULT_COMPLETION, data: str | Path | None = None) -> RunPaths:
@@ -210,7 +239,8 @@ def analyze_run(results: dict[str, Any], completion: str = DEFAULT_COMPLETION, d
             )
         k = hidden_steps(results, sample)
         category = categorize(example, sample.get("text", ""), k, completion)
-        run.categories.append({"idx": sample["idx"], "k": k, "category": category, "correct": sample["correct"]})
+        choice = answer_choice(example, sample.get("text", ""), sample["correct"])
+        run.categories.append({"idx": sample["idx"], "k": k, "category": category, "correct": sample["correct"], "choice": choice})
     return run
 
 
@@ -260,7 +290,7 @@ def to_json(runs: list[RunPaths]) -> dict[str, Any]:
             "runs": [run.to_json() for run in runs]}  # fmt: skip
 
 
-CSV_FIELDS = ("run", "method", "n", *CATEGORIES, "source")
+CSV_FIELDS = ("run", "method", "n", *CATEGORIES, "names_an_option", "right_of_named", "source")
 
 
 def render_csv(runs: list[RunPaths]) -> str:
@@ -269,15 +299,19 @@ def render_csv(runs: list[RunPaths]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for run in runs:
-        writer.writerow({"run": run.name, "method": run.method, "n": len(run.categories), **{c: round(v, 4) for c, v in run.shares.items()}, "source": run.source})
+        right = run.right_of_named
+        writer.writerow({"run": run.name, "method": run.method, "n": len(run.categories), **{c: round(v, 4) for c, v in run.shares.items()},
+                         "names_an_option": round(run.names_an_option, 4), "right_of_named": "" if right is None else round(right, 4), "source": run.source})
     return buffer.getvalue()
 
 
 def _row(run: RunPaths) -> list[str]:
-    return [run.name, str(len(run.categories)), *(f"{100 * run.shares[c]:.1f}" for c in CATEGORIES)]
+    right = run.right_of_named
+    return [run.name, str(len(run.categories)), *(f"{100 * run.shares[c]:.1f}" for c in CATEGORIES),
+            f"{100 * run.names_an_option:.1f}", "-" if right is None else f"{100 * right:.1f}"]  # fmt: skip
 
 
-HEADERS = ("run", "n", *(TITLES[c] + " %" for c in CATEGORIES))
+HEADERS = ("run", "n", *(TITLES[c] + " %" for c in CATEGORIES), "Names an Option %", "Right of Those %")
 
 
 def render_markdown(runs: list[RunPaths]) -> str:
@@ -294,7 +328,8 @@ def render_rich(runs: list[RunPaths], console) -> None:
 
     completion = runs[0].completion if runs else DEFAULT_COMPLETION
     table = Table(title="ProsQA reasoning paths (% of samples)", title_justify="left",
-                  caption=f"k > 0: a language suffix counts as a path when a hidden path of {'exactly k' if completion == 'exact' else 'any number of'} edges completes it",
+                  caption=f"k > 0: a language suffix counts as a path when a hidden path of {'exactly k' if completion == 'exact' else 'any number of'} edges completes it; "
+                          "the last two columns: answers naming one of the question's two options, and of those the share naming the right one (50%: a guess)",
                   caption_justify="left")  # fmt: skip
     for header in HEADERS:
         table.add_column(header, justify="left" if header == "run" else "right", no_wrap=header == "run")
