@@ -295,8 +295,11 @@ def test_significance_pools_the_paired_samples_of_the_seeds_both_rows_ran(tmp_pa
     assert sig.ci_low < 100 * (gained - lost) / 40 < sig.ci_high
     record = to_json(built)["rows"][1]["cells"]["prosqa"]
     assert record["paired_seeds"] == [0, 1] and record["p_value"] == sig.p_value
+    assert sig.delta == record["paired_delta_accuracy_pts"] == pytest.approx(100 * 11 / 40)
     text = render_markdown(built)
-    assert "p vs cot" in text and "95% CI Δacc" in text and "exact McNemar" in text
+    assert "p vs cot" in text and "paired Δacc (95% CI)" in text and "exact McNemar" in text
+    # coconut also ran seed 3 (no cot there): the paired cell names the seeds it rests on
+    assert f"| +27.5 ({sig.ci_low:+.1f} to {sig.ci_high:+.1f}, seeds 0,1) |" in text
     rows = list(csv.DictReader(io.StringIO(render_csv(built))))
     assert float(next(r for r in rows if r["method"] == "coconut")["ci95_low_pts"]) == pytest.approx(sig.ci_low, abs=1e-3)
     assert next(r for r in rows if r["method"] == "cot")["p_value"] == ""

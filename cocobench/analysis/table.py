@@ -70,6 +70,13 @@ class Significance:
     p_value: float  # exact McNemar, two-sided
     ci_low: float  # paired-bootstrap 95% interval of the accuracy difference, percent points
     ci_high: float
+    every_seed: bool = True  # the pairs cover every seed of both rows (else the cell names its seeds)
+
+    @property
+    def delta(self) -> float:
+        """The paired accuracy difference, percent points: over the pooled pairs, unlike the Δacc of the
+        means (which averages each row over its own seeds)."""
+        return 100.0 * (self.gained - self.lost) / self.pairs
 
 
 @dataclass
@@ -272,7 +279,8 @@ def paired_significance(base: Cell, new: Cell) -> Significance | None:
         return None
     lost, gained = discordant_pairs(before, after)
     low, high = paired_bootstrap_ci(before, after)
-    return Significance(len(before), seeds, lost, gained, mcnemar_exact(lost, gained), 100.0 * low, 100.0 * high)
+    every_seed = set(seeds) == base_by_seed.keys() == new_by_seed.keys()
+    return Significance(len(before), seeds, lost, gained, mcnemar_exact(lost, gained), 100.0 * low, 100.0 * high, every_seed)
 
 
 def _task_order(task: str) -> tuple:
@@ -326,7 +334,7 @@ def _columns(table: Table, tasks: list[str] | None = None, short: bool = False) 
         if table.has_baseline(task):
             columns.append((task, "delta_tokens", f"Δtok{vs}"))
         if table.significance and table.has_baseline(task):
-            columns += [(task, "p_value", f"p{vs}"), (task, "ci", "95% CI Δacc")]
+            columns += [(task, "p_value", f"p{vs}"), (task, "ci", "paired Δacc (95% CI)")]
         columns += [(task, "forward_passes", "passes"), (task, "examples_per_second", "ex/s")]
     return columns
 
@@ -339,7 +347,8 @@ def _text(cell: Cell | None, key: str) -> str:
         if sig is None:
             return "-"
         if key == "ci":
-            return f"{sig.ci_low:+.1f} to {sig.ci_high:+.1f}"
+            seeds = "" if sig.every_seed else f", seed{'s' if len(sig.seeds) > 1 else ''} {','.join(map(str, sig.seeds))}"
+            return f"{sig.delta:+.1f} ({sig.ci_low:+.1f} to {sig.ci_high:+.1f}{seeds})"
         return f"{sig.p_value:.3f}" if sig.p_value >= 0.001 else f"{sig.p_value:.1e}"
     if key == "accuracy":
         if cell.accuracy_std is None:
@@ -395,8 +404,9 @@ def table_notes(table: Table) -> list[str]:
             own = f"; the warm-up alone scores {warm.cell.accuracy:.1f}{std}% (n={warm.cell.n})"
         notes.append(f"warm start: {', '.join(warm.methods)} train from the suite's warm-up '{warm.identity}', one per seed{own}")
     if table.significance:
-        notes.append(f"p: exact McNemar test vs the {table.baseline} row and 95% CI: paired bootstrap of Δacc, "
-                     "both over the test examples of the seeds both rows ran, pooled")
+        notes.append(f"p: exact McNemar test vs the {table.baseline} row; paired Δacc and its 95% CI (paired bootstrap): "
+                     "both over the test examples of the seeds both rows ran, pooled (named when the two rows ran other "
+                     "seeds too); Δacc compares the means, each over its row's own seeds")
     return notes
 
 
@@ -421,7 +431,7 @@ CSV_FIELDS = (
     "method", "options", "task", "n", "seeds", "accuracy_pct", "accuracy_pct_std", "generated_tokens",
     "forward_passes", "examples_per_second", "delta_accuracy_pts", "delta_tokens",
 )  # fmt: skip
-SIGNIFICANCE_CSV_FIELDS = ("p_value", "ci95_low_pts", "ci95_high_pts", "paired_examples")
+SIGNIFICANCE_CSV_FIELDS = ("p_value", "paired_delta_accuracy_pts", "ci95_low_pts", "ci95_high_pts", "paired_examples")
 
 
 def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
@@ -444,7 +454,7 @@ def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
 def _significance_record(sig: Significance | None) -> dict[str, Any]:
     if sig is None:
         return {}
-    return {"p_value": sig.p_value, "ci95_delta_accuracy_pts": [round(sig.ci_low, 4), round(sig.ci_high, 4)],
+    return {"p_value": sig.p_value, "paired_delta_accuracy_pts": round(sig.delta, 4), "ci95_delta_accuracy_pts": [round(sig.ci_low, 4), round(sig.ci_high, 4)],
             "paired_examples": sig.pairs, "paired_seeds": sig.seeds, "lost": sig.lost, "gained": sig.gained}
 
 
