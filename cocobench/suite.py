@@ -33,7 +33,6 @@ is training is left to it, and a warm-up another process is training is waited f
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -69,7 +69,6 @@ COLORS = {
 }  # fmt: skip
 COMPLETIONS = ("exact", "any")
 DEFAULT_COMPLETION = "exact"  # the curriculum's reading: at stage k, k*c thoughts replace the first k steps
-CHOICES = ("right", "other", "neither")  # the option an answer names (module docstring)
 PER_SAMPLE_FILE = "paths.json"  # written beside a run's results.json
 TASK = "prosqa"
 
