@@ -2,6 +2,7 @@
 
     python benchmarks/engine_speed.py [--repeats 5] [--baseline-examples 12] [--rounds 3]
     python benchmarks/engine_speed.py --device cuda --model gpt2-124m [--precision auto] [--eval-batch 64]
+    python benchmarks/engine_speed.py --device cuda --model gpt2-124m --compile inductor --no-generation --no-codi
 
 Setting (defaults): the gpt2-cpu preset (4 layers, 256 wide, 4 heads, random init), fp32,
 torch.set_num_threads(2), the official ProsQA validation examples (../shared/data/prosqa/prosqa_valid.json
@@ -26,6 +27,9 @@ precision: bf16, or TF32 for fp32) and the peak GPU memory of each kind of step.
     the projection, the teacher's CoT pass, the distillation over every layer) on the same 32 examples,
     against the student's latent step alone; and the batched generation of (b) with the thought
     projection, against (b)'s batched time (the projection's cost at inference). --no-codi skips it.
+--compile BACKEND: (a) with every transformer block torch.compiled (`models.compile_blocks`, dynamic
+shapes; --compile-mode passes a mode such as reduce-overhead); the first steps, which compile, are timed
+apart (`compile_warmup_s`). Generation is not compiled (GPT-2 decodes through `gpt2_passes`).
 A benchmark, not a test: nothing is asserted. The last line is a JSON object with the raw numbers.
 """
 
@@ -88,7 +92,7 @@ def step_flops(model, batch: int, length: int) -> float:
     return (6 * n + 12 * layers * width * length) * batch * length
 
 
-def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int, device: torch.device, precision: str) -> dict:
+def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int, device: torch.device, precision: str, warmups: int = 1) -> dict:
     from cocobench.device import autocast
     from cocobench.engine import latent_forward
     from cocobench.train import make_optimizer
@@ -124,12 +128,12 @@ def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int, 
         return time.perf_counter() - start
 
     model.train()
-    timed(latent_step, "latent"), timed(plain_step, "plain")  # warm-up
+    warmup = [timed(latent_step, "latent") + timed(plain_step, "plain") for _ in range(warmups)]  # compiled blocks compile here
     latent, plain = [], []
     for _ in range(repeats):  # interleaved, so that a noisy neighbour hits both alike
         latent.append(timed(latent_step, "latent"))
         plain.append(timed(plain_step, "plain"))
-    out = {"latent_step_s": latent, "plain_step_s": plain, "train_step_ratio": statistics.median(latent) / statistics.median(plain)}
+    out = {"warmup_s": warmup, "latent_step_s": latent, "plain_step_s": plain, "train_step_ratio": statistics.median(latent) / statistics.median(plain)}
     tokens = input_ids.numel()
     flops = step_flops(model, *input_ids.shape)
     peak_flops = peak_tflops(device, precision)
@@ -265,6 +269,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="ProsQA examples (JSON) to build the batches from")
     parser.add_argument("--json-out", type=Path, help="also write the JSON summary to this file")
     parser.add_argument("--no-codi", action="store_true", help="skip (c), the CODI timings")
+    parser.add_argument("--no-generation", action="store_true", help="skip (b), the generation timings")
+    parser.add_argument("--compile", metavar="BACKEND", help="time (a) with torch.compile'd transformer blocks: inductor (the default compiler), aot_eager (no codegen: checks tracing), ...")
+    parser.add_argument("--compile-mode", help="torch.compile's mode with --compile: default, reduce-overhead (CUDA graphs), max-autotune, ...")
     args = parser.parse_args()
     if not args.data.is_file():
         fail(f"{args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
@@ -272,7 +279,7 @@ def main() -> None:
     from cocobench.allocator import keep_freed_memory
     from cocobench.device import autocast, configure_matmul, resolve_precision
     from cocobench.examples import load_examples, sequence_text
-    from cocobench.models import build_model_and_tokenizer
+    from cocobench.models import build_model_and_tokenizer, compile_blocks
     from cocobench.tokenizer import token_ids
 
     device = torch.device(args.device)
@@ -293,7 +300,15 @@ def main() -> None:
     input_ids, mask, labels = right_pad([(p + c, [-100] * len(p) + c) for p, c in encoded[:BATCH]], ids.pad)
     print(f"(a) training step: batch {BATCH} x {input_ids.shape[1]} tokens, {THOUGHTS} continuous thoughts per row", flush=True)
     # A copy takes the optimizer steps, so generation below runs the same freshly initialised model whatever --repeats is.
-    train = time_training(copy.deepcopy(model), ids, input_ids, mask, labels, word, args.repeats, device, precision)
+    trained = copy.deepcopy(model)
+    compiled = {}
+    if args.compile:
+        compiled = {"compile_backend": args.compile, "compile_mode": args.compile_mode, "compiled_blocks": compile_blocks(trained, args.compile, args.compile_mode)}
+        print(f"    {compiled['compiled_blocks']} transformer blocks compiled ({args.compile}, mode {args.compile_mode or 'default'}, dynamic shapes)", flush=True)
+    # Two warm-ups when compiling: the first compiles, the second shows whether the shapes recompile.
+    train = time_training(trained, ids, input_ids, mask, labels, word, args.repeats, device, precision, warmups=2 if args.compile else 1)
+    if args.compile:
+        print(f"    warm-up (latent + plain step; compiling): {', '.join(f'{x:.1f} s' for x in train['warmup_s'])}")
     print(f"    latent step {statistics.median(train['latent_step_s']):.3f} s, plain step {statistics.median(train['plain_step_s']):.3f} s (medians of {args.repeats})")
     print(f"    ratio {train['train_step_ratio']:.2f}  (target <= 1.3 on CPU, <= 1.1 on GPU at gpt2-124m)", flush=True)
     for name in ("latent", "plain"):
@@ -302,6 +317,29 @@ def main() -> None:
         print(f"    {name} step: {train[f'{name}_tokens_per_s']:,.0f} tokens/s, {train[f'{name}_tflops']:.1f} TFLOP/s{mfu}{memory}")
 
     prompts = [p for p, _ in encoded[: args.eval_examples]]
+    summary = {"train_step_ratio": round(train["train_step_ratio"], 3), "sequence_length": input_ids.shape[1], "malloc_kept": malloc_kept, "model": args.model, "device": str(device),
+               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "precision": precision, **compiled, **train}
+    if not args.no_generation:
+        summary.update(report_generation(model, ids, prompts, args))
+    if not args.no_codi:
+        print(f"(c) CODI: training step on the same {BATCH} examples (student {THOUGHTS} thoughts + teacher CoT + distillation), generation with the projection", flush=True)
+        codi = time_codi(model, tokenizer, examples, prompts, args.eval_batch, args.repeats, device, precision)
+        print(f"    CODI step {statistics.median(codi['codi_step_s']):.3f} s, its student's latent step {statistics.median(codi['codi_student_step_s']):.3f} s: ratio {codi['codi_step_ratio']:.2f}"
+              f" (the teacher's sequences are {codi['codi_teacher_length']} tokens)")
+        if "batched_cached_s" in summary:
+            codi["codi_generation_ratio"] = codi["codi_generation_s"] / statistics.median(summary["batched_cached_s"])
+            print(f"    batched generation with the projection {codi['codi_generation_s']:.2f} s = {codi['codi_generation_ratio']:.2f}x (b)'s batched time")
+        summary.update(codi)
+    print(json.dumps(summary))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def report_generation(model, ids, prompts: list[list[int]], args) -> dict:
+    """(b), printed; the summary's generation fields."""
+    from cocobench.device import autocast, resolve_precision
+
+    device, precision = model.device, resolve_precision(args.precision, model.device)
     print(f"(b) generation: {len(prompts)} prompts Q bot <latent>x{THOUGHTS} eot, up to {MAX_NEW_TOKENS} new tokens", flush=True)
     with autocast(device, precision):  # as `evaluate` runs
         gen = time_generation(model, ids, prompts, args.eval_batch, args.baseline_examples, args.rounds)
@@ -312,20 +350,7 @@ def main() -> None:
     print(f"    same outputs on the subset: {gen['same_outputs']}; {gen['mean_forward_passes']:.1f} passes per example")
     print(f"    of the batched time, {median(gen['prefill_s']):.2f} s is the prompts' prefill alone (question + bot, one pass per row):")
     print(f"    with every later pass free the speedup could reach at most {gen['speedup_ceiling']:.1f}x")
-    codi = {}
-    if not args.no_codi:
-        print(f"(c) CODI: training step on the same {BATCH} examples (student {THOUGHTS} thoughts + teacher CoT + distillation), generation with the projection", flush=True)
-        codi = time_codi(model, tokenizer, examples, prompts, args.eval_batch, args.repeats, device, precision)
-        codi["codi_generation_ratio"] = codi["codi_generation_s"] / median(gen["batched_cached_s"])
-        print(f"    CODI step {median(codi['codi_step_s']):.3f} s, its student's latent step {median(codi['codi_student_step_s']):.3f} s: ratio {codi['codi_step_ratio']:.2f}"
-              f" (the teacher's sequences are {codi['codi_teacher_length']} tokens)")
-        print(f"    batched generation with the projection {codi['codi_generation_s']:.2f} s = {codi['codi_generation_ratio']:.2f}x (b)'s batched time")
-    summary = {"train_step_ratio": round(train["train_step_ratio"], 3), "generate_speedup": round(gen["generate_speedup"], 1), "sequence_length": input_ids.shape[1],
-               "malloc_kept": malloc_kept, "model": args.model, "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "precision": precision, **train, **gen, **codi}
-    print(json.dumps(summary))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
+    return {"generate_speedup": round(gen["generate_speedup"], 1), **gen}
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check: one command, about 5-6 minutes on one H100 (at most 8), everything under one
+# The prepared GPU check: one command, about 6-7 minutes on one H100 (at most 8), everything under one
 # output folder with summary.json. GPU time is short: this is ready so that it is spent measuring.
 #
 #   bash benchmarks/gpu_check.sh [--out DIR] [--data DIR] [--only NAME,NAME] [--dry-run]
@@ -9,7 +9,8 @@
 #    the training forward matches the slow reference, and the step loop never waits for the GPU;
 # 2. benchmarks/engine_speed.py --device cuda --model gpt2-124m (the paper's shape): latent vs plain
 #    training step, batched vs one-at-a-time generation, tokens/s, MFU, peak memory (bf16 at evaluation
-#    batches 64 and 256, fp32 at 64);
+#    batches 64 and 256, fp32 at 64); and the training steps again with torch.compile'd transformer
+#    blocks (inductor, fp32; the dry run traces with aot_eager instead of generating code);
 # 3. benchmarks/paper_probe.py: real training steps of ProsQA Coconut at the paper's batch (stage 0 and
 #    the final stage) and one validation pass, extrapolated to the paper's 50-epoch run (fp32, the
 #    paper's precision, and bf16).
@@ -78,12 +79,14 @@ command -v nvidia-smi > /dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 if [ $DRY = 1 ]; then
     step cuda_tests 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
     step engine_speed_bf16_b64 300 "$PY" benchmarks/engine_speed.py --device cpu --model gpt2-tiny --precision bf16 --repeats 1 --rounds 1 --baseline-examples 2 --eval-examples 32 --data "$VALID_FILE" --json-out "$OUT/engine_speed_bf16_b64.json"
+    step engine_speed_compile_fp32 300 "$PY" benchmarks/engine_speed.py --device cpu --model gpt2-tiny --precision fp32 --compile aot_eager --no-generation --no-codi --repeats 1 --data "$VALID_FILE" --json-out "$OUT/engine_speed_compile_fp32.json"
     step paper_probe_fp32 300 "$PY" benchmarks/paper_probe.py --dry-run --data "$DATA" --json-out "$OUT/paper_probe_fp32.json"
 else
     step cuda_tests 150 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
     step engine_speed_bf16_b64 120 "$PY" benchmarks/engine_speed.py --device cuda --model gpt2-124m --precision bf16 --eval-batch 64 --data "$VALID_FILE" --json-out "$OUT/engine_speed_bf16_b64.json"
     step engine_speed_bf16_b256 120 "$PY" benchmarks/engine_speed.py --device cuda --model gpt2-124m --precision bf16 --eval-batch 256 --repeats 3 --data "$VALID_FILE" --json-out "$OUT/engine_speed_bf16_b256.json"
     step engine_speed_fp32_b64 120 "$PY" benchmarks/engine_speed.py --device cuda --model gpt2-124m --precision fp32 --eval-batch 64 --repeats 3 --rounds 1 --data "$VALID_FILE" --json-out "$OUT/engine_speed_fp32_b64.json"
+    step engine_speed_compile_fp32 150 "$PY" benchmarks/engine_speed.py --device cuda --model gpt2-124m --precision fp32 --compile inductor --no-generation --no-codi --data "$VALID_FILE" --json-out "$OUT/engine_speed_compile_fp32.json"
     step paper_probe_fp32 200 "$PY" benchmarks/paper_probe.py --device cuda --precision fp32 --steps 120 --data "$DATA" --json-out "$OUT/paper_probe_fp32.json"
     step paper_probe_bf16 150 "$PY" benchmarks/paper_probe.py --device cuda --precision bf16 --steps 80 --data "$DATA" --json-out "$OUT/paper_probe_bf16.json"
 fi

@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from cocobench.models import transformer_blocks
+
 
 def world() -> tuple[int, int]:
     """(rank, world_size); (0, 1) when not launched by torchrun."""
@@ -66,10 +68,8 @@ def wrap(net: nn.Module, device: torch.device, *, fsdp: bool = False) -> nn.Modu
         from torch.distributed.fsdp import fully_shard
 
         mesh = init_device_mesh(device.type, (world()[1],))
-        block_types = set(getattr(net.lm, "_no_split_modules", None) or ())
-        for module in net.lm.modules():
-            if type(module).__name__ in block_types:
-                fully_shard(module, mesh=mesh)
+        for block in transformer_blocks(net.lm):
+            fully_shard(block, mesh=mesh)
         return fully_shard(net, mesh=mesh)
     from torch.nn.parallel import DistributedDataParallel
 

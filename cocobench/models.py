@@ -202,3 +202,25 @@ def unreadable_checkpoint(path: Path, exc: BaseException, file: str | None = Non
         f"checkpoint '{path}' is damaged or incomplete ({where}{exc.__class__.__name__}: {detail}); "
         "pass an intact checkpoint directory written by cocobench (or re-create it)"
     )
+
+
+def transformer_blocks(model) -> list[torch.nn.Module]:
+    """The model's repeated transformer blocks (instances of its `_no_split_modules` classes): FSDP's
+    shard units and `compile_blocks`'s compile units."""
+    block_types = set(getattr(model, "_no_split_modules", None) or ())
+    return [module for module in model.modules() if type(module).__name__ in block_types]
+
+
+def compile_blocks(model, backend: str = "inductor", mode: str | None = None) -> int:
+    """torch.compile each transformer block in place (dynamic shapes); returns how many were compiled.
+
+    The unit is the block, not the model: a latent forward calls the stack once per thought with another
+    number of new columns and cached ones each time, and the Python between passes (cache, thought
+    feeding, unshifting) stays eager. On a GPU the point is fewer kernel launches per pass (fused
+    norms, GELU and residual adds), which bound a Coconut step there (results/gpu). Measured by
+    benchmarks/engine_speed.py --compile; not a run setting until it has been measured to help.
+    """
+    blocks = transformer_blocks(model)
+    for block in blocks:
+        block.compile(backend=backend, mode=mode, dynamic=True)
+    return len(blocks)

@@ -7,6 +7,7 @@ autocast (8-bit mantissa) to ~3e-2. Tokens must still agree exactly where the en
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from cocobench.device import autocast, configure_matmul
 from cocobench.engine import generate, latent_forward
-from cocobench.models import build_model_and_tokenizer
+from cocobench.models import build_model_and_tokenizer, compile_blocks
 from cocobench.tokenizer import token_ids
 
 sys.path.insert(0, str(Path(__file__).parent))  # the engine tests' rows and slow reference, shared
@@ -101,3 +102,23 @@ def test_training_loop_never_waits_for_the_gpu(tiny_prosqa, tmp_path, method, pr
     method_ = get_method(method, cfg, tokenizer)
     state = train(cfg, model, tokenizer, method_, train_examples, [], run_dir=tmp_path, device=torch.device("cuda"), sync_debug=True)
     assert len(state.history) == 2 and all(torch.isfinite(torch.tensor(r["train_loss"])) for r in state.history)
+
+
+def test_inductor_compiled_blocks_train_like_eager_ones(precision):
+    """The GPU check's compile step (`engine_speed.py --compile inductor`) on the code inductor generates:
+    the latent training loss and gradients of compiled blocks match eager ones at the precision's tolerance."""
+    model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS, seed=0)
+    model.to("cuda").eval()
+    ids = token_ids(tokenizer)
+    compiled = copy.deepcopy(model)
+    compile_blocks(compiled, backend="inductor")
+    input_ids, mask, labels = batch_of(training_rows(ids, len(tokenizer)), ids.pad)
+    losses, grads = [], []
+    for net in (model, compiled):
+        with autocast("cuda", precision):
+            loss = latent_forward(net, input_ids, mask, labels, latent_id=ids.latent).loss
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten().float() for p in net.parameters()]))
+    assert abs(losses[0] - losses[1]) <= LOSS_TOL[precision]
+    assert float((grads[0] - grads[1]).abs().max()) <= HIDDEN_TOL[precision]
