@@ -27,9 +27,9 @@ precision: bf16, or TF32 for fp32) and the peak GPU memory of each kind of step.
     the projection, the teacher's CoT pass, the distillation over every layer) on the same 32 examples,
     against the student's latent step alone; and the batched generation of (b) with the thought
     projection, against (b)'s batched time (the projection's cost at inference). --no-codi skips it.
---compile BACKEND: (a) with every transformer block torch.compiled (`models.compile_blocks`, dynamic
+--compile BACKEND: (a) with the transformer body torch.compiled (`models.compile_transformer`, dynamic
 shapes; --compile-mode passes a mode such as reduce-overhead); the first steps, which compile, are timed
-apart (`compile_warmup_s`). Generation is not compiled (GPT-2 decodes through `gpt2_passes`).
+apart (`warmup_s`). Generation is not compiled (GPT-2 decodes through `gpt2_passes`).
 A benchmark, not a test: nothing is asserted. The last line is a JSON object with the raw numbers.
 """
 
@@ -128,7 +128,7 @@ def time_training(model, ids, input_ids, mask, labels, word: int, repeats: int, 
         return time.perf_counter() - start
 
     model.train()
-    warmup = [timed(latent_step, "latent") + timed(plain_step, "plain") for _ in range(warmups)]  # compiled blocks compile here
+    warmup = [timed(latent_step, "latent") + timed(plain_step, "plain") for _ in range(warmups)]  # a compiled body compiles here
     latent, plain = [], []
     for _ in range(repeats):  # interleaved, so that a noisy neighbour hits both alike
         latent.append(timed(latent_step, "latent"))
@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, help="also write the JSON summary to this file")
     parser.add_argument("--no-codi", action="store_true", help="skip (c), the CODI timings")
     parser.add_argument("--no-generation", action="store_true", help="skip (b), the generation timings")
-    parser.add_argument("--compile", metavar="BACKEND", help="time (a) with torch.compile'd transformer blocks: inductor (the default compiler), aot_eager (no codegen: checks tracing), ...")
+    parser.add_argument("--compile", metavar="BACKEND", help="time (a) with the transformer body torch.compile'd: inductor (the default compiler), aot_eager (no codegen: checks tracing), ...")
     parser.add_argument("--compile-mode", help="torch.compile's mode with --compile: default, reduce-overhead (CUDA graphs), max-autotune, ...")
     args = parser.parse_args()
     if not args.data.is_file():
@@ -279,7 +279,7 @@ def main() -> None:
     from cocobench.allocator import keep_freed_memory
     from cocobench.device import autocast, configure_matmul, resolve_precision
     from cocobench.examples import load_examples, sequence_text
-    from cocobench.models import build_model_and_tokenizer, compile_blocks
+    from cocobench.models import build_model_and_tokenizer, compile_transformer
     from cocobench.tokenizer import token_ids
 
     device = torch.device(args.device)
@@ -303,12 +303,17 @@ def main() -> None:
     trained = copy.deepcopy(model)
     compiled = {}
     if args.compile:
-        compiled = {"compile_backend": args.compile, "compile_mode": args.compile_mode, "compiled_blocks": compile_blocks(trained, args.compile, args.compile_mode)}
-        print(f"    {compiled['compiled_blocks']} transformer blocks compiled ({args.compile}, mode {args.compile_mode or 'default'}, dynamic shapes)", flush=True)
+        compile_transformer(trained, args.compile, args.compile_mode)
+        compiled = {"compile_backend": args.compile, "compile_mode": args.compile_mode}
+        print(f"    transformer body compiled ({args.compile}, mode {args.compile_mode or 'default'}, dynamic shapes)", flush=True)
     # Two warm-ups when compiling: the first compiles, the second shows whether the shapes recompile.
     train = time_training(trained, ids, input_ids, mask, labels, word, args.repeats, device, precision, warmups=2 if args.compile else 1)
     if args.compile:
-        print(f"    warm-up (latent + plain step; compiling): {', '.join(f'{x:.1f} s' for x in train['warmup_s'])}")
+        from torch._dynamo.utils import counters
+
+        compiled.update(graphs=counters["stats"]["unique_graphs"], graph_breaks=sum(counters["graph_break"].values()))
+        print(f"    warm-up (latent + plain step; compiling): {', '.join(f'{x:.1f} s' for x in train['warmup_s'])};"
+              f" {compiled['graphs']} graphs, {compiled['graph_breaks']} graph breaks")
     print(f"    latent step {statistics.median(train['latent_step_s']):.3f} s, plain step {statistics.median(train['plain_step_s']):.3f} s (medians of {args.repeats})")
     print(f"    ratio {train['train_step_ratio']:.2f}  (target <= 1.3 on CPU, <= 1.1 on GPU at gpt2-124m)", flush=True)
     for name in ("latent", "plain"):

@@ -9,8 +9,8 @@
 #    the training forward matches the slow reference, and the step loop never waits for the GPU;
 # 2. benchmarks/engine_speed.py --device cuda --model gpt2-124m (the paper's shape): latent vs plain
 #    training step, batched vs one-at-a-time generation, tokens/s, MFU, peak memory (bf16 at evaluation
-#    batches 64 and 256, fp32 at 64); and the training steps again with torch.compile'd transformer
-#    blocks (inductor, fp32; the dry run traces with aot_eager instead of generating code);
+#    batches 64 and 256, fp32 at 64); and the training steps again with the transformer body
+#    torch.compile'd (inductor, fp32; the dry run traces with aot_eager instead of generating code);
 # 3. benchmarks/paper_probe.py: real training steps of ProsQA Coconut at the paper's batch (stage 0 and
 #    the final stage) and one validation pass, extrapolated to the paper's 50-epoch run (fp32, the
 #    paper's precision, and bf16).

@@ -206,21 +206,22 @@ def unreadable_checkpoint(path: Path, exc: BaseException, file: str | None = Non
 
 def transformer_blocks(model) -> list[torch.nn.Module]:
     """The model's repeated transformer blocks (instances of its `_no_split_modules` classes): FSDP's
-    shard units and `compile_blocks`'s compile units."""
+    shard units."""
     block_types = set(getattr(model, "_no_split_modules", None) or ())
     return [module for module in model.modules() if type(module).__name__ in block_types]
 
 
-def compile_blocks(model, backend: str = "inductor", mode: str | None = None) -> int:
-    """torch.compile each transformer block in place (dynamic shapes); returns how many were compiled.
+def compile_transformer(model, backend: str = "inductor", mode: str | None = None) -> None:
+    """torch.compile the model's transformer body (`base_model`: the blocks and the final norm, not the
+    LM head) in place, with dynamic shapes.
 
-    The unit is the block, not the model: a latent forward calls the stack once per thought with another
-    number of new columns and cached ones each time, and the Python between passes (cache, thought
-    feeding, unshifting) stays eager. On a GPU the point is fewer kernel launches per pass (fused
-    norms, GELU and residual adds), which bound a Coconut step there (results/gpu). Measured by
-    benchmarks/engine_speed.py --compile; not a run setting until it has been measured to help.
+    The body is the unit every latent pass calls, with another number of new and cached columns each
+    time; the Python between passes (thought feeding, unshifting) stays eager. Compiled whole, it is
+    at most four graphs whatever the depth (the first pass, a thought's one-column pass, a later
+    multi-column one with the whole mask or a prefix of it; tests/test_compile.py), where compiling each
+    block separately recompiles per layer index (the cache is guarded per layer) and runs into dynamo's
+    recompile limit (8) at GPT-2's 12 layers. On a GPU
+    the point is fewer kernel launches per pass, which bound a Coconut step there (results/gpu).
+    Measured by benchmarks/engine_speed.py --compile; not a run setting until measured to help.
     """
-    blocks = transformer_blocks(model)
-    for block in blocks:
-        block.compile(backend=backend, mode=mode, dynamic=True)
-    return len(blocks)
+    model.base_model.compile(backend=backend, mode=mode, dynamic=True)

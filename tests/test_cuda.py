@@ -16,7 +16,7 @@ import torch
 
 from cocobench.device import autocast, configure_matmul
 from cocobench.engine import generate, latent_forward
-from cocobench.models import build_model_and_tokenizer, compile_blocks
+from cocobench.models import build_model_and_tokenizer, compile_transformer
 from cocobench.tokenizer import token_ids
 
 sys.path.insert(0, str(Path(__file__).parent))  # the engine tests' rows and slow reference, shared
@@ -104,14 +104,14 @@ def test_training_loop_never_waits_for_the_gpu(tiny_prosqa, tmp_path, method, pr
     assert len(state.history) == 2 and all(torch.isfinite(torch.tensor(r["train_loss"])) for r in state.history)
 
 
-def test_inductor_compiled_blocks_train_like_eager_ones(precision):
+def test_an_inductor_compiled_transformer_trains_like_the_eager_one(precision):
     """The GPU check's compile step (`engine_speed.py --compile inductor`) on the code inductor generates:
-    the latent training loss and gradients of compiled blocks match eager ones at the precision's tolerance."""
+    the latent training loss and gradients of the compiled body match the eager one's at the precision's tolerance."""
     model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS, seed=0)
     model.to("cuda").eval()
     ids = token_ids(tokenizer)
     compiled = copy.deepcopy(model)
-    compile_blocks(compiled, backend="inductor")
+    compile_transformer(compiled, backend="inductor")
     input_ids, mask, labels = batch_of(training_rows(ids, len(tokenizer)), ids.pad)
     losses, grads = [], []
     for net in (model, compiled):
