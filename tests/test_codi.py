@@ -342,6 +342,31 @@ def test_each_variant_trains_evaluates_and_reloads(name, tiny_prosqa, tmp_path):
     assert [s["text"] for s in evaluated["samples"]] == [s["text"] for s in run["samples"]]
 
 
+GSM_LINES = ["Tom has 3 apples and buys 4 more. How many does he have?||<<3+4=7>> #### 7",
+             "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total?||<<2/2=1>> <<2+1=3>> #### 3",
+             "Ann reads 5 pages a day for 6 days. How many pages?||<<5*6=30>> #### 30"]
+
+
+@pytest.mark.parametrize("task", ["prontoqa", "gsm", "mult"])
+def test_codi_trains_and_evaluates_on_the_other_tasks(task, tmp_path):
+    """ProsQA above; here ProntoQA and multiplication (generated) and GSM8k-Aug (converted from iCoT's
+    text format, as a user's file would be): one epoch each, through `cocobench run`."""
+    data = tmp_path / "data"
+    if task == "gsm":
+        for split in ("train", "valid", "test"):
+            (tmp_path / f"{split}.txt").write_text("".join(line + "\n" for line in GSM_LINES * 4), encoding="utf-8")
+        made = invoke("gen", "gsm", "--from", tmp_path, "--out", data)
+    else:
+        made = invoke("gen", task, "--out", data, "--train", "12", "--valid", "4", "--test", "4", "--quiet")
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "run"
+    result = invoke("run", "--data", data, "--method", "codi", "--epochs", "1", "--lr", "1e-3", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "results.json").read_text())
+    assert run["task"] == task and run["method"] == "codi" and run["metrics"]["total"] == len(run["samples"]) > 0
+    assert all(s["num_thoughts"] == 2 for s in run["samples"])
+
+
 def test_analyses_decode_codi_thoughts_and_sweep_k_up_to_codi_thoughts(tiny_prosqa, tmp_path):
     out = tmp_path / "codi"
     assert invoke("run", "--data", tiny_prosqa, "--method", "codi", "--epochs", "1", "--out", out, *FAST).exit_code == 0
