@@ -325,7 +325,7 @@ def main() -> None:
     summary = {"train_step_ratio": round(train["train_step_ratio"], 3), "sequence_length": input_ids.shape[1], "malloc_kept": malloc_kept, "model": args.model, "device": str(device),
                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "precision": precision, **compiled, **train}
     if not args.no_generation:
-        summary.update(report_generation(model, ids, prompts, args))
+        summary.update(report_generation(model, ids, prompts, args, precision))
     if not args.no_codi:
         print(f"(c) CODI: training step on the same {BATCH} examples (student {THOUGHTS} thoughts + teacher CoT + distillation), generation with the projection", flush=True)
         codi = time_codi(model, tokenizer, examples, prompts, args.eval_batch, args.repeats, device, precision)
@@ -340,11 +340,11 @@ def main() -> None:
         args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def report_generation(model, ids, prompts: list[list[int]], args) -> dict:
+def report_generation(model, ids, prompts: list[list[int]], args, precision: str) -> dict:
     """(b), printed; the summary's generation fields."""
-    from cocobench.device import autocast, resolve_precision
+    from cocobench.device import autocast
 
-    device, precision = model.device, resolve_precision(args.precision, model.device)
+    device = model.device
     print(f"(b) generation: {len(prompts)} prompts Q bot <latent>x{THOUGHTS} eot, up to {MAX_NEW_TOKENS} new tokens", flush=True)
     with autocast(device, precision):  # as `evaluate` runs
         gen = time_generation(model, ids, prompts, args.eval_batch, args.baseline_examples, args.rounds)

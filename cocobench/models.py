@@ -220,8 +220,8 @@ def compile_transformer(model, backend: str = "inductor", mode: str | None = Non
     at most four graphs whatever the depth (the first pass, a thought's one-column pass, a later
     multi-column one with the whole mask or a prefix of it; tests/test_compile.py), where compiling each
     block separately recompiles per layer index (the cache is guarded per layer) and runs into dynamo's
-    recompile limit (8) at GPT-2's 12 layers. On a GPU
-    the point is fewer kernel launches per pass, which bound a Coconut step there (results/gpu).
-    Measured by benchmarks/engine_speed.py --compile; not a run setting until measured to help.
+    recompile limit (8) at GPT-2's 12 layers. On a GPU the point is fewer kernel launches per pass,
+    which bound a Coconut step there (results/gpu). Measured by benchmarks/engine_speed.py --compile;
+    not a run setting until measured to help.
     """
     model.base_model.compile(backend=backend, mode=mode, dynamic=True)
