@@ -275,6 +275,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.is_file():
         fail(f"{args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
+    if args.compile:
+        import torch._dynamo
+
+        backends = torch._dynamo.list_backends(exclude_tags=())
+        if args.compile not in backends:
+            fail(f"--compile {args.compile!r} is not a torch.compile backend; use one of: {', '.join(backends)}")
 
     from cocobench.allocator import keep_freed_memory
     from cocobench.device import autocast, configure_matmul, resolve_precision
