@@ -276,9 +276,9 @@ def main() -> None:
     if not args.data.is_file():
         fail(f"{args.data} not found: the official ProsQA data must be in ../shared/data/prosqa/ beside the repository (or pass --data FILE)")
     if args.compile:
-        import torch._dynamo
+        from torch._dynamo import list_backends  # not `import torch._dynamo`: that would make `torch` local to main
 
-        backends = torch._dynamo.list_backends(exclude_tags=())
+        backends = list_backends(exclude_tags=())
         if args.compile not in backends:
             fail(f"--compile {args.compile!r} is not a torch.compile backend; use one of: {', '.join(backends)}")
 
