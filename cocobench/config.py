@@ -27,6 +27,7 @@ from cocobench.errors import CocobenchError, unknown_name
 LATENT_STOPS = ("fixed", "classifier")
 CODI_LOSSES = ("smooth_l1", "l1")
 OPTIMIZER_RESETS = ("stage", "epoch", "never")
+SUPERVISIONS = ("rest-of-chain", "next-node", "frontier-node")
 PRECISIONS = ("auto", "fp32", "bf16")  # cocobench.device says what each means
 MAX_SEED = 2**32 - 1  # what every seeded library takes (NumPy's limit); torch's 2**64 - 1 would overflow the trainer's derived seeds
 DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
@@ -149,6 +150,9 @@ class TrainingSettings:
     lr: float = setting(1e-4, "AdamW learning rate (constant).", check=greater_than_zero)
     weight_decay: float = setting(0.01, "AdamW weight decay.", check=not_negative)
     grad_clip: float | None = setting(None, "Max gradient norm (iCoT uses 1.0, Coconut none).", check=max_gradient_norm, note="none (no clipping)")
+    augment: bool | None = setting(None, "Redraw, each time an example is trained on, the order of ProsQA's facts and of its two options "
+                                         "(symbolic ProsQA: also the shortest path CoT writes), as \"Reasoning by Superposition\" does.",
+                                   note="on for symbolic ProsQA, off otherwise", only_when_set=True)
 
 
 @dataclass
@@ -184,6 +188,10 @@ class CoconutSettings:
     k: int | None = setting(None, "Thoughts at inference; more than training used is allowed (bounded by the model's context).",
                             check=no_negative_thoughts, note="max_latent_stage*c", evaluation=True)
     max_thoughts: int | None = setting(None, "Cap on thoughts with --latent-stop classifier.", check=positive, note="max_latent_stage*c", evaluation=True)
+    supervision: str | None = setting(None, "What trains the thoughts at stage s: rest-of-chain (the paper: the steps left, then the answer) | "
+                                            "next-node (\"Reasoning by Superposition\": one node of a shortest path at depth s+1, the answer "
+                                            "after all the example's steps; ProsQA with neighbor_k) | frontier-node (its Coconut-BFS: any node "
+                                            "at depth s+1).", choices=SUPERVISIONS, note="rest-of-chain", only_when_set=True)
 
 
 @dataclass

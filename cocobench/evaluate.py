@@ -9,7 +9,9 @@ from typing import Any
 import torch
 
 from cocobench.examples import Example
-from cocobench.scoring import extract_answer, is_correct
+from cocobench.scoring import is_correct
+
+CHANCE_P = 0.01  # a choice whose binomial p against a coin flip is this or more is reported as at chance
 
 
 @dataclass
@@ -28,7 +30,14 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
     from cocobench.engine import generate
     from cocobench.tokenizer import token_ids
 
+    from cocobench.tasks import detect_task
+
     ids = token_ids(tokenizer)
+    task = detect_task(examples[0]) if examples else None
+    options_of = task.options if task is not None else (lambda example: None)
+    fmt = method.format
+    # A prompt that ends with the answer marker (Coconut's node supervision) answers right after it.
+    answered = fmt.answer_marker + " " if method.answer_in_prompt else ""
     was_training = model.training
     model.eval()
     examples = distributed.shard(examples)
@@ -40,24 +49,28 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
             model,
             [prompts[i] for i in batch],
             ids=ids,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=method.generation_limit(max_new_tokens),
             feed=method.thought_feed or "hidden",
             stop_classifier=stop_classifier,
             max_thoughts=max_thoughts,
         )
         for i, gen in zip(batch, generations):
             text = tokenizer.decode(gen.token_ids, skip_special_tokens=True)
-            prediction = extract_answer(text)
+            prediction = fmt.extract(answered + text)
+            correct = is_correct(prediction, examples[i]["answer"])
             samples[i] = {
                 "idx": i,
                 "prediction": prediction,
                 "gold": examples[i]["answer"],
-                "correct": is_correct(prediction, examples[i]["answer"]),
+                "correct": correct,
                 "generated_tokens": gen.generated_tokens,
                 "forward_passes": gen.forward_passes,
                 "num_thoughts": gen.num_thoughts,
                 "text": text,
             }
+            options = options_of(examples[i])
+            if options is not None:
+                samples[i]["choice"] = choice(prediction, correct, options)
         if progress is not None:
             progress(len(batch))
     seconds = time.perf_counter() - start
@@ -77,6 +90,27 @@ def batches_by_length(lengths: list[int], batch_size: int) -> list[list[int]]:
     return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
 
 
+def choice(prediction: str, correct: bool, options: tuple[str, ...]) -> str:
+    """Which option a prediction names: "right" (scored correct), "other" (another option) or "neither"."""
+    if correct:
+        return "right"
+    return "other" if any(is_correct(prediction, option) for option in options) else "neither"
+
+
+def choice_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of the answers that name an option: how many (`choice_named`), the share naming the right one
+    (`choice_accuracy`, None if none does) and the exact two-sided binomial p of that share against a
+    coin flip (`choice_p`): a two-option task whose choice has p >= 0.01 is answered at chance."""
+    from cocobench.analysis.stats import mcnemar_exact
+
+    if not samples or "choice" not in samples[0]:
+        return {}
+    right = sum(s["choice"] == "right" for s in samples)
+    named = right + sum(s["choice"] == "other" for s in samples)
+    return {"choice_named": named, "choice_accuracy": right / named if named else None,
+            "choice_p": mcnemar_exact(named - right, right)}  # McNemar's exact test is the binomial test at 1/2
+
+
 def summarize(samples: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     n = len(samples)
     correct = sum(s["correct"] for s in samples)
@@ -88,4 +122,5 @@ def summarize(samples: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "forward_passes_mean": sum(s["forward_passes"] for s in samples) / n if n else 0.0,
         "examples_per_second": n / seconds if seconds > 0 else None,
         "eval_seconds": seconds,
+        **choice_metrics(samples),
     }

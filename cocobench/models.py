@@ -28,6 +28,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "gpt2-tiny": ("gpt2", dict(n_layer=2, n_embd=64, n_head=2), "2 layers, 64 wide: tests and smoke runs"),
     "gpt2-cpu": ("gpt2", dict(n_layer=4, n_embd=256, n_head=4), "4 layers, 256 wide: the CPU suite"),
     "gpt2-124m": ("gpt2", dict(n_layer=12, n_embd=768, n_head=12), "GPT-2 small's shape (the paper's model), random init"),
+    "gpt2-2l-128": ("gpt2", dict(n_layer=2, n_embd=128, n_head=4), "2 layers, 128 wide: symbolic ProsQA on a CPU"),
+    "gpt2-2l-768": ("gpt2", dict(n_layer=2, n_embd=768, n_head=8), "2 layers, 8 heads, 768 wide: 'Reasoning by Superposition' on symbolic ProsQA"),
     "llama-tiny": (
         "llama",
         dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
@@ -49,28 +51,33 @@ def preset_config(name: str, vocab_size: int, *, pad_id: int, eos_id: int, bos_i
     return LlamaConfig(max_position_embeddings=MAX_POSITIONS, **fields, **ids)
 
 
-def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | None = None, seed: int = 0):
-    """(model, tokenizer) for a preset name (new tokenizer from `train_texts`, weights seeded by `seed`)
-    or for a local pretrained model (its own tokenizer, plus the latent tokens)."""
+def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | None = None, seed: int = 0, symbolic: bool = False):
+    """(model, tokenizer) for a preset name (new tokenizer from `train_texts`, or the fixed symbolic one;
+    weights seeded by `seed`) or for a local pretrained model (its own tokenizer, plus the latent tokens)."""
     if name_or_path in PRESETS:
-        return _build_preset(name_or_path, train_texts, seed)
+        return _build_preset(name_or_path, train_texts, seed, symbolic)
+    if symbolic:
+        raise CocobenchError(f"symbolic ProsQA trains from scratch with its own 41-token vocabulary, which '{name_or_path}' does not have; "
+                             f"use a preset (--model {', '.join(PRESETS)})")
     return _load_pretrained(name_or_path)
 
 
-def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int):
+def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbolic: bool = False):
     from transformers import AutoModelForCausalLM
 
-    from cocobench.tokenizer import LATENT_TOKENS, build_word_tokenizer, initialise_rows
+    from cocobench.tokenizer import LATENT_TOKENS, build_symbolic_tokenizer, build_word_tokenizer, initialise_rows
 
-    if train_texts is None:
+    if train_texts is None and not symbolic:
         raise ValueError(f"preset '{name}' builds its vocabulary from the training texts: pass train_texts")
-    tokenizer = build_word_tokenizer(train_texts)
+    tokenizer = build_symbolic_tokenizer() if symbolic else build_word_tokenizer(train_texts)
     config = preset_config(name, len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, bos_id=tokenizer.bos_token_id)
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config)
-    # The latent tokens start as copies of an existing word, as in the paper (which copies GPT-2's "<<").
-    initialise_rows(tokenizer, model, tokenizer.convert_tokens_to_ids(list(LATENT_TOKENS)))
+    # The latent tokens start as copies of an existing word, as in the paper (which copies GPT-2's "<<");
+    # the symbolic vocabulary keeps every row random, as the anchor's from-scratch model does.
+    if not symbolic:
+        initialise_rows(tokenizer, model, tokenizer.convert_tokens_to_ids(list(LATENT_TOKENS)))
     return model, tokenizer
 
 

@@ -149,7 +149,8 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     elif cfg.init_from:
         model, tokenizer, _, classifier = load_run_checkpoint(Path(cfg.init_from))
     else:
-        model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=vocabulary_texts(splits), seed=cfg.seed)
+        model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=vocabulary_texts(splits), seed=cfg.seed,
+                                                     symbolic=task_name == "prosqa-symbolic")
         classifier = None
     if cfg.latent_stop == "classifier" and classifier is None:
         torch.manual_seed(cfg.seed)
@@ -158,6 +159,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if classifier is not None:
         classifier.to(device)
     method = get_method(cfg.method, cfg, tokenizer)
+    method.check_data(task_name, splits["train"])
     method.prepare_model(model, cfg.seed)  # CODI: the thought projection (kept when the checkpoint has one)
 
     check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])

@@ -123,3 +123,60 @@ def initialise_rows(tokenizer, model, row_ids: list[int]) -> None:
     with torch.no_grad():
         for layer in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
             layer.weight[row_ids] = layer.weight[source].clone()
+
+
+# --- Symbolic ProsQA (cocobench.tasks.prosqa_symbolic): a fixed vocabulary, every node one token ---
+# Ids 0-39 are the anchor's (stokenizer.py of "Reasoning by Superposition"): node ids 0-30, then its
+# specials; `<|pause|>` (40) is cocobench's, for the pause methods. `<eos>` is also pad and BOS.
+SYMBOLIC_EOS = "<eos>"
+SYMBOLIC_VOCAB = (*(str(i) for i in range(31)), BOT, EOT, LATENT, "|", "[Q]", "[R]", "[A]", SYMBOLIC_EOS, "<|no-answer|>", PAUSE)
+
+
+def build_symbolic_tokenizer():
+    """The symbolic tokenizer: whitespace-separated tokens, each in SYMBOLIC_VOCAB (anything else is an
+    error, as in the anchor); `add_special_tokens=True` puts `<eos>` first, the anchor's prompt start."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(SYMBOLIC_VOCAB)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(single=f"{SYMBOLIC_EOS} $A", special_tokens=[(SYMBOLIC_EOS, vocab[SYMBOLIC_EOS])])
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=SYMBOLIC_EOS, eos_token=SYMBOLIC_EOS, bos_token=SYMBOLIC_EOS,
+                                   extra_special_tokens=list(LATENT_TOKENS), clean_up_tokenization_spaces=False)
+
+
+def is_symbolic_tokenizer(tokenizer) -> bool:
+    return tokenizer.get_vocab() == {token: i for i, token in enumerate(SYMBOLIC_VOCAB)}
+
+
+@dataclass(frozen=True)
+class SequenceFormat:
+    """How an example's text becomes a sequence: what ends the question and each step, what starts the
+    answer, and how the answer is read back from generated text."""
+
+    question_end: str
+    step_end: str
+    answer_start: str
+    answer_marker: str  # the answer is read after the last one
+    one_token_answer: bool  # symbolic: the answer is the first token after the marker
+
+    def extract(self, text: str) -> str:
+        """The prediction in generated text: after the last marker; language: commas removed, stripped
+        (so `### 1,234` reads 1234); symbolic: the one token that follows ('' if none)."""
+        from cocobench.scoring import normalize_answer
+
+        if self.answer_marker not in text:
+            return ""
+        tail = text.rsplit(self.answer_marker, 1)[1]
+        if self.one_token_answer:
+            return (tail.split() or [""])[0]
+        return normalize_answer(tail)
+
+
+LANGUAGE_FORMAT = SequenceFormat(question_end="\n", step_end="\n", answer_start="### ", answer_marker="#", one_token_answer=False)
+SYMBOLIC_FORMAT = SequenceFormat(question_end="", step_end="", answer_start="[A] ", answer_marker="[A]", one_token_answer=True)
+
+
+def sequence_format(tokenizer) -> SequenceFormat:
+    return SYMBOLIC_FORMAT if is_symbolic_tokenizer(tokenizer) else LANGUAGE_FORMAT

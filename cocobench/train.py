@@ -104,7 +104,7 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
                 examples_in_step = 0
                 for position, indices in enumerate(group):
                     sequences = [
-                        method.train_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
+                        method.training_sequence(train_examples[i], epoch=epoch, batch_index=step, batches_per_epoch=steps_per_epoch, rng=rng)
                         for i in indices
                     ]
                     batch = method.collate(sequences, ids.pad)  # on the CPU: the engine plans its passes there
@@ -189,7 +189,7 @@ def estimate_train_seconds(cfg, model, tokenizer, method, train_examples: list[E
         net.train()
         for epoch in epochs:
             rng = random.Random(f"estimate:{cfg.seed}:{epoch}")
-            sequences = [method.train_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
+            sequences = [method.training_sequence(train_examples[i], epoch=epoch, batch_index=0, batches_per_epoch=steps_per_epoch, rng=rng) for i in indices]
             batch = method.collate(sequences, ids.pad)  # on the CPU, as the trainer hands it over
             start = time.perf_counter()
             with autocast(device, cfg.precision):

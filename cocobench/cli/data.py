@@ -211,3 +211,49 @@ def check_command(
         if len(bad) > max_report:
             print(f"  ... and {len(bad) - max_report} more (raise --max-report to list them)")
     raise typer.Exit(1 if any_bad else 0)
+
+
+@data_app.command("convert")
+def convert_command(
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="ProsQA example files (the official ones or `cocobench gen prosqa`'s)."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the converted files into (same file names)."),
+    to: str = typer.Option("symbolic", "--to", help="The format to convert to: symbolic (every node one token, with neighbor_k)."),
+    min_hops: int = typer.Option(3, "--min-hops", help="Keep examples with at least this many steps (the anchor's subset: 3-4)."),
+    max_hops: int = typer.Option(4, "--max-hops", help="Keep examples with at most this many steps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the option order written into each question (per file)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files that already exist in --out."),
+    quiet: bool = quiet_option("No summary on stderr."),
+) -> None:
+    """Convert ProsQA files to symbolic ProsQA ("Reasoning by Superposition"): keeps the examples with
+    --min-hops..--max-hops steps, in their order, and writes each with node-id text and neighbor_k."""
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import load_examples, write_examples
+    from cocobench.progress import log
+    from cocobench.tasks import prosqa, prosqa_symbolic
+
+    if to != "symbolic":
+        raise CocobenchError(f"--to must be symbolic (the one conversion there is), got '{to}'")
+    if not 1 <= min_hops <= max_hops:
+        raise CocobenchError(f"need 1 <= --min-hops <= --max-hops, got {min_hops} and {max_hops}")
+    if not 0 <= seed <= 2**32 - 1:
+        raise CocobenchError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
+    if out.exists() and not out.is_dir():
+        raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
+    jobs = []
+    for file in files:  # read and convert everything first: a bad last file writes nothing
+        target = out / (file.stem + ".json")
+        if target.exists() and not overwrite:
+            raise CocobenchError(f"'{target}' exists; pass --overwrite to replace it, or choose another --out")
+        examples = load_examples(file)
+        for i, example in enumerate(examples):
+            problems = prosqa.check_example(example) if prosqa.recognizes(example) else ["not a ProsQA example"]
+            if problems:
+                raise CocobenchError(f"{file}: example {i} cannot be converted: {problems[0]}; check it with `cocobench data check {file}`")
+        try:
+            converted = prosqa_symbolic.convert(examples, seed, file.stem, min_hops, max_hops)
+        except ValueError as exc:
+            raise CocobenchError(f"{file}: {exc}") from None
+        jobs.append((file, target, converted, len(examples)))
+    for file, target, converted, n in jobs:
+        write_examples(target, converted)
+        log(f"{file} -> {target}: {len(converted)} of {n} examples ({min_hops}-{max_hops} steps)", quiet)

@@ -21,9 +21,10 @@ from typing import ClassVar
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
-from cocobench.tokenizer import TokenIds, token_ids
+from cocobench.tokenizer import TokenIds, sequence_format, token_ids
 
 IGNORE = -100  # label of positions without loss (PyTorch's cross-entropy ignore_index)
+AUGMENTED = "_augmented"  # marks an example's training-time view (never cached: each one is drawn anew)
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,14 @@ class Method:
     description: ClassVar[str] = ""  # one line, for `--help` and the README
     thought_feed: ClassVar[str | None] = None
     takes_k: ClassVar[bool] = False  # whether the inference prompt holds a number of thoughts or pauses
+    uses_steps: ClassVar[bool] = True  # whether training reads the reasoning chain (augmentation redraws it)
+    node_supervised: ClassVar[bool] = False  # whether --supervision next-node|frontier-node applies (Coconut's thoughts)
 
     def __init__(self, cfg, tokenizer):
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.ids = token_ids(tokenizer)
+        self.format = sequence_format(tokenizer)
         self._segments: dict[tuple, Segments] = {}
         self.check_config()
 
@@ -109,11 +113,23 @@ class Method:
         """Reject settings that contradict this method, before any work starts."""
         if self.cfg.k is not None:
             self.check_k(self.cfg.k)
+        supervision = getattr(self.cfg, "supervision", None)
+        if supervision not in (None, "rest-of-chain") and not self.node_supervised:
+            raise CocobenchError(f"--supervision {supervision} trains continuous thoughts, which method '{self.name}' does not have; "
+                                 "drop it, or use coconut, coconut-no-curriculum, pause-as-thought or pause-multipass")
         if self.cfg.latent_stop == "classifier" and self.thought_feed is None:
             raise CocobenchError(
                 f"--latent-stop classifier needs continuous thoughts, which method '{self.name}' does not have; "
                 "use --latent-stop fixed, or a method such as coconut, coconut-no-curriculum or pause-multipass"
             )
+
+    def check_data(self, task: str, examples: Sequence[Example]) -> None:
+        """Reject data this method's settings cannot train on, before any work starts."""
+        if getattr(self.cfg, "augment", None) and task not in ("prosqa", "prosqa-symbolic"):
+            raise CocobenchError(f"--augment redraws ProsQA's fact and option order; task '{task}' has none: drop --augment")
+        if examples and self.format.one_token_answer != (task == "prosqa-symbolic"):
+            raise CocobenchError(f"this model's tokenizer is {'symbolic' if self.format.one_token_answer else 'a language one'} and task "
+                                 f"'{task}' is not; start from a checkpoint trained on the same kind of data")
 
     def check_k(self, k: int) -> int:
         if not self.takes_k and k != 0:
@@ -127,16 +143,47 @@ class Method:
         return tuple(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
 
     def segments(self, example: Example) -> Segments:
+        """The example's token ids by segment; cached, except for augmented views (each one is new)."""
+        if example.get(AUGMENTED):
+            return self._tokenize(example)
         key = (example["question"], tuple(example["steps"]), example["answer"])
         if key not in self._segments:
-            self._segments[key] = Segments(
-                # The question alone gets the tokenizer's special tokens, as in the authors' code: a BOS
-                # for Llama-style tokenizers; none for GPT-2's or cocobench's word-level tokenizer.
-                question=self.encode(example["question"] + "\n", add_special_tokens=True),
-                steps=tuple(self.encode(step + "\n") for step in example["steps"]),
-                answer=self.encode("### " + example["answer"]) + (self.ids.eos,),
-            )
+            self._segments[key] = self._tokenize(example)
         return self._segments[key]
+
+    def _tokenize(self, example: Example) -> Segments:
+        fmt = self.format
+        return Segments(
+            # The question alone gets the tokenizer's special tokens, as in the authors' code: a BOS for
+            # Llama-style tokenizers and the symbolic one (`<eos>`); none for GPT-2's or the word-level one.
+            question=self.encode(example["question"] + fmt.question_end, add_special_tokens=True),
+            steps=tuple(self.encode(step + fmt.step_end) for step in example["steps"]),
+            answer=self.encode(fmt.answer_start + example["answer"]) + (self.ids.eos,),
+        )
+
+    # --- training-time augmentation ---
+    def augments(self, example: Example) -> bool:
+        """--augment, or by default on for symbolic ProsQA (the anchor always redraws)."""
+        from cocobench.tasks.prosqa_symbolic import is_symbolic
+
+        augment = getattr(self.cfg, "augment", None)
+        return is_symbolic(example) if augment is None else augment
+
+    def augmented(self, example: Example, rng) -> Example:
+        """The example as trained on this time: ProsQA's facts (edges) and two options in a fresh order
+        and, for methods that read the chain, symbolic ProsQA's shortest path drawn anew. The draws come
+        from the trainer's seeded per-epoch `rng`, so a resumed run sees the same views."""
+        if not self.augments(example):
+            return example
+        from cocobench.tasks import prosqa, prosqa_symbolic
+
+        if prosqa_symbolic.is_symbolic(example):
+            view = prosqa_symbolic.shuffle_prompt(example, rng)
+            if self.uses_steps:
+                view = prosqa_symbolic.draw_path(view, rng)
+        else:
+            view = prosqa.shuffle_question(example, rng)
+        return {**view, AUGMENTED: True}
 
     # --- schedule ---
     def stage(self, epoch: int, batches_per_epoch: int | None = None) -> int:
@@ -171,11 +218,21 @@ class Method:
     def train_sequence(self, example: Example, *, epoch: int, batch_index: int, batches_per_epoch: int, rng) -> TrainSequence:
         raise NotImplementedError
 
+    def training_sequence(self, example: Example, *, epoch: int, batch_index: int, batches_per_epoch: int, rng) -> TrainSequence:
+        """What the trainer trains on: the sequence of the example's augmented view (see `augmented`)."""
+        return self.train_sequence(self.augmented(example, rng), epoch=epoch, batch_index=batch_index, batches_per_epoch=batches_per_epoch, rng=rng)
+
     def inference_prompt(self, example: Example, *, k: int | None = None) -> list[int]:
         """The prompt the model continues at inference (default: the question alone)."""
         if k is not None:
             self.check_k(k)
         return list(self.segments(example).question)
+
+    answer_in_prompt: ClassVar[bool] = False  # the inference prompt ends with the answer marker (Coconut, node supervision)
+
+    def generation_limit(self, max_new_tokens: int) -> int:
+        """New tokens to generate at inference (default: --max-new-tokens)."""
+        return max_new_tokens
 
     def validation_k(self, epoch: int) -> int | None:
         """Thoughts to use when validating during `epoch` (None: the inference default).

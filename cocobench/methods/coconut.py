@@ -10,10 +10,20 @@ Decisions where SPEC section 2 leaves room (all match the official code at its d
 - Past max_latent_stage: all steps go; max_latent_stage*c thoughts, or min(#steps, max_latent_stage)*c.
 - Inference uses K = max_latent_stage*c thoughts by default whatever `pad_latent_to_max` says (the
   official code, unpadded, gives each test example as many thoughts as its gold chain has steps).
+
+Node supervision (`--supervision next-node|frontier-node`, "Reasoning by Superposition" on ProsQA with
+`neighbor_k`) trains the thoughts differently, as that paper's code does. An example of L steps at stage
+j = min(stage, L) (with probability uniform_prob one drawn from 0..min(stage, L)) is
+    j < L:  Q <latent>xj  ->  one node at depth j+1: on a shortest path (next-node) or any (frontier-node)
+    j = L:  Q <latent>xL [A]  ->  target
+with loss on that one token, no bot/eot markers and c = 1 whatever --c says. At inference the prompt is
+Q <latent>xL [A] (L = the example's own number of steps, as that code does; --k fixes it) and one token
+is generated.
 """
 
 from __future__ import annotations
 
+from cocobench.errors import CocobenchError
 from cocobench.methods.base import Method, TrainSequence, build_sequence
 
 
@@ -22,10 +32,24 @@ class Coconut(Method):
     description = "continuous thoughts: Q bot <latent>x(k*c) eot S_{k+1}..S_n A at stage k, with the multi-stage curriculum"
     thought_feed = "hidden"
     takes_k = True
+    node_supervised = True
 
     @property
     def thought_id(self) -> int:
         return self.ids.latent
+
+    @property
+    def node_supervision(self) -> bool:
+        return getattr(self.cfg, "supervision", None) in ("next-node", "frontier-node")
+
+    @property
+    def answer_in_prompt(self) -> bool:
+        return self.node_supervision
+
+    def check_config(self) -> None:
+        super().check_config()
+        if self.node_supervision and self.cfg.latent_stop == "classifier":
+            raise CocobenchError(f"--supervision {self.cfg.supervision} gives each example as many thoughts as its steps; use --latent-stop fixed")
 
     @property
     def final_stage(self) -> int:
@@ -62,20 +86,61 @@ class Coconut(Method):
         language = tuple(token for step in seg.steps[n_removed:] for token in step)
         return build_sequence(seg.question, self.thought_block(n_thoughts), language + seg.answer)
 
+    def check_data(self, task: str, examples) -> None:
+        super().check_data(task, examples)
+        if self.node_supervision and any("neighbor_k" not in example for example in examples):
+            raise CocobenchError(f"--supervision {self.cfg.supervision} needs ProsQA examples with neighbor_k; "
+                                 "make them with `cocobench gen prosqa --format symbolic` or `cocobench data convert`")
+
+    # --- node supervision ("Reasoning by Superposition") ---
+    def training_sequence(self, example, *, epoch, batch_index, batches_per_epoch, rng) -> TrainSequence:
+        if not self.node_supervision:
+            return super().training_sequence(example, epoch=epoch, batch_index=batch_index, batches_per_epoch=batches_per_epoch, rng=rng)
+        return self.node_sequence(example, epoch, rng)
+
+    def node_sequence(self, example, epoch: int, rng) -> TrainSequence:
+        """The one-token-target sequence of the module docstring; its random draws in the anchor's order
+        (uniform stage, then the prompt's shuffles, then the node)."""
+        from cocobench.tasks import prosqa_symbolic
+
+        if "neighbor_k" not in example:
+            raise CocobenchError(f"--supervision {self.cfg.supervision} needs ProsQA examples with neighbor_k; "
+                                 "make them with `cocobench gen prosqa --format symbolic` or `cocobench data convert`")
+        n_steps = len(example["neighbor_k"]) - 1
+        scheduled = min(self.stage(epoch), n_steps)
+        drawn = rng.random() < self.cfg.uniform_prob  # drawn even at 0, as the anchor does
+        j = rng.randint(0, scheduled) if drawn else scheduled
+        example = self.augmented(example, rng)
+        question = self.segments(example).question
+        if j == n_steps:
+            return build_sequence(question, (self.thought_id,) * j + self.encode(self.format.answer_start), self.encode(example["answer"]))
+        if self.cfg.supervision == "next-node":
+            nodes = example["neighbor_k"][str(j + 1)]
+        else:
+            nodes = prosqa_symbolic.frontier(example["edges"], example["root"], j + 1)
+        return build_sequence(question, (self.thought_id,) * j, self.encode(str(rng.choice(nodes))))
+
+    def generation_limit(self, max_new_tokens: int) -> int:
+        return 1 if self.node_supervision else max_new_tokens  # node supervision answers with one token
+
     @property
     def default_k(self) -> int:
         return self.cfg.max_latent_stage * self.cfg.c
 
     def inference_prompt(self, example, *, k=None) -> list[int]:
-        """Q bot <latent>xK eot; with the stop classifier (and no explicit k) Q bot, and the engine decides."""
+        """Q bot <latent>xK eot; with the stop classifier (and no explicit k) Q bot, and the engine decides.
+        Node supervision: Q <latent>xL [A] (L: the example's steps) or Q <latent>xk [A]."""
         question = list(self.segments(example).question)
+        if self.node_supervision:
+            n = len(example["steps"]) if k is None else self.check_k(k)
+            return question + [self.thought_id] * n + list(self.encode(self.format.answer_start))
         if k is None and self.cfg.latent_stop == "classifier":
             return question + [self.ids.bot]
         n = self.default_k if k is None else self.check_k(k)
         return question + list(self.thought_block(n))
 
     def validation_k(self, epoch: int) -> int | None:
-        if self.cfg.latent_stop == "classifier":
+        if self.cfg.latent_stop == "classifier" or self.node_supervision:  # node supervision validates as it tests
             return None
         return min(self.stage(epoch), self.cfg.max_latent_stage) * self.cfg.c
 

@@ -10,6 +10,7 @@ class CoconutNoThought(Coconut):
     description = "Coconut's curriculum without thoughts: Q S_{k+1}..S_n A (steps removed, no latents, no markers)"
     thought_feed = None
     takes_k = False
+    node_supervised = False  # no thoughts to supervise
 
     def thought_block(self, n: int) -> tuple[int, ...]:
         return ()  # the official code sets c = 0 and drops the markers

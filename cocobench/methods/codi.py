@@ -41,12 +41,13 @@ class CodiSequence(TrainSequence):
     teacher_position: int
 
 
-def answer_trigger(tokenizer, answer: tuple[int, ...]) -> int:
+def answer_trigger(tokenizer, answer: tuple[int, ...], prompt: str = ANSWER_PROMPT) -> int:
     """Index in `answer` (the answer segment's ids) of the first token that carries answer text; the
-    distillation position is the token before it. The EOS (last token) when no token does."""
+    distillation position is the token before it. The EOS (last token) when no token does. `prompt`:
+    what precedes the answer text (`###`; symbolic ProsQA's `[A]`)."""
     for j in range(len(answer)):
         text = tokenizer.decode(list(answer[: j + 1]), skip_special_tokens=True)
-        if not ANSWER_PROMPT.startswith(text.strip()):  # more than (a part of) "###" and spaces
+        if not prompt.startswith(text.strip()):  # more than (a part of) the prompt and spaces
             return j
     return len(answer) - 1
 
@@ -91,7 +92,7 @@ class Codi(Method):
 
     def train_sequence(self, example, *, epoch, batch_index, batches_per_epoch, rng) -> CodiSequence:
         seg = self.segments(example)
-        trigger = answer_trigger(self.tokenizer, seg.answer)
+        trigger = answer_trigger(self.tokenizer, seg.answer, self.format.answer_start.strip())
         student = build_sequence(seg.question, self.thought_block(self.cfg.codi_thoughts), seg.answer)
         steps = seg.steps if self.keep_last_step else seg.steps[:-1]
         chain = tuple(token for step in steps for token in step)

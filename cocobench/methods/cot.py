@@ -17,6 +17,7 @@ class CoT(Method):
 class NoCoT(Method):
     name = "no-cot"
     description = "no reasoning chain: trained on Q A, answers directly"
+    uses_steps = False
 
     def train_sequence(self, example, *, epoch, batch_index, batches_per_epoch, rng) -> TrainSequence:
         seg = self.segments(example)

@@ -9,6 +9,7 @@ class Pause(Method):
     name = "pause"
     description = "Q <pause>xM A: M learned pause tokens (default max_latent_stage*c, as many as Coconut's thoughts), no chain"
     takes_k = True  # pauses at inference
+    uses_steps = False
 
     @property
     def pauses(self) -> int:

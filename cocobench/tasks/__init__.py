@@ -8,7 +8,7 @@ from cocobench.errors import unknown_name
 from cocobench.examples import Example
 from cocobench.tasks.base import Task
 
-_MODULES = {"prosqa": "prosqa", "prontoqa": "prontoqa", "mult": "mult", "gsm": "gsm"}
+_MODULES = {"prosqa": "prosqa", "prosqa-symbolic": "prosqa_symbolic", "prontoqa": "prontoqa", "mult": "mult", "gsm": "gsm"}
 
 
 def task_names() -> list[str]:

@@ -61,3 +61,6 @@ class Task:
     generate_default: Callable[[Path], None] | None = None
     # The generator's VERSION, as meta.json records it: default data of another version is made again.
     version: str | None = None
+    # The answers a two-option question allows, the gold one among them (ProsQA: the two concepts;
+    # ProntoQA: True/False), or None for open answers. Evaluation reads each prediction's choice with it.
+    options: Callable[[Example], tuple[str, ...] | None] = field(default=lambda example: None)

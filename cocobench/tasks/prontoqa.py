@@ -504,4 +504,5 @@ TASK = Task(
     default_sizes=(9000, 200, 800),
     generate_default=generate_default,
     version=VERSION,
+    options=lambda example: ("True", "False"),
 )

@@ -485,7 +485,26 @@ def check_example(example: Example) -> list[str]:
 
 
 def recognizes(example: Example) -> bool:
-    return all(field in example for field in ("edges", "root", "target", "neg_target"))
+    # A question in node ids ("... [Q] 16 13 [R] 1") is symbolic ProsQA (cocobench.tasks.prosqa_symbolic).
+    return all(field in example for field in ("edges", "root", "target", "neg_target")) and " [Q] " not in str(example.get("question"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Training-time augmentation (`--augment`): the same question, its facts and options in a fresh order
+
+
+def shuffle_question(example: Example, rng: random.Random) -> Example:
+    """The example with its facts shuffled and its two options in a fresh order (the answer and steps
+    stay: they do not depend on either order)."""
+    facts, sep, query = example["question"].rpartition(" Is ")
+    match = _QUERY.match("Is " + query) if sep else None
+    if not match:
+        raise CocobenchError(f"--augment needs ProsQA questions ending 'Is X a Y or Z?', got {example['question'][-60:]!r}")
+    sentences = _split_facts(facts)
+    rng.shuffle(sentences)
+    person, first, second = match.groups()
+    options = (first, second) if rng.random() < 0.5 else (second, first)
+    return {**example, "question": " ".join(sentences) + f" Is {person} a {options[0]} or {options[1]}?"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -716,6 +735,15 @@ def extra_stats(examples: list[Example]) -> dict:
     }
 
 
+def options(example: Example) -> tuple[str, str]:
+    """The two answers that name an option: "Tom is a <target>." (gold) and "Tom is a <neg_target>."."""
+    if isinstance(example.get("idx_to_symbol"), list):
+        names = example["idx_to_symbol"]
+        return example["answer"], f"{names[example['root']]} is a {names[example['neg_target']]}."
+    graph = question_graph(example)
+    return tuple(f"{graph.root} is a {option}." for option in graph.options)
+
+
 TASK = Task(
     name="prosqa",
     description="ProsQA: which of two concepts a person is, by a shortest chain of 'is a' facts (Coconut paper)",
@@ -726,4 +754,5 @@ TASK = Task(
     default_sizes=(17886, 300, 500),
     generate_default=generate_default,
     version=VERSION,
+    options=options,
 )
