@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,32 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 # second busy process on a 2-core machine makes 2-thread OpenMP kernels stall badly.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+
+
+# A backstop for every test: the slowest takes about a minute, so one still running after this has hung
+# (a lock or a process that never lets go) and fails with its name instead of holding CI until it is
+# killed. Tests that wait on a lock or a process set a tighter one: @pytest.mark.deadline(seconds).
+DEFAULT_DEADLINE_SECONDS = 900
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    marker = item.get_closest_marker("deadline")
+    seconds = marker.args[0] if marker else DEFAULT_DEADLINE_SECONDS
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield  # no SIGALRM here (Windows, a worker thread): no deadline
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(f"{item.nodeid} still running after its {seconds} s deadline: something it waits for never came")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def one_line_error(result, *fragments) -> str:

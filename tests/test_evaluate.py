@@ -77,7 +77,8 @@ def gold_speaker(model, scripts: dict[tuple[int, ...], list[int]]):
 def test_a_model_that_says_the_gold_text_scores_one(name, tiny):
     """Through `evaluate` (decoding, answer extraction, scoring, counting), a stub model that emits
     exactly the supervised part of the method's final-stage training sequence (the chain for CoT, then
-    "### answer" and EOS) is right on every example, so scoring cannot silently drop to 0."""
+    "### answer" and EOS) is right on every example, so scoring cannot silently drop to 0; its token and
+    pass counts, per sample and as means, are the ones counted by hand."""
     model, tokenizer, examples = tiny
     method = get_method(name, RunConfig(method=name, c=1, max_latent_stage=2, epochs_per_stage=1), tokenizer)
 
@@ -94,6 +95,12 @@ def test_a_model_that_says_the_gold_text_scores_one(name, tiny):
         assert sample["text"].endswith("### " + example["answer"])
         answer_tokens = len(gold(example)) - 1  # EOS ends the answer and is not counted
         assert sample["num_thoughts"] == thoughts and sample["generated_tokens"] == answer_tokens + thoughts
+        # Passes by hand: the prefill, one per thought, one per emitted token but the last (EOS is read from the pass before).
+        assert sample["forward_passes"] == 1 + thoughts + len(gold(example)) - 1
+    # Table 1's "passes" column is this mean: one more than the tokens here, so the two cannot be swapped.
+    passes = [thoughts + len(gold(example)) for example in examples]
+    assert result.metrics["forward_passes_mean"] == pytest.approx(sum(passes) / len(passes))
+    assert result.metrics["forward_passes_mean"] == pytest.approx(result.metrics["generated_tokens_mean"] + 1)
     # The same stub answering each question with the next one's answer is right only where they agree.
     shifted = {prompt: scripts[other] for prompt, other in zip(scripts, [*list(scripts)[1:], list(scripts)[0]])}
     wrong = evaluate(gold_speaker(model, shifted), tokenizer, method, examples, k=None, max_new_tokens=200, batch_size=1)

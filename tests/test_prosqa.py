@@ -226,6 +226,18 @@ def test_checker_rejects_corrupted_examples(sample, corrupt, expected):
     assert any(expected in p for p in problems), problems
 
 
+def test_checker_rejects_a_target_the_other_start_node_also_reaches(tmp_path):
+    """ProsQA's defining invariant: only root reaches the target, so the question has one answer. With
+    Bob -> yumpus added, Bob reaches the target too; `data check` names the problem."""
+    example = make_example(**{**TWO_ROUTES, "edges": [*TWO_ROUTES["edges"], (0, 6)]}, path=[1, 5, 6])
+    assert prosqa.check_example(example) == ["target is also reachable from the other start node"]
+    path = tmp_path / "examples.json"
+    path.write_text(json.dumps([make_example(**TWO_ROUTES, path=[1, 5, 6]), example]))
+    result = CliRunner().invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[1:] == ["  example 1: target is also reachable from the other start node"]
+
+
 def test_checker_rejects_a_target_that_is_not_the_deepest_leaf():
     # Tom -> wumpus -> lempus, Tom -> timpus: timpus is a leaf, but lempus is deeper.
     example = make_example(

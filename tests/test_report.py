@@ -173,6 +173,22 @@ def test_runs_with_different_options_become_labelled_rows_not_an_average(tmp_pat
     assert [r["options"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["", "c=1", "c=2", "c=10"]
 
 
+def test_a_warm_started_suites_seeds_are_averaged_though_each_starts_from_its_own_checkpoint(tmp_path):
+    """A suite trains its warm-up once per seed, so each seed's run records its own init_from (that
+    seed's checkpoint): the warm-up identity they share makes them seeds of one experiment, one cell
+    of mean +- std. Without a warm-up, runs from different checkpoints are different experiments."""
+    warm = {**OPTIONS, "warmup": "cot 12 epochs #0123abcd"}
+    for seed, correct in zip((0, 1, 2), (90, 95, 97)):
+        write_run(tmp_path / "warm", make_results(seed=seed, correct=correct, total=100, options={**warm, "init_from": "sha256:" + str(seed) * 64}))
+    result = table(tmp_path / "warm", "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    coconut = [line for line in result.stdout.splitlines() if line.startswith("| coconut")]
+    assert len(coconut) == 1 and "94.0 ± 3.6 (n=3)" in coconut[0], result.stdout
+    for seed in (0, 1):
+        write_run(tmp_path / "cold", make_results(seed=seed, options={**OPTIONS, "init_from": "sha256:" + str(seed) * 64}))
+    assert [row.cells["prosqa"].n for row in build_table(load_results([tmp_path / "cold"])).rows] == [1, 1]
+
+
 def test_runs_on_different_test_files_are_not_averaged(tmp_path):
     write_run(tmp_path / "a", make_results(fingerprint="sha256:" + "1" * 64))
     write_run(tmp_path / "b", make_results(seed=1, fingerprint="sha256:" + "2" * 64))

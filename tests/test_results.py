@@ -33,6 +33,8 @@ MALFORMED = [
     (lambda r: json.dumps({**r, "metrics": {**r["metrics"], "forward_passes_mean": float("inf")}}), "must be a finite number"),
     (lambda r: json.dumps({**r, "samples": [{k: v for k, v in s.items() if k != "idx"} for s in r["samples"]]}), "'samples[0].idx'"),
     (lambda r: json.dumps({**r, "samples": r["samples"][1:]}), "samples hold"),
+    # every sample there, one of them edited: only the count of correct ones disagrees
+    (lambda r: json.dumps({**r, "samples": [{**r["samples"][0], "correct": False}, *r["samples"][1:]]}), "metrics say 8/10 correct but samples hold 7/10"),
 ]
 
 

@@ -148,6 +148,42 @@ def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     assert (tmp_path / "out" / f"{tiny_prosqa.name}-cot-seed0" / "results.json").stat().st_mtime_ns == stamp  # skipped
 
 
+def test_an_interrupted_suite_resumes_its_run_where_it_stopped(tiny_prosqa, tmp_path, monkeypatch):
+    """Ctrl-C in a suite's run after its first epoch's checkpoint: the suite run again resumes that run
+    (trains only the epoch left, keeps the start.json of its start) and ends with the weights and
+    test samples of a suite nobody stopped."""
+    import cocobench.train
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', model: gpt2-tiny, epochs: 2, batch_size: 8, grad_accum: 1, max_new_tokens: 16,"
+        f" max_latent_stage: 1, epochs_per_stage: 1, lr: 0.001}}\nruns:\n  - {{method: coconut, seeds: [0]}}\n"
+    )
+    assert invoke("suite", suite, "--out", tmp_path / "whole", "--quiet").exit_code == 0
+    original, validated = cocobench.train.evaluate, []
+
+    def validate(*args, interrupt_at=None, **kwargs):
+        validated.append(1)
+        if len(validated) == interrupt_at:  # Ctrl-C after epoch 1's training steps, before its checkpoint
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cocobench.train, "evaluate", lambda *a, **kw: validate(*a, interrupt_at=2, **kw))
+    assert invoke("suite", suite, "--out", tmp_path / "cut", "--quiet").exit_code == 130
+    run = tmp_path / "cut" / f"{tiny_prosqa.name}-coconut-seed0"
+    start = (run / "start.json").read_bytes()
+    assert not (run / "results.json").exists() and (run / "checkpoints" / "last").is_dir()
+    validated.clear()
+    monkeypatch.setattr(cocobench.train, "evaluate", validate)
+    resumed = invoke("suite", suite, "--out", tmp_path / "cut", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert len(validated) == 1, f"the resumed suite trained {len(validated)} epochs, not the one left"
+    assert (run / "start.json").read_bytes() == start  # the same run, continued, not a new one
+    whole, cut = weights(tmp_path / "whole" / run.name), weights(run)
+    assert whole.keys() == cut.keys() and all(torch.equal(whole[k], cut[k]) for k in whole)
+    assert json.loads((run / "results.json").read_text())["samples"] == json.loads((tmp_path / "whole" / run.name / "results.json").read_text())["samples"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -1,9 +1,11 @@
 """The training loop acting on what it is told: every micro-batch of an epoch trained once, each step
-the mean gradient of its own group (the last, partial one included), optimizer resets, and fresh
-random draws (dropout, the methods' choices) every epoch. train() directly, on ten examples."""
+the mean gradient of its own group (the last, partial one included), optimizer resets, fresh
+random draws (dropout, the methods' choices) every epoch, and the epoch kept as best on a tie.
+train() directly, on ten examples."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -128,3 +130,27 @@ def test_every_epoch_draws_new_icot_smoothing_offsets(tiny_prosqa, tmp_path):
     drawn = offsets(tmp_path / "a")
     assert drawn[:N_TRAIN] != drawn[N_TRAIN:] and len(set(drawn)) > 1
     assert offsets(tmp_path / "b") == drawn
+
+
+def test_a_tie_in_validation_accuracy_keeps_the_earlier_epoch_as_best(tiny_prosqa, tmp_path, monkeypatch):
+    """Validation accuracies 50%, 50%, 25%: `best` is epoch 0's model (the first to reach the best
+    accuracy), not epoch 1's; that is the model the test split evaluates."""
+    from safetensors.torch import load_file
+
+    from cocobench.evaluate import Evaluation
+
+    cfg, model, tokenizer, method, examples = setup_training(tiny_prosqa, "cot", epochs=3)
+    accuracies, validated = [0.5, 0.5, 0.25], []
+
+    def scripted_validation(eval_model, *args, **kwargs):
+        validated.append({name: t.detach().clone() for name, t in eval_model.state_dict().items()})  # the weights validated at this epoch
+        return Evaluation(metrics={"accuracy": accuracies[len(validated) - 1]}, samples=[])
+
+    monkeypatch.setattr(cocobench.train, "evaluate", scripted_validation)
+    state = cocobench.train.train(cfg, model, tokenizer, method, examples, examples[:2], run_dir=tmp_path, device=torch.device("cpu"))
+    assert len(validated) == 3 and (state.best_epoch, state.best_accuracy) == (0, 0.5)
+    best = tmp_path / "checkpoints" / "best"
+    assert json.loads((best / "cocobench.json").read_text())["epoch"] == 0
+    saved = load_file(str(best / "model.safetensors"))
+    assert all(torch.equal(tensor, validated[0][name]) for name, tensor in saved.items())
+    assert not all(torch.equal(tensor, validated[1][name]) for name, tensor in saved.items())  # epoch 1 trained on: other weights
