@@ -94,3 +94,139 @@ def check_export_format(fmt: str) -> str:
     if fmt not in EXPORT_FORMATS:
         raise CocobenchError(f"--to {fmt} is not an export format; use one of {', '.join(EXPORT_FORMATS)}")
     return fmt
+
+
+# ----------------------------------------------------------------------------------------------
+# `--data hf:ID` and local datasets folders: loaded with `datasets`, written once as a cocobench data
+# directory (so runs, fingerprints and results work as for any other), reused while the source is unchanged.
+
+HUB_PREFIX = "hf:"
+HUB_DATA_ROOT = Path("data") / "hub"  # where a datasets source becomes a cocobench data directory
+DATASETS_SPLITS = {"train": "train", "validation": "valid", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
+# Declared column mappings (cocobench field -> the dataset's column), read from each dataset's card.
+# A dataset whose columns are already question/steps/answer (cocobench's export, the official
+# ProsQA/ProntoQA JSON files) needs none.
+KNOWN_COLUMNS: dict[str, dict[str, str]] = {
+    # card: features question (string), cot (sequence of strings: iCoT's calculator steps), answer
+    # (string); splits train 385,620 / valid 500 / test 1,319; "Converted from" iCoT's repository.
+    "casperhansen/gsm8k_synthetic_cot": {"question": "question", "steps": "cot", "answer": "answer"},
+}
+SAVE_TO_DISK_MARKERS = ("dataset_dict.json", "state.json")
+DATA_FILE_SUFFIXES = (".parquet", ".arrow")
+
+
+def is_datasets_source(data: str | Path, columns: str | None = None) -> bool:
+    """`hf:ID[@REVISION]`, a `save_to_disk` directory, or a folder of parquet/arrow files (or, with
+    --columns, any folder `load_dataset` reads); a directory of cocobench JSON splits is not one."""
+    text = str(data)
+    if text.startswith(HUB_PREFIX):
+        return True
+    path = Path(text)
+    if not path.is_dir():
+        return False
+    if any((path / marker).is_file() for marker in SAVE_TO_DISK_MARKERS):
+        return True
+    return columns is not None or any(p.suffix in DATA_FILE_SUFFIXES for p in path.rglob("*") if p.is_file())
+
+
+def parse_columns(columns: str | None) -> dict[str, str] | None:
+    """`--columns steps=cot,question=problem` -> {"steps": "cot", "question": "problem"}."""
+    if columns is None:
+        return None
+    mapping = {}
+    for pair in columns.split(","):
+        field, _, column = pair.partition("=")
+        if field.strip() not in ("question", "steps", "answer") or not column.strip():
+            raise CocobenchError(f"--columns '{columns}': expected FIELD=COLUMN pairs for question, steps and answer, e.g. steps=cot")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def prepare_datasets_source(data: str, columns: str | None = None, *, root: Path = HUB_DATA_ROOT) -> Path:
+    """The cocobench data directory for a datasets source, written (atomically) unless it is there already."""
+    from cocobench.io import json_fingerprint
+
+    loaded, record = load_source(data)
+    mapping = {"question": "question", "steps": "steps", "answer": "answer", **KNOWN_COLUMNS.get(record["id"], {}), **(parse_columns(columns) or {})}
+    record["columns"] = mapping
+    out = root / f"{_slug(record['id'])}-{json_fingerprint(record).split(':')[1][:12]}"
+    if (out / "meta.json").is_file():
+        return out  # the same source, revision, fingerprints and mapping: made before
+    splits = {ours: [] for ours in SPLITS}
+    for name, split in loaded.items():
+        if name not in DATASETS_SPLITS:
+            continue
+        splits[DATASETS_SPLITS[name]] = _examples(split, mapping, f"{data} ({name})")
+    if not splits["train"] and not splits["test"]:
+        raise CocobenchError(f"{data} has no train or test split (it has {', '.join(loaded) or 'none'}); "
+                             f"the split names must be {', '.join(DATASETS_SPLITS)}")
+    from cocobench.examples import write_data_dir
+
+    write_data_dir(out, splits, {"generator": None, "dataset": record})
+    return out
+
+
+def load_source(data: str):
+    """The DatasetDict of a source and its record: id, revision and each split's fingerprint."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    text = str(data)
+    if text.startswith(HUB_PREFIX):
+        repo, _, revision = text[len(HUB_PREFIX):].partition("@")
+        loaded = _load_from_hub(repo, revision or None)
+        record = {"id": repo, "revision": revision or "main"}
+    else:
+        path = Path(text)
+        try:
+            if any((path / marker).is_file() for marker in SAVE_TO_DISK_MARKERS):
+                loaded = datasets.load_from_disk(str(path))
+            else:
+                loaded = datasets.load_dataset(str(path))
+        except (ValueError, FileNotFoundError, datasets.exceptions.DatasetGenerationError) as exc:
+            raise CocobenchError(f"cannot read '{path}' as a datasets folder ({str(exc).splitlines()[0]}); "
+                                 "pass a save_to_disk directory or a folder of parquet/arrow/json files") from None
+        record = {"id": str(path.resolve()), "revision": None}
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    record["fingerprints"] = {name: split._fingerprint for name, split in loaded.items()}
+    return loaded, record
+
+
+def _load_from_hub(repo: str, revision: str | None):
+    import datasets
+
+    offline = datasets.config.HF_HUB_OFFLINE or _env_on("HF_DATASETS_OFFLINE") or _env_on("HF_HUB_OFFLINE")
+    try:
+        return datasets.load_dataset(repo, revision=revision)
+    except Exception as exc:  # datasets raises many kinds (ConnectionError, DatasetNotFoundError, ...)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if offline:
+            raise CocobenchError(f"cannot load 'hf:{repo}' offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set and it is not "
+                                 "in the datasets cache); run once with network access to cache it, or pass a local folder") from None
+        raise CocobenchError(f"cannot load 'hf:{repo}' from the Hugging Face Hub ({first}); check the id and your network, "
+                             "or pass a local folder") from None
+
+
+def _env_on(name: str) -> bool:
+    import os
+
+    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _examples(split, mapping: dict[str, str], where: str) -> list[Example]:
+    """The split's rows as cocobench examples: mapped columns renamed, every other column kept."""
+    from cocobench.examples import validate_example
+
+    missing = [column for column in mapping.values() if column not in split.column_names]
+    if missing:
+        raise CocobenchError(f"{where}: no column {', '.join(repr(m) for m in missing)} (it has {', '.join(split.column_names)}); "
+                             "map the fields with --columns question=COL,steps=COL,answer=COL")
+    renamed = {column: field for field, column in mapping.items()}
+    return [validate_example({renamed.get(k, k): v for k, v in row.items()}, f"{where}: row {i}") for i, row in enumerate(split)]
+
+
+def _slug(dataset_id: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_id.strip("/"))[-60:]
