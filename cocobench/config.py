@@ -128,7 +128,9 @@ class RunSettings:
 
     task: str | None = setting(None, "The task: {choices}; without --data its default data is generated (made once).", choices=_task_names,
                                note="prosqa, the paper's headline task, when no --data", option=False)
-    data: str | None = setting(None, "Directory with train/valid/test splits (JSON or JSONL in the example format).", path=True, option=False)
+    data: str | None = setting(None, "Directory with train/valid/test splits (JSON or JSONL in the example format), a Hugging Face "
+                                     "dataset (hf:ID or hf:ID@REVISION), or a local datasets folder (save_to_disk, parquet, arrow).",
+                               path=True, option=False)
     method: str = setting("coconut", "The method: {choices}.", choices=_method_names, short="-m", option=False)
     model: str = setting("gpt2-tiny", "Preset (gpt2-tiny, gpt2-cpu, gpt2-124m, llama-tiny), a save_pretrained directory, "
                                       "or a Hugging Face hub id (cache first, downloaded when needed).")
@@ -138,6 +140,9 @@ class RunSettings:
     init_from: str | None = setting(None, "Start from this checkpoint's weights (e.g. a CoT-trained stage 0).", path=True, option=False)
     warmup: str | None = setting(None, "The suite's shared warm-up this run starts from (see cocobench/suite.py).", only_when_set=True, cli=False)
     suite_stage: str | None = setting(None, "'warmup' for a suite's shared warm-up runs (tables leave them out of the rows).", option=False, cli=False)
+    # last of its group: config.yaml keeps the order it always had
+    columns: str | None = setting(None, "For a datasets --data: which columns hold question, steps and answer "
+                                        "(e.g. steps=cot); known datasets and cocobench's own columns need none.", option=False)
 
 
 @dataclass

@@ -120,13 +120,6 @@ def find_split(data_dir: str | Path, split: str) -> Path:
     raise CocobenchError(f"data directory '{data_dir}' has no {split} split; expected {split}.json or {split}.jsonl")
 
 
-def to_dataset(examples: Sequence[Example]):
-    """Hand examples to later stages as a Hugging Face `datasets.Dataset` (the schema is inferred)."""
-    import datasets
-
-    return datasets.Dataset.from_list(list(examples))
-
-
 def sequence_text(example: Example) -> str:
     """The training text of SPEC section 1: question, one step per line, then '### answer'."""
     return example["question"] + "\n" + "".join(step + "\n" for step in example["steps"]) + "### " + example["answer"]

@@ -148,7 +148,7 @@ def json_fingerprint(obj: Any) -> str:
 
 
 LOCK_FILE = ".cocobench.lock"
-LOCK_POLL_SECONDS = 5.0  # how often a waiting process looks at a held lock again
+LOCK_POLL_SECONDS = 5.0  # how often a waiting process tries a held lock again
 
 
 def holds_files(path: str | Path) -> bool:
@@ -181,80 +181,89 @@ def remove_temporaries(path: str | Path, names: tuple[str, ...]) -> None:
 
 
 class DirectoryInUse(CocobenchError):
-    """The directory is held by another live cocobench process (`holder`, its pid)."""
+    """The directory is held by another live cocobench process (`holder`, its pid, None if it could not be read)."""
 
-    def __init__(self, path: Path, holder: int):
-        super().__init__(f"'{path}' is in use by cocobench (pid {holder}); wait for it to finish, or choose another --out")
+    def __init__(self, path: Path, holder: int | None):
         self.holder = holder
+        self.who = f"pid {holder}" if holder is not None else "pid unknown"
+        super().__init__(f"'{path}' is in use by cocobench ({self.who}); wait for it to finish, or choose another --out")
+
+
+_HELD: dict[Path, int] = {}  # lock file -> how many nested directory_lock blocks of this process hold it
+HOLDER_READ_SECONDS = 1.0  # how long to wait for a new holder to write its pid before naming it unknown
 
 
 @contextlib.contextmanager
 def directory_lock(path: str | Path, *, beside: bool = False, wait: bool = False) -> Iterator[Path]:
-    """Hold `path` for this process alone while the block runs: a lock file, made with O_EXCL, holding
-    our pid. A second process gets a one-line error (DirectoryInUse), or with `wait` polls until the
-    holder lets go; the lock of a process that no longer exists (a kill) is taken over, and a lock this
-    process already holds is held again (a suite locks a run's directory, then the run does). The lock
-    file is `path/.cocobench.lock`; the directory is created if needed, and removed again if it is left
-    empty. With `beside` it is the sibling `.NAME.lock` instead, for a directory replaced whole (`gen`'s
-    atomic write): a lock inside would leave with the old directory."""
+    """Hold `path` for this process alone while the block runs: an OS lock (flock, through filelock) on a
+    lock file holding our pid. The OS releases it when the process dies however it dies, so a killed
+    holder's lock, or a file left with any content (a reused pid, garbage), never blocks anyone. A second
+    process gets a one-line error naming the holder's pid (DirectoryInUse), or with `wait` polls until the
+    holder lets go; a lock this process already holds is held again (a suite locks a run's directory, then
+    the run does). The lock file is `path/.cocobench.lock`; the directory is created if needed, and removed
+    again if it is left empty. With `beside` it is the sibling `.NAME.lock` instead, for a directory
+    replaced whole (`gen`'s atomic write): a lock inside would leave with the old directory."""
     path = Path(path)
-    lock = path.with_name(f".{path.name}.lock") if beside else path / LOCK_FILE
-    if _lock_holder(lock) == os.getpid():
-        yield path  # ours already: the outer holder releases it
-        return
     created = not beside and not path.exists()
+    lock = path.with_name(f".{path.name}.lock") if beside else path / LOCK_FILE
     ensure_writable_dir(lock.parent)
-    stale_removals = 0
-    while not _link_lock(lock):
-        holder = _lock_holder(lock)
-        if holder is not None and _alive(holder):
-            if not wait:
-                raise DirectoryInUse(path, holder)
-            time.sleep(LOCK_POLL_SECONDS)
-            continue
-        stale_removals += 1  # a stale lock is removed, then taken; another process may win that race
-        if stale_removals > 3:
-            raise CocobenchError(f"could not lock '{path}': another process keeps taking it; choose another --out")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
+    key = lock.resolve()
+    if key in _HELD:
+        _HELD[key] += 1  # ours already: the outer holder releases it
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
+    held = _acquire(path, lock, wait=wait)
+    _HELD[key] = 1
     try:
         yield path
     finally:
+        del _HELD[key]
+        # Removed while still held: a waiter that opened this file finds it unlinked once it gets the
+        # lock and opens the path again (filelock checks), so two processes never hold one directory.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
+        held.release()
         if created:
             with contextlib.suppress(OSError):
                 path.rmdir()  # only if empty: bad input leaves no empty directory behind
 
 
-def _link_lock(lock: Path) -> bool:
-    """Create `lock` holding our pid, or return False if it exists. The pid is written first and the
-    file then hard-linked into place (atomic, like O_EXCL), so no one ever reads a lock without its pid."""
-    with _creating(lock):
-        fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f"{lock.name}.", suffix=".tmp")
+def _acquire(path: Path, lock: Path, *, wait: bool):
+    """Take the OS lock on `lock` and write our pid into it; a held lock is DirectoryInUse, or waited for."""
+    from filelock import FileLock, Timeout
+
+    held = FileLock(lock, thread_local=False)
+    deadline = time.monotonic() + HOLDER_READ_SECONDS
+    while True:
+        try:
+            if wait:
+                held.acquire(poll_interval=LOCK_POLL_SECONDS)
+            else:
+                held.acquire(blocking=False)
+            break
+        except Timeout:
+            holder = _lock_holder(lock)
+            if holder is not None or time.monotonic() > deadline:
+                raise DirectoryInUse(path, holder) from None
+            time.sleep(0.05)  # the holder has the lock but has not written its pid yet
+        except FileNotFoundError:
+            ensure_writable_dir(lock.parent)  # the holder we waited for removed the directory it had made
+        except OSError as exc:  # a directory, a link or an unreadable file where the lock file goes
+            raise CocobenchError(f"cannot lock '{path}': '{lock}' is not a lock cocobench can use ({exc.strerror or exc}); "
+                                 "remove it, or choose another --out") from None
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.link(tmp, lock)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
+        lock.write_text(f"{os.getpid()}\n")  # so a second process can name us; any old content goes
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def _lock_holder(lock: Path) -> int | None:
     try:
         return int(lock.read_text().strip())
     except (OSError, ValueError):
-        return None  # unreadable or half-written: treated as stale
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    return True
+        return None  # gone, or the holder has not written its pid yet

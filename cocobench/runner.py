@@ -40,7 +40,7 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
     from cocobench.tasks import detect_task, get_task
 
     if cfg.data is not None:
-        data_dir = Path(cfg.data)
+        data_dir = local_data_dir(cfg.data, cfg.columns)
         test = load_examples(find_split(data_dir, "test"))
         if cfg.task is not None:
             return cfg.task, data_dir
@@ -56,6 +56,19 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
             task.generate_default(data_dir)
         distributed.barrier()
     return task.name, data_dir
+
+
+def local_data_dir(data: str | Path, columns: str | None = None) -> Path:
+    """--data as a directory of cocobench splits: a Hugging Face or local datasets source is loaded and
+    written as one first (rank 0; the others wait for it)."""
+    from cocobench.hfdata import is_datasets_source, prepare_datasets_source
+
+    if not is_datasets_source(data, columns):
+        return Path(data)
+    if distributed.is_main():
+        data_dir = prepare_datasets_source(str(data), columns)
+    distributed.barrier()
+    return data_dir if distributed.is_main() else prepare_datasets_source(str(data), columns)
 
 
 def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
@@ -316,6 +329,7 @@ def require_checkpoint_dir(checkpoint: Path) -> Path:
 
 def read_test_examples(data: Path) -> tuple[Path, list[Example]]:
     """(the test file, its examples): `data` is a split file, or a data directory whose test split is read."""
+    data = local_data_dir(data)
     test_file = find_split(data, "test") if Path(data).is_dir() else Path(data)
     examples = load_examples(test_file)
     if not examples:
@@ -435,6 +449,9 @@ def write_evaluation(cfg, evaluation, *, run_dir: Path, task: str, test_file: Pa
         "limit_train": cfg.limit_train,
         "limit_eval": cfg.limit_eval,
     }
+    dataset = _dataset_record(test_file)
+    if dataset:  # only for a datasets --data, so results of other data stay as they were
+        data["dataset"] = dataset
     results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint,
                             started_at=started_at)
     if distributed.is_main():
@@ -442,6 +459,16 @@ def write_evaluation(cfg, evaluation, *, run_dir: Path, task: str, test_file: Pa
         log(f"{run_dir.name}: accuracy {metrics['accuracy']:.3f} ({metrics['correct']}/{metrics['total']}), "
             f"{metrics['generated_tokens_mean']:.1f} tokens -> {run_dir / 'results.json'}", cfg.quiet)
     return results
+
+
+def _dataset_record(test_file: Path) -> dict[str, Any] | None:
+    """The datasets source a data directory was made from (id, revision, fingerprints, columns), if any."""
+    meta = Path(test_file).parent / "meta.json"
+    try:
+        recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return recorded.get("dataset") if isinstance(recorded, dict) else None
 
 
 def classifier_accuracy(train_state) -> float | None:

@@ -193,9 +193,9 @@ def _run_one(run: PlannedRun, position: int, total: int, *, overwrite: bool, qui
             _run_held(run, position, total, overwrite=overwrite, quiet=quiet)
     except DirectoryInUse as held:
         if not is_warmup:
-            log(f"[{position}/{total}] {run.name}: another process (pid {held.holder}) is running it, skipped", quiet)
+            log(f"[{position}/{total}] {run.name}: another process ({held.who}) is running it, skipped", quiet)
             return
-        log(f"[{position}/{total}] {run.name}: another process (pid {held.holder}) is training this warm-up; waiting for it", quiet)
+        log(f"[{position}/{total}] {run.name}: another process ({held.who}) is training this warm-up; waiting for it", quiet)
         with directory_lock(run_dir, wait=True):
             _run_held(run, position, total, overwrite=False, quiet=quiet)  # finished by the other: skipped
 

@@ -77,6 +77,29 @@ def assert_generator_cli_is_deterministic(gen, out: Path, train: int) -> None:
     assert (out / "c" / "test.json").read_bytes() != (out / "a" / "test.json").read_bytes()
 
 
+@contextlib.contextmanager
+def held_by_another_process(path: Path, *, beside: bool = False):
+    """Another live process holding cocobench's lock on `path` (as a second `run` or `gen` would) until
+    the block ends; yields that process, whose pid the refusals name."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cocobench.io import directory_lock\n"
+            f"with directory_lock({str(path)!r}, beside={beside!r}):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held", "the other process could not take the lock"
+        yield holder
+    finally:
+        holder.stdin.close()  # lets it go
+        try:
+            holder.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait()
+
+
 def shared_file(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():

@@ -105,20 +105,19 @@ main()
 
 
 def test_gen_takes_over_a_dead_gens_lock_and_refuses_a_live_ones(tmp_path):
-    import subprocess
-    import sys
+    import os
+    import signal
+
+    from tests.conftest import held_by_another_process
 
     out = tmp_path / "out"
     lock = tmp_path / ".out.lock"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    lock.write_text(dead.stdout)  # a killed gen's lock
-    assert gen("prosqa", "--out", out, *SMALL, "--quiet").exit_code == 0
+    with held_by_another_process(out, beside=True) as killed:
+        os.kill(killed.pid, signal.SIGKILL)  # a killed gen: its lock file stays, its OS lock goes
+        killed.wait()
+        assert lock.read_text().strip() == str(killed.pid)
+        assert gen("prosqa", "--out", out, *SMALL, "--quiet").exit_code == 0
     assert not lock.exists() and sorted(p.name for p in out.iterdir()) == ["meta.json", "test.json", "train.json", "valid.json"]
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        lock.write_text(f"{other.pid}\n")
+    with held_by_another_process(out, beside=True) as other:
         for task in ("prosqa", "mult"):
             one_line_error(gen(task, "--out", out, *SMALL, "--quiet", "--overwrite"), f"'{out}' is in use by cocobench (pid {other.pid})")
-    finally:
-        other.kill()
-        other.wait()

@@ -107,13 +107,12 @@ def test_checkpoint_directory_survives_a_failed_write(fault, tmp_path, monkeypat
 
 
 @pytest.mark.deadline(30)  # it waits on a lock: a holder never seen to go would hang it
-def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path, monkeypatch):
-    import subprocess
-    import sys
+def test_directory_lock_is_exclusive_reentrant_and_waits_for_a_live_holder(tmp_path, monkeypatch):
     import threading
 
     from cocobench import io
     from cocobench.io import LOCK_FILE, DirectoryInUse, directory_lock
+    from tests.conftest import held_by_another_process
 
     with directory_lock(tmp_path / "run") as held:
         assert (held / LOCK_FILE).read_text().strip() == str(os.getpid())
@@ -121,28 +120,66 @@ def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_p
             pass
         assert (held / LOCK_FILE).is_file()  # ...and only the outer holder releases it
     assert not (tmp_path / "run").exists()  # made for the lock and left empty: removed again
-    (tmp_path / "held").mkdir()
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        (tmp_path / "held" / LOCK_FILE).write_text(f"{other.pid}\n")
+    with held_by_another_process(tmp_path / "held") as other:
         with pytest.raises(DirectoryInUse, match=rf"is in use by cocobench \(pid {other.pid}\)") as refused:
             with directory_lock(tmp_path / "held"):
                 pass
         assert refused.value.holder == other.pid
-    finally:
-        other.kill()
-        other.wait()
     # With wait=True a live holder is waited for, and its lock taken once it lets go.
     monkeypatch.setattr(io, "LOCK_POLL_SECONDS", 0.02)
-    brief = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
-    (tmp_path / "held" / LOCK_FILE).write_text(f"{brief.pid}\n")
-    threading.Thread(target=brief.wait).start()  # reaped when it exits (a zombie still answers kill(pid, 0))
-    with directory_lock(tmp_path / "held", wait=True):
-        assert brief.returncode == 0  # we got it only once the holder was gone
-        assert (tmp_path / "held" / LOCK_FILE).read_text().strip() == str(os.getpid())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    (tmp_path / "kept").mkdir()
-    (tmp_path / "kept" / LOCK_FILE).write_text(dead.stdout)  # a killed process's lock
-    with directory_lock(tmp_path / "kept"):
-        assert (tmp_path / "kept" / LOCK_FILE).read_text().strip() == str(os.getpid())
+    with held_by_another_process(tmp_path / "held") as other:
+        threading.Timer(1.0, other.stdin.close).start()  # it lets go in a second
+        with directory_lock(tmp_path / "held", wait=True):
+            assert other.wait(timeout=30) == 0  # we got it only once the holder was done
+            assert (tmp_path / "held" / LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert not (tmp_path / "held" / LOCK_FILE).exists()
+
+
+def test_a_killed_holders_lock_is_taken_at_once(tmp_path):
+    """The OS lets go of a killed process's lock: nothing is left to wait for or to clean up by hand."""
+    import signal
+
+    from cocobench.io import LOCK_FILE, directory_lock
+    from tests.conftest import held_by_another_process
+
+    with held_by_another_process(tmp_path / "kept") as other:
+        os.kill(other.pid, signal.SIGKILL)
+        other.wait()
+        assert (tmp_path / "kept" / LOCK_FILE).read_text().strip() == str(other.pid)  # its lock file is left behind
+        with directory_lock(tmp_path / "kept"):
+            assert (tmp_path / "kept" / LOCK_FILE).read_text().strip() == str(os.getpid())
     assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("content", ["live", "0\n", "-1\n", "garbage \x00\xff", ""])
+def test_a_lock_file_no_process_holds_is_taken_whatever_it_says(content, tmp_path):
+    """Only the OS lock counts, not the file's text: a file naming a live process that holds nothing
+    (a reused pid: a `sleep`), pid 0 or -1, garbage or nothing neither blocks nor crashes."""
+    import subprocess
+    import sys
+
+    from cocobench.io import LOCK_FILE, directory_lock
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / LOCK_FILE).write_text(f"{sleeper.pid}\n" if content == "live" else content)
+        with directory_lock(tmp_path / "run"):  # "in use by cocobench (pid N)" if the text were trusted
+            assert (tmp_path / "run" / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+        (tmp_path / "run" / LOCK_FILE).write_text(f"{sleeper.pid}\n" if content == "live" else content)
+        with directory_lock(tmp_path / "run", wait=True):  # and a suite's wait would never end
+            pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not (tmp_path / "run" / LOCK_FILE).exists()
+
+
+def test_a_directory_where_the_lock_file_goes_is_one_line(tmp_path):
+    from cocobench.io import LOCK_FILE, directory_lock
+
+    (tmp_path / "run" / LOCK_FILE).mkdir(parents=True)
+    with pytest.raises(CocobenchError, match=r"cannot lock .*is not a lock cocobench can use \(Is a directory\); remove it"):
+        with directory_lock(tmp_path / "run", wait=True):
+            pass
+    assert (tmp_path / "run" / LOCK_FILE).is_dir()  # the user's, left alone

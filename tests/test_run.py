@@ -249,32 +249,26 @@ def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path
 
 
 def test_a_directory_in_use_is_refused_by_run_and_eval_and_left_alone_by_suite(tiny_prosqa, tmp_path):
-    """Another live process's lock file: `run` and `eval` each stop with one line naming it; `suite` leaves
+    """Another live process's lock: `run` and `eval` each stop with one line naming it; `suite` leaves
     a run another process holds to it (suites may share a directory) and says so."""
-    import subprocess
-    import sys
-
     from cocobench.io import LOCK_FILE
+    from tests.conftest import held_by_another_process
 
     assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", tmp_path / "trained", *FAST).exit_code == 0
     assert not (tmp_path / "trained" / LOCK_FILE).exists()  # released at the end
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        for name in ("run", "eval", f"suite/{tiny_prosqa.name}-cot-seed0"):
-            (tmp_path / name).mkdir(parents=True)
-            (tmp_path / name / LOCK_FILE).write_text(f"{other.pid}\n")
+    held_run = tmp_path / "suite" / f"{tiny_prosqa.name}-cot-seed0"
+    with held_by_another_process(tmp_path / "run") as other, held_by_another_process(tmp_path / "eval") as other_eval, \
+            held_by_another_process(held_run) as other_suite:
         result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", tmp_path / "run", *FAST)
         one_line_error(result, f"'{tmp_path / 'run'}' is in use by cocobench (pid {other.pid})")
         result = invoke("eval", "--checkpoint", tmp_path / "trained" / "checkpoints" / "best", "--data", tiny_prosqa, "--out", tmp_path / "eval", "--quiet")
-        one_line_error(result, f"'{tmp_path / 'eval'}' is in use by cocobench (pid {other.pid})")
+        one_line_error(result, f"'{tmp_path / 'eval'}' is in use by cocobench (pid {other_eval.pid})")
         suite = tmp_path / "suite.yaml"
         suite.write_text(f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', epochs: 1}}\nruns:\n  - {{method: cot, seeds: [0]}}\n")
         result = invoke("suite", suite, "--out", tmp_path / "suite")
-        assert result.exit_code == 0 and f"another process (pid {other.pid}) is running it, skipped" in result.output, result.output
-    finally:
-        other.kill()
-        other.wait()
-    assert [p.name for p in (tmp_path / "suite" / f"{tiny_prosqa.name}-cot-seed0").iterdir()] == [LOCK_FILE]  # untouched
+        assert result.exit_code == 0 and f"another process (pid {other_suite.pid}) is running it, skipped" in result.output, result.output
+        assert [p.name for p in held_run.iterdir()] == [LOCK_FILE]  # untouched
+    assert not held_run.exists()  # the other process made it for its lock and removed it again
 
 
 def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""`cocobench data stats|show|check`: look inside example files. The numbers live in `cocobench/datastats.py`."""
+"""`cocobench data stats|show|check|export`: look inside example files, or export a data directory. The numbers live in `cocobench/datastats.py`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cocobench.cli.common import OutputFormat, check_format, format_option, json
 
 FORMATS = ("rich", "json")  # statistics with histograms in their cells: a terminal table or JSON
 
-data_app = typer.Typer(help="Inspect example files: statistics side by side, feature distances, one example, validity checks.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect example files: statistics side by side, feature distances, one example, validity checks; export a data directory.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 BIG_FILE = 2000  # examples; below this a check takes a blink and a progress bar is only noise
@@ -257,3 +257,25 @@ def convert_command(
     for file, target, converted, n in jobs:
         write_examples(target, converted)
         log(f"{file} -> {target}: {len(converted)} of {n} examples ({min_hops}-{max_hops} steps)", quiet)
+
+
+@data_app.command("export")
+def export_command(
+    data_dir: Path = typer.Argument(..., metavar="DIR", help="A data directory (train/valid/test splits, as `cocobench gen` writes)."),
+    to: str = typer.Option("parquet", "--to", help="The format to write: parquet (one file per split, and a dataset card)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write. [default: DIR-parquet]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it already holds files."),
+    quiet: bool = quiet_option("No note on stderr of what was written."),
+) -> None:
+    """Write DIR's splits as parquet with a dataset card (generator, version, settings, fingerprints):
+    `datasets.load_dataset(OUT)` reads it back, `push_to_hub` shares it."""
+    from cocobench.cli.common import check_out_dir, data_dir_lock, stderr
+    from cocobench.hfdata import check_export_format, export_parquet
+
+    check_export_format(to)
+    out = data_dir.with_name(f"{data_dir.name}-{to}") if out is None else out
+    check_out_dir(out, overwrite=overwrite)
+    with data_dir_lock(out, overwrite=overwrite):
+        counts = export_parquet(data_dir, out)
+    if not quiet:
+        stderr.print(f"wrote {', '.join(f'{n} {split}' for split, n in counts.items())} as {to} with a dataset card to {out}")
