@@ -332,3 +332,22 @@ def test_significance_leaves_out_seeds_whose_test_examples_differ(tmp_path):
     assert next(r for r in built.rows if r.method == "coconut").cells["prosqa"].significance is None
     result = table(tmp_path / "s", "--significance", "--format", "markdown")
     assert result.exit_code == 0 and "| - | - |" in result.stdout
+
+
+def test_the_choice_column_pools_seeds_and_says_when_a_row_is_at_chance():
+    """choice %: right among answers naming an option, pooled over seeds; `(chance)` when its exact
+    binomial p against a coin flip is 0.01 or more. Results without it (older files) show none."""
+    def with_choice(seed, method, right, named):
+        results = make_results(method=method, seed=seed)
+        results["metrics"].update(choice_named=named, choice_accuracy=right / named, choice_p=None)
+        return results
+
+    runs = [with_choice(s, "coconut", 18, 20) for s in range(3)] + [with_choice(s, "cot", 11, 20) for s in range(3)]
+    table = build_table(runs)
+    cells = {row.method: row.cells["prosqa"] for row in table.rows}
+    assert cells["coconut"].choice[:2] == (54, 60) and not cells["coconut"].at_chance
+    assert cells["cot"].choice[:2] == (33, 60) and cells["cot"].at_chance  # 55% of 60: p = 0.52
+    markdown = render_markdown(table)
+    assert "choice %" in markdown and "| 90.0 |" in markdown and "55.0 (chance)" in markdown
+    assert {r["method"]: r["cells"]["prosqa"]["choice_pct"] for r in to_json(table)["rows"]} == {"cot": 55.0, "coconut": 90.0}
+    assert "choice %" not in render_markdown(build_table([make_results(), make_results(method="cot")]))

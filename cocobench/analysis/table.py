@@ -58,6 +58,31 @@ class Cell:
     def n(self) -> int:
         return len(self.seeds)
 
+    @property
+    def choice(self) -> tuple[int, int, float] | None:
+        """(right, named, p): of the answers that name one of a two-option question's options, pooled over
+        the seeds, how many name the right one, and the exact binomial p against a coin flip. None when a
+        run did not record it (open-answer tasks, results from before cocobench 0.2)."""
+        from cocobench.analysis.stats import mcnemar_exact
+
+        if not self.runs or any(r["metrics"].get("choice_named") is None for r in self.runs):
+            return None
+        named = sum(r["metrics"]["choice_named"] for r in self.runs)
+        right = sum(round((r["metrics"]["choice_accuracy"] or 0.0) * r["metrics"]["choice_named"]) for r in self.runs)
+        return right, named, mcnemar_exact(named - right, right)
+
+    @property
+    def choice_pct(self) -> float | None:
+        choice = self.choice
+        return None if choice is None or choice[1] == 0 else 100.0 * choice[0] / choice[1]
+
+    @property
+    def at_chance(self) -> bool:
+        from cocobench.evaluate import CHANCE_P
+
+        choice = self.choice
+        return choice is not None and choice[2] >= CHANCE_P
+
 
 @dataclass
 class Significance:
@@ -328,6 +353,8 @@ def _columns(table: Table, tasks: list[str] | None = None, short: bool = False) 
     columns = []
     for task in table.tasks if tasks is None else tasks:
         columns.append((task, "accuracy", "acc %"))
+        if any(row.cells.get(task) is not None and row.cells[task].choice is not None for row in table.rows):
+            columns.append((task, "choice", "choice %"))
         if table.has_baseline(task):
             columns.append((task, "delta_accuracy", f"Δacc{vs}"))
         columns += [(task, "generated_tokens", "tokens")]
@@ -350,6 +377,11 @@ def _text(cell: Cell | None, key: str) -> str:
             seeds = "" if sig.every_seed else f", seed{'s' if len(sig.seeds) > 1 else ''} {','.join(map(str, sig.seeds))}"
             return f"{sig.delta:+.1f} ({sig.ci_low:+.1f} to {sig.ci_high:+.1f}{seeds})"
         return f"{sig.p_value:.3f}" if sig.p_value >= 0.001 else f"{sig.p_value:.1e}"
+    if key == "choice":
+        pct = cell.choice_pct
+        if pct is None:
+            return "-"
+        return f"{pct:.1f} (chance)" if cell.at_chance else f"{pct:.1f}"
     if key == "accuracy":
         if cell.accuracy_std is None:
             return f"{cell.accuracy:.1f}"
@@ -403,6 +435,9 @@ def table_notes(table: Table) -> list[str]:
             std = f" ± {warm.cell.accuracy_std:.1f}" if warm.cell.accuracy_std is not None else ""
             own = f"; the warm-up alone scores {warm.cell.accuracy:.1f}{std}% (n={warm.cell.n})"
         notes.append(f"warm start: {', '.join(warm.methods)} train from the suite's warm-up '{warm.identity}', one per seed{own}")
+    if any(cell.choice is not None for row in table.rows for cell in row.cells.values()):
+        notes.append("choice %: of the answers that name one of the question's two options, the share naming the right one, pooled "
+                     "over seeds; (chance): not above a coin flip (exact binomial p >= 0.01), so the row does not reason better than a guess")
     if table.significance:
         notes.append(f"p: exact McNemar test vs the {table.baseline} row; paired Δacc and its 95% CI (paired bootstrap): "
                      "both over the test examples of the seeds both rows ran, pooled (named when the two rows ran other "
@@ -429,7 +464,7 @@ def render_markdown(table: Table) -> str:
 
 CSV_FIELDS = (
     "method", "options", "task", "n", "seeds", "accuracy_pct", "accuracy_pct_std", "generated_tokens",
-    "forward_passes", "examples_per_second", "delta_accuracy_pts", "delta_tokens",
+    "forward_passes", "examples_per_second", "delta_accuracy_pts", "delta_tokens", "choice_pct", "choice_named", "choice_p",
 )  # fmt: skip
 SIGNIFICANCE_CSV_FIELDS = ("p_value", "paired_delta_accuracy_pts", "ci95_low_pts", "ci95_high_pts", "paired_examples")
 
@@ -446,6 +481,7 @@ def _record(row: Row, task: str, cell: Cell) -> dict[str, Any]:
         "generated_tokens": r(cell.generated_tokens), "forward_passes": r(cell.forward_passes),
         "examples_per_second": r(cell.examples_per_second),
         "delta_accuracy_pts": r(cell.delta_accuracy), "delta_tokens": r(cell.delta_tokens),
+        "choice_pct": r(cell.choice_pct), "choice_named": cell.choice and cell.choice[1], "choice_p": cell.choice and cell.choice[2],
         **_significance_record(cell.significance),
         "sources": cell.sources,
     }  # fmt: skip
