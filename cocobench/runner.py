@@ -135,14 +135,16 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if from_checkpoint:
         saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
+    if cfg.resume:  # before any data is made or read: the settings are the checkpoint's
+        check_resume_settings(cfg, run_dir, last if from_checkpoint else None)
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
-    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "test")}
+    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "valid", "test")}
     start = (read_start(run_dir) if cfg.resume else {}) or {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
-        check_resume_settings(cfg, run_dir, start, data_fingerprints)
+        check_resume_data(run_dir, start, data_fingerprints)
 
     if from_checkpoint:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
@@ -228,24 +230,38 @@ def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
     return record
 
 
-def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
+def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None) -> None:
     """A resumed run must be the run it continues: refuse any change to a setting that defines the result
-    (`options()`, seed, method, task, precision, the data files' contents, the --init-from checkpoint).
-    Execution and output settings (eval batch size, --fsdp, logging, the data's path) may change."""
+    (`options()`, seed, method, task, precision, the --init-from checkpoint), judged against what the
+    checkpoint itself recorded (config.yaml is a copy anyone may edit; before the first checkpoint, it is
+    all there is). Execution and output settings (eval batch size, --fsdp, logging, the data's path) may change."""
     from cocobench.config import coerce, load_yaml, normalize_keys
+    from cocobench.models import read_metadata
 
     saved_file = run_dir / "config.yaml"
-    if not saved_file.is_file():
-        return
-    saved = coerce(normalize_keys(load_yaml(saved_file), str(saved_file)))  # older files: missing keys read as defaults
+    for record in (saved_file, run_dir / START_FILE) if checkpoint is not None else ():
+        if not record.is_file():  # without them a resume would take defaults and other data for the run's own
+            raise CocobenchError(f"cannot resume '{run_dir}': its {record.name} is missing; restore it, or start the run over with --overwrite")
+    recorded = read_metadata(checkpoint).get("config") if checkpoint is not None else None
+    if isinstance(recorded, dict):
+        saved = coerce(normalize_keys(recorded, f"{checkpoint}/cocobench.json"))
+    else:  # before the first checkpoint, or a checkpoint from before cocobench.json recorded its settings
+        saved = coerce(normalize_keys(load_yaml(saved_file), str(saved_file)))  # older files: missing keys read as defaults
     changed = [f"{name} ({getattr(saved, name)!r} -> {getattr(cfg, name)!r})" for name in (*RESULT_SETTINGS, *cfg.options())
                if getattr(saved, name) != getattr(cfg, name)]
-    changed += [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
-                if start.get(key) not in (None, fingerprint)]
     if cfg.init_from != saved.init_from:
         saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
+    if changed:
+        raise CocobenchError(f"cannot resume '{run_dir}' with changed settings that define its result: {', '.join(changed)}; "
+                             "resume without them (config.yaml must say what the checkpoint records), or start a new run with another --out")
+
+
+def check_resume_data(run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
+    """The train, validation (it picks `best`) and test files must be those the run started with."""
+    changed = [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
+               if start.get(key) not in (None, fingerprint)]
     if changed:
         raise CocobenchError(f"cannot resume '{run_dir}' with changed settings that define its result: {', '.join(changed)}; "
                              "resume without them, or start a new run with another --out")

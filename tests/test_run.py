@@ -299,6 +299,32 @@ def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path
     assert saved["eval_batch_size"] == 3 and saved["lr"] == 0.001
 
 
+def test_resume_trusts_the_checkpoint_not_the_files_beside_it(tiny_prosqa, tmp_path):
+    """config.yaml and start.json are editable copies: a resume judges its settings by what the checkpoint
+    recorded, refuses when either file is gone, and fingerprints the validation file (it picks `best`)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prosqa, data)
+    out = tmp_path / "run"
+    assert invoke("run", "--data", data, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    config = (out / "config.yaml").read_text()
+    (out / "config.yaml").write_text(config.replace("lr: 0.001", "lr: 0.5"))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "cannot resume", "lr (0.001 -> 0.5)")
+    (out / "config.yaml").unlink()
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "config.yaml is missing", "--overwrite")
+    (out / "config.yaml").write_text(config)
+    start = (out / "start.json").read_text()
+    (out / "start.json").unlink()
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "start.json is missing")
+    (out / "start.json").write_text(start)
+    valid = (data / "valid.json").read_bytes()
+    (data / "valid.json").write_text(json.dumps(json.loads(valid)[:-1]))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "valid data (its file differs from the run's start)")
+    (data / "valid.json").write_bytes(valid)
+    assert invoke("run", "--out", out, "--resume", "--quiet").exit_code == 0
+
+
 def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tmp_path, monkeypatch):
     import shutil
 
