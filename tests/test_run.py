@@ -148,6 +148,31 @@ def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     assert (tmp_path / "out" / f"{tiny_prosqa.name}-cot-seed0" / "results.json").stat().st_mtime_ns == stamp  # skipped
 
 
+def test_a_suite_reuses_only_results_of_its_own_settings(tiny_prosqa, tmp_path):
+    """A finished run is skipped only when it records the planned settings: a suite changed since (or a run
+    copied in by hand) stops in one line naming the difference and --overwrite, before any training."""
+    import shutil
+
+    suite = tmp_path / "suite.yaml"
+    text = (f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', model: gpt2-tiny, epochs: 1, batch_size: 8, grad_accum: 1, max_new_tokens: 16}}\n"
+            "runs:\n  - {method: cot, seeds: [0]}\n  - {method: no-cot, seeds: [0]}\n")
+    suite.write_text(text)
+    out = tmp_path / "out"
+    assert invoke("suite", suite, "--out", out, "--quiet").exit_code == 0
+    cot, no_cot = out / f"{tiny_prosqa.name}-cot-seed0", out / f"{tiny_prosqa.name}-no-cot-seed0"
+    stamp = (cot / "results.json").stat().st_mtime_ns
+    suite.write_text(text.replace("epochs: 1", "epochs: 2"))
+    one_line_error(invoke("suite", suite, "--out", out, "--quiet"), str(cot), "epochs: 1 there, 2 here", "--overwrite")
+    assert (cot / "results.json").stat().st_mtime_ns == stamp
+    suite.write_text(text)
+    shutil.rmtree(no_cot)
+    shutil.copytree(cot, no_cot)  # another run's results where the suite's no-cot run belongs
+    one_line_error(invoke("suite", suite, "--out", out, "--quiet"), "method: 'cot' there, 'no-cot' here")
+    again = invoke("suite", suite, "--out", out, "--quiet", "--overwrite", "--only", "no-cot")
+    assert again.exit_code == 0, again.output
+    assert json.loads((no_cot / "results.json").read_text())["method"] == "no-cot"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

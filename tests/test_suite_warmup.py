@@ -55,6 +55,20 @@ runs:
     assert plan_suite(other, tmp_path / "out")[2][1].config.warmup != by_name["prosqa-cot-seed0"].config.warmup
 
 
+def test_the_warmup_identity_names_the_datas_contents_not_its_path(tiny_prosqa, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_prosqa, copy)
+    identities = []
+    for data in (tiny_prosqa, copy):
+        suite = write_suite(tmp_path, f"warmup: {{epochs: 2}}\ndefaults: {{data: '{data}', {FAST}}}\nruns:\n  - {{method: coconut}}\n")
+        identities.append(plan_suite(suite, tmp_path / "out")[2][1].config.warmup)
+    assert identities[0] == identities[1]
+    (copy / "train.json").write_text(json.dumps(json.loads((copy / "train.json").read_text())[:-1]))
+    assert plan_suite(suite, tmp_path / "out")[2][1].config.warmup != identities[0]
+
+
 @pytest.mark.parametrize("warmup, run, message", [
     ("{epochs: 2}", "{method: cot, init_from: somewhere}", "add 'warmup: false'"),
     ("{epochs: 2, seed: 3}", "{method: cot}", "cannot set 'seed'"),

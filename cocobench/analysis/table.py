@@ -166,7 +166,8 @@ def _warm_start_identity(result: dict[str, Any]) -> str | None:
     from cocobench.suite import warmup_identity
 
     try:
-        return warmup_identity(coerce(normalize_keys(result["config"], "results config")))
+        data = result["config"].get("data") and {key: result["data"].get(key) for key in ("train_fingerprint", "test_fingerprint")}
+        return warmup_identity(coerce(normalize_keys(result["config"], "results config")), data)
     except CocobenchError:  # a config from another cocobench version: it matches no row
         return None
 
