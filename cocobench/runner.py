@@ -149,7 +149,9 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if from_checkpoint:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
     elif cfg.init_from:
-        model, tokenizer, _, classifier = load_run_checkpoint(Path(cfg.init_from))
+        model, tokenizer, init_metadata, classifier = load_run_checkpoint(Path(cfg.init_from))
+        check_init_model(cfg, model, init_metadata)
+        check_known_words(tokenizer, vocabulary_texts(splits), f"--init-from '{cfg.init_from}'")
     else:
         model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=vocabulary_texts(splits), seed=cfg.seed)
         classifier = None
@@ -194,6 +196,38 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     return evaluate_and_write(cfg, model, tokenizer, method, splits["test"], run_dir=run_dir, task=task_name, test_file=find_split(data_dir, "test"),
                               train_file=find_split(data_dir, "train"), classifier=classifier, device=device, train_state=state,
                               init_fingerprint=init_fingerprint, started_at=start.get("started_at"))
+
+
+MOSTLY_UNKNOWN = 0.1  # past this share of <unk> tokens a model cannot read its data (same-task data has none)
+
+
+def check_init_model(cfg: RunConfig, model, metadata: dict[str, Any]) -> None:
+    """The --init-from checkpoint must be the model the run records (`options.model`): a preset's
+    architecture and sizes, or the name its own run recorded."""
+    from cocobench.models import PRESETS
+
+    recorded = (metadata.get("config") or {}).get("model") if isinstance(metadata.get("config"), dict) else None
+    if cfg.model in PRESETS:
+        arch, sizes, _ = PRESETS[cfg.model]
+        agrees = model.config.model_type == arch and all(getattr(model.config, key, None) == value for key, value in sizes.items())
+    else:
+        agrees = recorded is None or recorded not in PRESETS
+    if not agrees:
+        held = f"'{recorded}'" if recorded else f"a {model.config.model_type} model of other sizes"
+        raise CocobenchError(f"--init-from '{cfg.init_from}' holds {held}, not --model {cfg.model} (what the run would record); "
+                             f"pass --model {recorded or 'NAME'} matching the checkpoint, or another --init-from")
+
+
+def check_known_words(tokenizer, texts: list[str], source: str) -> None:
+    """A start from a checkpoint keeps its tokenizer: data it mostly cannot read (other data's words)
+    would train and test on <unk>."""
+    if tokenizer.unk_token_id is None or not texts:
+        return
+    ids = [i for row in tokenizer(texts, add_special_tokens=False)["input_ids"] for i in row]
+    unknown = sum(i == tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
+    if unknown > MOSTLY_UNKNOWN:
+        raise CocobenchError(f"{unknown:.0%} of this data's tokens are unknown to the tokenizer of {source} (it was trained on other data); "
+                             "start from a checkpoint trained on this task's data, or without --init-from")
 
 
 def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | None = None) -> None:

@@ -83,6 +83,9 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
         use_warmup = warmup_settings is not None and entry.get("warmup", True) is not False
         if use_warmup and settings.get("init_from"):
             raise CocobenchError(f"{path}: run {position} sets init_from but the suite has a warmup; add 'warmup: false' to that run to start it from init_from")
+        if use_warmup and settings.get("model", "gpt2-tiny") != warmup_settings.get("model", "gpt2-tiny"):
+            raise CocobenchError(f"{path}: run {position} sets model '{settings.get('model')}' but starts from the warmup's "
+                                 f"'{warmup_settings.get('model', 'gpt2-tiny')}'; give both one model, or add 'warmup: false' to that run")
         for seed in seeds:
             warmup = None
             if use_warmup:

@@ -231,6 +231,25 @@ def test_init_from_starts_from_the_checkpoint_and_is_part_of_the_runs_identity(t
     assert result.exit_code == 1 and "options differ" in result.stdout and "init_from" in result.stdout
 
 
+def test_init_from_must_be_the_runs_model_and_read_its_data(tiny_prosqa, tmp_path):
+    """A Llama checkpoint is not recorded as gpt2-tiny, and a checkpoint whose tokenizer knows other data's
+    words is not trained on <unk>: both refused in one line before anything is written."""
+    small = ["--epochs", "1", "--limit-train", "8", "--limit-eval", "2", *FAST]
+    llama = tmp_path / "llama"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", llama, *small, "--model", "llama-tiny").exit_code == 0
+    start = llama / "checkpoints" / "last"
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", start, "--out", tmp_path / "run", *small),
+                   "holds 'llama-tiny', not --model gpt2-tiny", "--model llama-tiny")
+    assert not (tmp_path / "run").exists()
+    prontoqa = tmp_path / "prontoqa"
+    assert invoke("gen", "prontoqa", "--out", prontoqa, "--train", "8", "--valid", "2", "--test", "2", "--quiet").exit_code == 0
+    other = tmp_path / "other"
+    assert invoke("run", "--data", prontoqa, "--method", "cot", "--out", other, *small).exit_code == 0
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", other / "checkpoints" / "last", "--out", tmp_path / "run", *small),
+                   "unknown to the tokenizer", "--init-from")
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path):
     result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--init-from", tmp_path / "nowhere", "--out", tmp_path / "run", "--quiet")
     one_line_error(result, "--init-from", "does not exist")

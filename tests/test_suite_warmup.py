@@ -73,6 +73,7 @@ def test_the_warmup_identity_names_the_datas_contents_not_its_path(tiny_prosqa, 
     ("{epochs: 2}", "{method: cot, init_from: somewhere}", "add 'warmup: false'"),
     ("{epochs: 2, seed: 3}", "{method: cot}", "cannot set 'seed'"),
     ("[cot]", "{method: cot}", "'warmup' must be a mapping"),
+    ("{epochs: 2}", "{method: coconut, model: llama-tiny}", "starts from the warmup's 'gpt2-tiny'"),
 ])  # fmt: skip
 def test_bad_warmups_are_refused(tmp_path, warmup, run, message):
     suite = write_suite(tmp_path, f"warmup: {warmup}\ndefaults: {{task: prosqa}}\nruns:\n  - {run}\n")
