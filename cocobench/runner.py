@@ -43,6 +43,10 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
         data_dir = Path(cfg.data)
         test = load_examples(find_split(data_dir, "test"))
         if cfg.task is not None:
+            from cocobench.datastats import check_task_of
+
+            if test:
+                check_task_of(get_task(cfg.task), test[0], f"data directory '{data_dir}'")
             return cfg.task, data_dir
         task = detect_task(test[0]) if test else None
         return (task.name if task else "custom"), data_dir

@@ -190,6 +190,12 @@ def test_run_bad_input_is_one_line_exit_2(args, message, tiny_prosqa, tmp_path):
     assert not (tmp_path / "x").exists()  # rejected before any work
 
 
+def test_run_refuses_a_task_the_data_is_not(tiny_prosqa, tmp_path):
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--task", "prontoqa", "--method", "cot", "--out", tmp_path / "x", *FAST),
+                   "holds prosqa data, not prontoqa")
+    assert not (tmp_path / "x").exists()
+
+
 def test_run_data_errors(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "train.json").write_text("[]")
