@@ -421,6 +421,14 @@ def default_eval_name(checkpoint: Path, test_file: Path, k: int | None) -> str:
     return f"eval-{run}-{test_file.stem}" + (f"-k{k}" if k is not None else "")
 
 
+def check_not_another_run(out: Path, checkpoint: Path) -> None:
+    """Results beside checkpoints describe those checkpoints: another model's evaluation is never
+    written into a run directory (its own run's, re-evaluated, may be)."""
+    if (out / CHECKPOINTS).is_dir() and checkpoint.resolve().parent != (out / CHECKPOINTS).resolve():
+        raise CocobenchError(f"--out '{out}' is the run directory of other checkpoints than '{checkpoint}': its results.json describes them; "
+                             "choose another --out")
+
+
 def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
     """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
 
@@ -435,6 +443,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     cfg.out = str(out or Path("runs") / default_eval_name(checkpoint, test_file, cfg.k))
     if not overwrite and holds_files(Path(cfg.out)):
         raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
+    check_not_another_run(Path(cfg.out), checkpoint)
     task = task_of(examples)
     examples = limited(examples, cfg)
     check_evaluation_fits(loaded, examples, (cfg.k,))

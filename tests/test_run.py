@@ -497,6 +497,14 @@ def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(replaced.stdout)["total"] == 8
     one_line_error(invoke(*evaluate, "--overwrite", "--json", "--format", "csv"), "--json means --format json")
+    import shutil
+
+    shutil.copytree(out / "checkpoints" / "best", tmp_path / "elsewhere" / "best")  # another model, as far as `out` knows
+    results = (out / "results.json").read_bytes()
+    one_line_error(invoke("eval", "--checkpoint", tmp_path / "elsewhere" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite"),
+                   "is the run directory of other checkpoints", "choose another --out")
+    assert (out / "results.json").read_bytes() == results
+    assert invoke("eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite", "--quiet").exit_code == 0
 
 
 def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosqa, tmp_path, monkeypatch):
