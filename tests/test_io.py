@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,30 @@ def test_directory_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_p
     with directory_lock(tmp_path / "kept"):
         assert (tmp_path / "kept" / LOCK_FILE).read_text().strip() == str(os.getpid())
     assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / LOCK_FILE).exists()
+
+
+def test_remove_outputs_is_all_or_nothing(tmp_path, monkeypatch):
+    """One output that cannot be removed (here: cannot be moved) leaves every output in place, in one line."""
+    import cocobench.io
+    from cocobench.errors import CocobenchError
+    from cocobench.io import remove_outputs
+
+    (tmp_path / "checkpoints" / "best").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "best" / "model.safetensors").write_text("weights")
+    (tmp_path / "config.yaml").write_text("lr: 1")
+    (tmp_path / "results.json").write_text("{}")
+    rename = os.rename
+
+    def refusing(src, dst, *args, **kwargs):
+        if Path(src).name == "results.json":
+            raise PermissionError(1, "Operation not permitted")
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(cocobench.io.os, "rename", refusing)
+    with pytest.raises(CocobenchError, match="cannot remove .*results.json.*nothing was removed"):
+        remove_outputs(tmp_path, ("checkpoints", "config.yaml", "results.json"))
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "checkpoints", "checkpoints/best", "checkpoints/best/model.safetensors", "config.yaml", "results.json"]
+    monkeypatch.undo()
+    remove_outputs(tmp_path, ("checkpoints", "config.yaml", "results.json"))
+    assert list(tmp_path.iterdir()) == []

@@ -507,6 +507,24 @@ def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     assert invoke("eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite", "--quiet").exit_code == 0
 
 
+def test_overwrite_that_cannot_remove_a_file_removes_nothing(tiny_prosqa, tmp_path):
+    """An immutable checkpoints/ (chattr +i; root only): `run --overwrite` stops in one line, every old
+    file still in place, instead of a traceback after emptying best and last."""
+    import subprocess
+
+    out = tmp_path / "run"
+    args = ["run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--limit-train", "8", "--limit-eval", "2", "--out", out, *FAST]
+    assert invoke(*args).exit_code == 0
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    if subprocess.run(["chattr", "+i", str(out / "checkpoints")], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i needs root and a filesystem that supports it")
+    try:
+        one_line_error(invoke(*args, "--overwrite"), "cannot remove", "checkpoints", "nothing was removed")
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(out / "checkpoints")], check=True)
+
+
 def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosqa, tmp_path, monkeypatch):
     """Validation, the run's test and `eval` generate under the run's precision (bf16 autocast when the
     results say bf16), not in fp32 while recording bf16."""
