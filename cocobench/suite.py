@@ -61,7 +61,7 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     unknown = set(spec) - SUITE_KEYS
     if unknown:
         raise CocobenchError(f"{path}: unknown key '{sorted(unknown)[0]}' in the suite; allowed: {', '.join(sorted(SUITE_KEYS))}")
-    name = str(spec.get("name") or Path(path).stem)
+    name = path_component(str(spec.get("name") or Path(path).stem), "the suite's 'name'", path)
     out_dir = Path(out) if out else Path("runs") / name
     defaults = spec.get("defaults") or {}
     entries = spec.get("runs")
@@ -79,7 +79,7 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
         if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
             raise CocobenchError(f"{path}: run {position}: 'seeds' must be a list of integers")
         settings = {**normalize_keys(defaults, f"{path} defaults"), **normalize_keys({k: v for k, v in entry.items() if k not in RUN_KEYS | {"seed"}}, f"{path} run {position}")}
-        label = f"-{entry['name']}" if entry.get("name") else ""
+        label = f"-{path_component(str(entry['name']), f'run {position} name', path)}" if entry.get("name") else ""
         use_warmup = warmup_settings is not None and entry.get("warmup", True) is not False
         if use_warmup and settings.get("init_from"):
             raise CocobenchError(f"{path}: run {position} sets init_from but the suite has a warmup; add 'warmup: false' to that run to start it from init_from")
@@ -105,6 +105,13 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     if duplicate:
         raise CocobenchError(f"{path}: two runs are both named '{duplicate}'; give one of them a distinct 'name'")
     return name, out_dir, planned
+
+
+def path_component(name: str, what: str, path: str | Path) -> str:
+    """A name that becomes one directory under the suite's --out, never a path out of it."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name or Path(name).is_absolute():
+        raise CocobenchError(f"{path}: {what} '{name}' must be one directory name (no '/', '..' or absolute path); rename it")
+    return name
 
 
 def _plan_run(settings: dict[str, Any], seed: int, label: str, out_dir: Path) -> PlannedRun:

@@ -55,6 +55,15 @@ runs:
     assert plan_suite(other, tmp_path / "out")[2][1].config.warmup != by_name["prosqa-cot-seed0"].config.warmup
 
 
+@pytest.mark.parametrize("suite_name, run_name", [("s", "x/../../../escaped"), ("s", "/tmp/abs"), ("s", ".."), ("../up", "ok")])
+def test_suite_and_run_names_are_one_directory(tmp_path, suite_name, run_name):
+    suite = write_suite(tmp_path, f"name: '{suite_name}'\ndefaults: {{task: prosqa, {FAST}}}\nruns:\n  - {{method: cot, name: '{run_name}'}}\n")
+    with pytest.raises(CocobenchError, match="must be one directory name"):
+        plan_suite(suite)
+    one_line_error(invoke("suite", suite, "--out", tmp_path / "out", "--quiet"), "must be one directory name")
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_warmup_identity_names_the_datas_contents_not_its_path(tiny_prosqa, tmp_path):
     import shutil
 
