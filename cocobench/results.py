@@ -106,11 +106,17 @@ def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, An
 
 
 def upgrade(results: dict[str, Any]) -> dict[str, Any]:
-    """Fill in options that results written before they existed ran with implicitly, so that old and new
-    runs of the same experiment still pair: before `--precision`, CPU ran fp32 and CUDA bf16 autocast."""
+    """Fill in options that results written before they existed ran with implicitly, and drop those the
+    method never read, so that old and new runs of the same experiment still pair: before `--precision`,
+    CPU ran fp32 and CUDA bf16 autocast."""
+    from cocobench.config import ignored_by
+
     options = results.get("options")
     if isinstance(options, dict) and "precision" not in options:
         options["precision"] = "bf16" if str(results.get("device", "cpu")).startswith("cuda") else "fp32"
+    if isinstance(options, dict):  # settings the method never read, recorded before they were left out (CODI's c)
+        for name in [name for name in options if ignored_by(results["method"], name)]:
+            del options[name]
     return results
 
 

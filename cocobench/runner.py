@@ -384,6 +384,8 @@ def load_for_evaluation(checkpoint: Path, overrides: dict[str, Any]) -> LoadedCh
 
     checkpoint = require_checkpoint_dir(checkpoint)
     model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
+    if "method" not in metadata:  # a plain save_pretrained directory: say what it is taken for
+        log(f"note: '{checkpoint}' has no cocobench.json (not written by `cocobench run`): evaluated as a CoT model", False)
     cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
     if cfg.latent_stop == "classifier" and classifier is None:
         raise CocobenchError(f"checkpoint '{checkpoint}' has no stop classifier; use --latent-stop fixed")

@@ -207,6 +207,20 @@ def test_run_data_errors(tmp_path):
     assert result.exit_code == 2 and "unknown key 'learnin-rate'" in result.output
 
 
+def test_eval_of_a_checkpoint_without_cocobench_json_says_how_it_is_taken(tiny_prosqa, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--limit-train", "8", "--limit-eval", "2", "--out", out, *FAST).exit_code == 0
+    plain = tmp_path / "plain"
+    shutil.copytree(out / "checkpoints" / "best", plain)
+    (plain / "cocobench.json").unlink()
+    result = invoke("eval", "--checkpoint", plain, "--data", tiny_prosqa / "test.json", "--out", tmp_path / "eval", "--quiet")
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stderr.split())
+    assert "has no cocobench.json" in note and "evaluated as a CoT model" in note
+
+
 def test_eval_rejects_a_directory_that_is_not_a_model(tiny_prosqa, tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("eval", "--checkpoint", tmp_path / "empty", "--data", tiny_prosqa, "--quiet")
