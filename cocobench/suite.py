@@ -168,8 +168,10 @@ def recorded_differences(run: PlannedRun) -> list[str]:
     recorded = read_results(Path(run.config.out) / RESULTS_FILE)
     planned = {"method": run.config.method, "seed": run.config.seed, **({"task": run.config.task} if run.config.task else {})}
     differing = [f"{key}: {recorded.get(key)!r} there, {value!r} here" for key, value in planned.items() if recorded.get(key) != value]
-    options = recorded["options"]
+    options = dict(recorded["options"])
     expected = {**run.config.options(), **({"precision": run.config.precision} if run.config.precision != "auto" else {})}
+    if run.warmup is not None and options.get("warmup") == warmup_identity(run.warmup.config, run.warmup.config.data):
+        options["warmup"] = expected.get("warmup")  # recorded before the identity hashed the data's contents: its path's
     differing += [f"{key}: {options.get(key, '<unset>')!r} there, {value!r} here" for key, value in expected.items() if options.get(key, "<unset>") != value]
     differing += [f"{key}: {value!r} there, <unset> here" for key, value in options.items() if key not in expected and key not in RECORDED_ONLY]
     return differing
