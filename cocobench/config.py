@@ -302,10 +302,20 @@ class RunConfig(*reversed(SETTING_GROUPS)):
         """Settings that change the result: what runs are matched on (with task, method and seed)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.metadata["option"] and not (f.metadata["only_when_set"] and getattr(self, f.name) is None)
-                and in_family(self.method, f.metadata["family"])}
+                and in_family(self.method, f.metadata["family"]) and not ignored_by(self.method, f.name)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Settings a method family never reads: not its options, so that runs differing only in them pair.
+# CODI trains one stage of codi_thoughts thoughts: Coconut's curriculum knobs do nothing there.
+IGNORED_BY_FAMILY = {"codi": ("c", "max_latent_stage", "epochs_per_stage", "pad_latent_to_max", "uniform_prob")}
+
+
+def ignored_by(method: str, name: str) -> bool:
+    """Whether `method` never reads the setting `name` (see IGNORED_BY_FAMILY)."""
+    return any(in_family(method, family) and name in names for family, names in IGNORED_BY_FAMILY.items())
 
 
 def in_family(method: str, family: str | None) -> bool:

@@ -12,6 +12,7 @@ import random
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
@@ -60,10 +61,25 @@ def detect(example: Example) -> Task | None:
     return None
 
 
-def resolve_task(examples: Sequence[Example], name: str | None) -> Task | None:
-    """`--task` when given, else detected from the first example; None when nothing recognises it."""
+def check_task_of(task: Task, example: Example, source: str) -> None:
+    """Refuse a named task for data another task recognises (ProsQA data labelled ProntoQA): results and
+    statistics would carry the wrong task. Data no task recognises may be named freely."""
+    if task.recognizes(example):
+        return
+    detected = detect(example)
+    if detected is not None and detected.name != task.name:
+        raise CocobenchError(f"{source} holds {detected.name} data, not {task.name}: --task {task.name} does not recognise its first example; "
+                             f"pass --task {detected.name} (or leave --task out), or other data")
+
+
+def resolve_task(examples: Sequence[Example], name: str | None, file: str | Path = "the file") -> Task | None:
+    """`--task` when given (refused for `file` when it holds another task's data), else detected from the
+    first example; None when nothing recognises it."""
     if name is not None:
-        return find_task(name)
+        task = find_task(name)
+        if examples:
+            check_task_of(task, examples[0], f"'{file}'")
+        return task
     return detect(examples[0]) if examples else None
 
 

@@ -159,13 +159,27 @@ def holds_files(path: str | Path) -> bool:
 
 def remove_outputs(path: str | Path, names: tuple[str, ...]) -> None:
     """Remove these files and folders from `path` (`run --overwrite`): what a command wrote there before,
-    and nothing else, so an --out that also holds the user's own files loses none of them."""
-    for name in names:
-        target = Path(path) / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
+    and nothing else, so an --out that also holds the user's own files loses none of them. All or
+    nothing: each is first moved into one hidden folder; one that cannot be moved (permissions, an
+    immutable file) puts the others back and is a one-line error, with nothing removed."""
+    path = Path(path)
+    present = [name for name in names if (path / name).exists() or (path / name).is_symlink()]
+    if present:
+        aside = Path(tempfile.mkdtemp(dir=path, prefix=".removed.", suffix=".tmp"))
+        moved: list[str] = []
+        try:
+            for name in present:
+                os.rename(path / name, aside / name)
+                moved.append(name)
+        except OSError as exc:
+            for done in reversed(moved):
+                os.rename(aside / done, path / done)
+            aside.rmdir()
+            raise CocobenchError(f"cannot remove '{path / name}' ({exc.strerror}); nothing was removed: fix its permissions or remove it yourself, "
+                                 "or choose another --out") from None
+        shutil.rmtree(aside, ignore_errors=True)
+        if aside.exists():
+            raise CocobenchError(f"the old outputs of '{path}' were set aside in '{aside}' but not all could be removed; remove it yourself")
     remove_temporaries(path, names)
 
 

@@ -154,7 +154,8 @@ def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any]
     from cocobench.io import atomic_directory
 
     with atomic_directory(path) as tmp, _no_progress_bars():
-        model.save_pretrained(tmp, **({"state_dict": state_dict} if state_dict is not None else {}))
+        # a copy: save_pretrained pops the tensors it writes, and `best` and `last` are saved from one dict
+        model.save_pretrained(tmp, **({"state_dict": dict(state_dict)} if state_dict is not None else {}))
         tokenizer.save_pretrained(tmp)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for name, obj in (extra_files or {}).items():

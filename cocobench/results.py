@@ -106,11 +106,17 @@ def build_results(cfg, *, task: str, data: dict[str, Any], metrics: dict[str, An
 
 
 def upgrade(results: dict[str, Any]) -> dict[str, Any]:
-    """Fill in options that results written before they existed ran with implicitly, so that old and new
-    runs of the same experiment still pair: before `--precision`, CPU ran fp32 and CUDA bf16 autocast."""
+    """Fill in options that results written before they existed ran with implicitly, and drop those the
+    method never read, so that old and new runs of the same experiment still pair: before `--precision`,
+    CPU ran fp32 and CUDA bf16 autocast."""
+    from cocobench.config import ignored_by
+
     options = results.get("options")
     if isinstance(options, dict) and "precision" not in options:
         options["precision"] = "bf16" if str(results.get("device", "cpu")).startswith("cuda") else "fp32"
+    if isinstance(options, dict):  # settings the method never read, recorded before they were left out (CODI's c)
+        for name in [name for name in options if ignored_by(results["method"], name)]:
+            del options[name]
     return results
 
 
@@ -181,7 +187,9 @@ REQUIRED_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("samples", (list,)),
 )
 # Pairing needs idx, gold and correct (gold of any type); the other sample fields are per-analysis.
-REQUIRED_SAMPLE_FIELDS: tuple[tuple[str, tuple[type, ...] | None], ...] = (("idx", (int,)), ("gold", None), ("correct", (bool,)))
+REQUIRED_SAMPLE_FIELDS: tuple[tuple[str, tuple[type, ...] | None], ...] = (("idx", (int,)), ("gold", None), ("correct", (bool,)),
+                                                                           ("generated_tokens", _NUMBER), ("forward_passes", _NUMBER))
+MEANS = ("generated_tokens", "forward_passes")  # metrics.<name>_mean: the samples' mean, what `compare` tests for a change
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list", bool: "true/false", type(None): "null"}
 
 
@@ -221,6 +229,10 @@ def validate(path: str | Path, results: dict[str, Any]) -> None:
     metrics, samples = results["metrics"], results["samples"]
     if not 0.0 <= metrics["accuracy"] <= 1.0:
         raise CocobenchError(f"{path}: metrics.accuracy must be a fraction in [0, 1], got {metrics['accuracy']}; {REGENERATE}")
+    if not results["method"].strip():
+        raise CocobenchError(f"{path}: field 'method' is empty; {REGENERATE}")
+    if not samples:  # a run with nothing evaluated has no accuracy to report or pair
+        raise CocobenchError(f"{path}: no samples (metrics.total must be > 0); {REGENERATE}")
     seen: set[int] = set()
     for position, sample in enumerate(samples):
         where = f"samples[{position}]."
@@ -231,6 +243,9 @@ def validate(path: str | Path, results: dict[str, Any]) -> None:
         if sample["idx"] in seen:
             raise CocobenchError(f"{path}: idx {sample['idx']} appears twice in samples; {REGENERATE}")
         seen.add(sample["idx"])
+        for name in MEANS:
+            if sample[name] < 0:
+                raise CocobenchError(f"{path}: {where}{name} must be >= 0, got {sample[name]}; {REGENERATE}")
     # A file can be valid JSON yet incomplete (a crashed writer, a hand edit): the metrics must agree.
     correct = sum(s["correct"] for s in samples)
     if metrics["total"] != len(samples) or metrics["correct"] != correct:
@@ -238,6 +253,12 @@ def validate(path: str | Path, results: dict[str, Any]) -> None:
             f"{path}: metrics say {metrics['correct']}/{metrics['total']} correct but samples hold {correct}/{len(samples)}; "
             f"the file is incomplete or edited, {REGENERATE}"
         )
+    # Tables print and compare tests these numbers: they must be the samples' own, not an edit's.
+    claimed = {"accuracy": metrics["accuracy"], **{f"{name}_mean": metrics[f"{name}_mean"] for name in MEANS}}
+    held = {"accuracy": correct / len(samples), **{f"{name}_mean": sum(s[name] for s in samples) / len(samples) for name in MEANS}}
+    for name, value in claimed.items():
+        if not math.isclose(value, held[name], rel_tol=1e-9, abs_tol=1e-12):
+            raise CocobenchError(f"{path}: metrics.{name} is {value} but the samples give {held[name]}; the file is edited, {REGENERATE}")
 
 
 def _check(path: str | Path, obj: dict, where: str, name: str, kinds: tuple[type, ...] | None) -> None:

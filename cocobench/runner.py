@@ -43,6 +43,10 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
         data_dir = local_data_dir(cfg.data, cfg.columns)
         test = load_examples(find_split(data_dir, "test"))
         if cfg.task is not None:
+            from cocobench.datastats import check_task_of
+
+            if test:
+                check_task_of(get_task(cfg.task), test[0], f"data directory '{data_dir}'")
             return cfg.task, data_dir
         task = detect_task(test[0]) if test else None
         return (task.name if task else "custom"), data_dir
@@ -148,19 +152,23 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     if from_checkpoint:
         saved_state = saved_train_state(last)
         check_best_checkpoint(run_dir, saved_state["best_epoch"], redoing=saved_state["epoch"])
+    if cfg.resume:  # before any data is made or read: the settings are the checkpoint's
+        check_resume_settings(cfg, run_dir, last if from_checkpoint else None)
 
     task_name, data_dir = prepare_data(cfg)
     splits = load_splits(cfg, data_dir)
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
-    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "test")}
+    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "valid", "test")}
     start = (read_start(run_dir) if cfg.resume else {}) or {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
-        check_resume_settings(cfg, run_dir, start, data_fingerprints)
+        check_resume_data(run_dir, start, data_fingerprints)
 
     if from_checkpoint:
         model, tokenizer, _, classifier = load_run_checkpoint(last)
     elif cfg.init_from:
-        model, tokenizer, _, classifier = load_run_checkpoint(Path(cfg.init_from))
+        model, tokenizer, init_metadata, classifier = load_run_checkpoint(Path(cfg.init_from))
+        check_init_model(cfg, model, init_metadata)
+        check_known_words(tokenizer, vocabulary_texts(splits), f"--init-from '{cfg.init_from}'")
     else:
         model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=vocabulary_texts(splits), seed=cfg.seed,
                                                      symbolic=task_name == "prosqa-symbolic")
@@ -209,6 +217,38 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
                               init_fingerprint=init_fingerprint, started_at=start.get("started_at"))
 
 
+MOSTLY_UNKNOWN = 0.1  # past this share of <unk> tokens a model cannot read its data (same-task data has none)
+
+
+def check_init_model(cfg: RunConfig, model, metadata: dict[str, Any]) -> None:
+    """The --init-from checkpoint must be the model the run records (`options.model`): a preset's
+    architecture and sizes, or the name its own run recorded."""
+    from cocobench.models import PRESETS
+
+    recorded = (metadata.get("config") or {}).get("model") if isinstance(metadata.get("config"), dict) else None
+    if cfg.model in PRESETS:
+        arch, sizes, _ = PRESETS[cfg.model]
+        agrees = model.config.model_type == arch and all(getattr(model.config, key, None) == value for key, value in sizes.items())
+    else:
+        agrees = recorded is None or recorded not in PRESETS
+    if not agrees:
+        held = f"'{recorded}'" if recorded else f"a {model.config.model_type} model of other sizes"
+        raise CocobenchError(f"--init-from '{cfg.init_from}' holds {held}, not --model {cfg.model} (what the run would record); "
+                             f"pass --model {recorded or 'NAME'} matching the checkpoint, or another --init-from")
+
+
+def check_known_words(tokenizer, texts: list[str], source: str) -> None:
+    """A start from a checkpoint keeps its tokenizer: data it mostly cannot read (other data's words)
+    would train and test on <unk>."""
+    if tokenizer.unk_token_id is None or not texts:
+        return
+    ids = [i for row in tokenizer(texts, add_special_tokens=False)["input_ids"] for i in row]
+    unknown = sum(i == tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
+    if unknown > MOSTLY_UNKNOWN:
+        raise CocobenchError(f"{unknown:.0%} of this data's tokens are unknown to the tokenizer of {source} (it was trained on other data); "
+                             "start from a checkpoint trained on this task's data, or without --init-from")
+
+
 def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | None = None) -> None:
     """checkpoints/best must hold the epoch the trainer state calls best, or the test results would describe
     another model. The trainer writes `best` before `last`, so a kill between the two leaves a `best` one
@@ -243,24 +283,38 @@ def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
     return record
 
 
-def check_resume_settings(cfg: RunConfig, run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
+def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None) -> None:
     """A resumed run must be the run it continues: refuse any change to a setting that defines the result
-    (`options()`, seed, method, task, precision, the data files' contents, the --init-from checkpoint).
-    Execution and output settings (eval batch size, --fsdp, logging, the data's path) may change."""
+    (`options()`, seed, method, task, precision, the --init-from checkpoint), judged against what the
+    checkpoint itself recorded (config.yaml is a copy anyone may edit; before the first checkpoint, it is
+    all there is). Execution and output settings (eval batch size, --fsdp, logging, the data's path) may change."""
     from cocobench.config import coerce, load_yaml, normalize_keys
+    from cocobench.models import read_metadata
 
     saved_file = run_dir / "config.yaml"
-    if not saved_file.is_file():
-        return
-    saved = coerce(normalize_keys(load_yaml(saved_file), str(saved_file)))  # older files: missing keys read as defaults
+    for record in (saved_file, run_dir / START_FILE) if checkpoint is not None else ():
+        if not record.is_file():  # without them a resume would take defaults and other data for the run's own
+            raise CocobenchError(f"cannot resume '{run_dir}': its {record.name} is missing; restore it, or start the run over with --overwrite")
+    recorded = read_metadata(checkpoint).get("config") if checkpoint is not None else None
+    if isinstance(recorded, dict):
+        saved = coerce(normalize_keys(recorded, f"{checkpoint}/cocobench.json"))
+    else:  # before the first checkpoint, or a checkpoint from before cocobench.json recorded its settings
+        saved = coerce(normalize_keys(load_yaml(saved_file), str(saved_file)))  # older files: missing keys read as defaults
     changed = [f"{name} ({getattr(saved, name)!r} -> {getattr(cfg, name)!r})" for name in (*RESULT_SETTINGS, *cfg.options())
                if getattr(saved, name) != getattr(cfg, name)]
-    changed += [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
-                if start.get(key) not in (None, fingerprint)]
     if cfg.init_from != saved.init_from:
         saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
+    if changed:
+        raise CocobenchError(f"cannot resume '{run_dir}' with changed settings that define its result: {', '.join(changed)}; "
+                             "resume without them (config.yaml must say what the checkpoint records), or start a new run with another --out")
+
+
+def check_resume_data(run_dir: Path, start: dict[str, Any], data_fingerprints: dict[str, str]) -> None:
+    """The train, validation (it picks `best`) and test files must be those the run started with."""
+    changed = [f"{key.removesuffix('_fingerprint')} data (its file differs from the run's start)" for key, fingerprint in data_fingerprints.items()
+               if start.get(key) not in (None, fingerprint)]
     if changed:
         raise CocobenchError(f"cannot resume '{run_dir}' with changed settings that define its result: {', '.join(changed)}; "
                              "resume without them, or start a new run with another --out")
@@ -346,6 +400,8 @@ def load_for_evaluation(checkpoint: Path, overrides: dict[str, Any]) -> LoadedCh
 
     checkpoint = require_checkpoint_dir(checkpoint)
     model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
+    if "method" not in metadata:  # a plain save_pretrained directory: say what it is taken for
+        log(f"note: '{checkpoint}' has no cocobench.json (not written by `cocobench run`): evaluated as a CoT model", False)
     cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
     if cfg.latent_stop == "classifier" and classifier is None:
         raise CocobenchError(f"checkpoint '{checkpoint}' has no stop classifier; use --latent-stop fixed")
@@ -383,6 +439,14 @@ def default_eval_name(checkpoint: Path, test_file: Path, k: int | None) -> str:
     return f"eval-{run}-{test_file.stem}" + (f"-k{k}" if k is not None else "")
 
 
+def check_not_another_run(out: Path, checkpoint: Path) -> None:
+    """Results beside checkpoints describe those checkpoints: another model's evaluation is never
+    written into a run directory (its own run's, re-evaluated, may be)."""
+    if (out / CHECKPOINTS).is_dir() and checkpoint.resolve().parent != (out / CHECKPOINTS).resolve():
+        raise CocobenchError(f"--out '{out}' is the run directory of other checkpoints than '{checkpoint}': its results.json describes them; "
+                             "choose another --out")
+
+
 def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
     """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
 
@@ -397,6 +461,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     cfg.out = str(out or Path("runs") / default_eval_name(checkpoint, test_file, cfg.k))
     if not overwrite and holds_files(Path(cfg.out)):
         raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
+    check_not_another_run(Path(cfg.out), checkpoint)
     task = task_of(examples)
     examples = limited(examples, cfg)
     check_evaluation_fits(loaded, examples, (cfg.k,))

@@ -6,8 +6,9 @@
       - {task: prosqa, method: cot, seeds: [0, 1]}
       - {task: prosqa, method: coconut, seeds: [0], epochs_per_stage: 1, name: fast-curriculum}
 
-Each run goes to OUT/<task>-<method>[-<name>]-seed<seed>. A run whose results.json exists is skipped,
-and one with checkpoints but no results is resumed, so an interrupted suite picks up where it stopped.
+Each run goes to OUT/<task>-<method>[-<name>]-seed<seed>. A run whose results.json exists is skipped
+(when it records the planned settings; else the suite stops and names them), and one with checkpoints
+but no results is resumed, so an interrupted suite picks up where it stopped.
 
 A suite may generate its data first (once: kept while its meta.json agrees with the settings), with
 the options of `cocobench gen TASK`:
@@ -45,6 +46,7 @@ from cocobench.results import RESULTS_FILE
 SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
 RUN_KEYS = {"seeds", "name", "warmup"}
 WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a warm-up run
+RECORDED_ONLY = ("precision", "init_from")  # options results add to the settings' own (what ran, the start's fingerprint)
 
 
 @dataclass
@@ -59,7 +61,7 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     unknown = set(spec) - SUITE_KEYS
     if unknown:
         raise CocobenchError(f"{path}: unknown key '{sorted(unknown)[0]}' in the suite; allowed: {', '.join(sorted(SUITE_KEYS))}")
-    name = str(spec.get("name") or Path(path).stem)
+    name = path_component(str(spec.get("name") or Path(path).stem), "the suite's 'name'", path)
     out_dir = Path(out) if out else Path("runs") / name
     defaults = spec.get("defaults") or {}
     entries = spec.get("runs")
@@ -77,10 +79,13 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
         if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
             raise CocobenchError(f"{path}: run {position}: 'seeds' must be a list of integers")
         settings = {**normalize_keys(defaults, f"{path} defaults"), **normalize_keys({k: v for k, v in entry.items() if k not in RUN_KEYS | {"seed"}}, f"{path} run {position}")}
-        label = f"-{entry['name']}" if entry.get("name") else ""
+        label = f"-{path_component(str(entry['name']), f'run {position} name', path)}" if entry.get("name") else ""
         use_warmup = warmup_settings is not None and entry.get("warmup", True) is not False
         if use_warmup and settings.get("init_from"):
             raise CocobenchError(f"{path}: run {position} sets init_from but the suite has a warmup; add 'warmup: false' to that run to start it from init_from")
+        if use_warmup and settings.get("model", "gpt2-tiny") != warmup_settings.get("model", "gpt2-tiny"):
+            raise CocobenchError(f"{path}: run {position} sets model '{settings.get('model')}' but starts from the warmup's "
+                                 f"'{warmup_settings.get('model', 'gpt2-tiny')}'; give both one model, or add 'warmup: false' to that run")
         for seed in seeds:
             warmup = None
             if use_warmup:
@@ -100,6 +105,13 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     if duplicate:
         raise CocobenchError(f"{path}: two runs are both named '{duplicate}'; give one of them a distinct 'name'")
     return name, out_dir, planned
+
+
+def path_component(name: str, what: str, path: str | Path) -> str:
+    """A name that becomes one directory under the suite's --out, never a path out of it."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name or Path(name).is_absolute():
+        raise CocobenchError(f"{path}: {what} '{name}' must be one directory name (no '/', '..' or absolute path); rename it")
+    return name
 
 
 def _plan_run(settings: dict[str, Any], seed: int, label: str, out_dir: Path) -> PlannedRun:
@@ -123,27 +135,72 @@ def _warmup_settings(warmup: Any, defaults: dict[str, Any], path: str | Path) ->
     return settings
 
 
-def warmup_identity(cfg: RunConfig) -> str:
+def warmup_identity(cfg: RunConfig, data_fingerprints: dict[str, Any] | None = None) -> str:
     """What a run records as its warm start: readable (method, epochs) plus a hash of every setting that
-    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up)."""
+    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up), and of
+    its data's contents, not its path (`data_fingerprints`: a warm-up's recorded ones; else read)."""
     from cocobench.io import json_fingerprint
 
-    shaping = {"task": cfg.task, "data": cfg.data, "method": cfg.method, **cfg.options()}
+    data = data_fingerprints if data_fingerprints is not None else data_identity(cfg.data)
+    shaping = {"task": cfg.task, "data": data, "method": cfg.method, **cfg.options()}
     digest = json_fingerprint(shaping).split(":")[1][:8]
     return f"{cfg.method} {cfg.epochs} epochs #{digest}"
 
 
+def data_identity(data: str | None) -> dict[str, Any] | str | None:
+    """A data directory's train and test fingerprints, as its runs record them (the same data under two
+    paths is one warm start); its path while the suite has not generated it yet; None: the task's default."""
+    from cocobench.examples import find_split
+    from cocobench.io import file_fingerprint
+
+    if data is None:
+        return None
+    try:
+        return {f"{split}_fingerprint": file_fingerprint(find_split(data, split)) for split in ("train", "test")}
+    except (CocobenchError, OSError):
+        return data
+
+
+def recorded_differences(run: PlannedRun) -> list[str]:
+    """How the finished run in the run's directory differs from the planned one ([]: it is this run)."""
+    from cocobench.results import read_results
+
+    recorded = read_results(Path(run.config.out) / RESULTS_FILE)
+    planned = {"method": run.config.method, "seed": run.config.seed, **({"task": run.config.task} if run.config.task else {})}
+    differing = [f"{key}: {recorded.get(key)!r} there, {value!r} here" for key, value in planned.items() if recorded.get(key) != value]
+    options = dict(recorded["options"])
+    expected = {**run.config.options(), **({"precision": run.config.precision} if run.config.precision != "auto" else {})}
+    if run.warmup is not None and options.get("warmup") == warmup_identity(run.warmup.config, run.warmup.config.data):
+        options["warmup"] = expected.get("warmup")  # recorded before the identity hashed the data's contents: its path's
+    differing += [f"{key}: {options.get(key, '<unset>')!r} there, {value!r} here" for key, value in expected.items() if options.get(key, "<unset>") != value]
+    differing += [f"{key}: {value!r} there, <unset> here" for key, value in options.items() if key not in expected and key not in RECORDED_ONLY]
+    return differing
+
+
+def check_finished_runs(planned: list[PlannedRun]) -> None:
+    """A run directory's results are reused only when they are the planned run's, whatever was there before."""
+    for run in planned:
+        if (Path(run.config.out) / RESULTS_FILE).is_file():
+            differing = recorded_differences(run)
+            if differing:
+                raise CocobenchError(f"'{run.config.out}' holds results of other settings than the suite's run {run.name} ({'; '.join(differing[:3])}); "
+                                     "pass --overwrite to run it again, or choose another --out")
+
+
 def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: bool = False, quiet: bool = False, only: str | None = None) -> tuple[Path, list[dict[str, Any]]]:
-    _, out_dir, planned = plan_suite(path, out)
+    _, out_dir, planned = plan_suite(path, out)  # checked whole before any data is generated
+    with directory_lock(out_dir, wait=True):  # another process of this suite may be generating the data
+        for generate in data_to_generate(path):
+            _generate(generate, path, quiet=quiet)
+    _, out_dir, planned = plan_suite(path, out)  # again: a warm-up's identity names its data's contents, generated now
     if only:
         selected = [p for p in planned if only in p.name]
         if not selected:
             raise CocobenchError(f"--only '{only}' matches no run of the suite")
         needed = {id(p.warmup) for p in selected if p.warmup is not None}  # a selected run needs its warm-up
         planned = [p for p in planned if p in selected or id(p) in needed]
-    with directory_lock(out_dir, wait=True):  # another process of this suite may be generating the data
-        for generate in data_to_generate(path):
-            _generate(generate, path, quiet=quiet)
+    if not overwrite:
+        check_finished_runs(planned)
     for position, run in enumerate(planned, start=1):
         _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
     results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
@@ -209,6 +266,7 @@ def _run_held(run: PlannedRun, position: int, total: int, *, overwrite: bool, qu
     if overwrite:
         _clear_run_dir(run_dir)
     if (run_dir / RESULTS_FILE).is_file():
+        check_finished_runs([run])  # another process may have finished it since the suite started
         log(f"[{position}/{total}] {run.name}: results exist, skipped", quiet)
         return
     if run.warmup is not None:

@@ -138,6 +138,21 @@ def test_codi_settings_are_options_of_codi_runs_only():
         RunConfig(codi_loss="l2").validate()
 
 
+def test_codi_records_none_of_the_curriculum_settings_it_ignores(tmp_path):
+    """CODI trains one stage of codi_thoughts thoughts: c, max_latent_stage, ... are not its options, so runs
+    that differ only in them pair, and results written when they were read as options still pair."""
+    from cocobench.results import read_results
+    from tests.test_report import make_results
+
+    plain, curriculum = RunConfig(method="codi"), RunConfig(method="codi", c=2, max_latent_stage=3, epochs_per_stage=1)
+    assert plain.options() == curriculum.options() and not {"c", "max_latent_stage", "epochs_per_stage"} & plain.options().keys()
+    assert RunConfig(method="codi", task="prosqa", c=2).run_name() == "prosqa-codi-seed0"
+    assert {"c", "max_latent_stage"} <= RunConfig(method="coconut").options().keys() <= RunConfig(method="pause").options().keys() | {"k"}
+    old = make_results(method="codi", options={"c": 2, "max_latent_stage": 3, "codi_thoughts": 6})
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    assert read_results(tmp_path / "results.json")["options"] == {"codi_thoughts": 6, "precision": "fp32"}
+
+
 # --- the loss against a slow reference ----------------------------------------------------------------
 
 def reference_states(model, ids_row: list[int], latent_id: int):

@@ -140,6 +140,12 @@ def test_stats_with_an_explicit_task_and_bad_inputs(tmp_path):
     one_line_error(data("stats", custom, tmp_path / "bad.json"), "bad.json:2", "malformed")
 
 
+def test_a_named_task_that_another_task_recognises_is_refused(tiny_prosqa):
+    one_line_error(data("stats", tiny_prosqa / "test.json", "--task", "prontoqa"), "holds prosqa data, not prontoqa", "--task prosqa")
+    one_line_error(data("check", tiny_prosqa / "test.json", "--task", "prontoqa"), "holds prosqa data")
+    assert data("stats", tiny_prosqa / "test.json", "--task", "prosqa", "--json").exit_code == 0
+
+
 # ----------------------------------------------------------------------------------------------
 # data show
 

@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,30 @@ def test_a_directory_where_the_lock_file_goes_is_one_line(tmp_path):
         with directory_lock(tmp_path / "run", wait=True):
             pass
     assert (tmp_path / "run" / LOCK_FILE).is_dir()  # the user's, left alone
+
+
+def test_remove_outputs_is_all_or_nothing(tmp_path, monkeypatch):
+    """One output that cannot be removed (here: cannot be moved) leaves every output in place, in one line."""
+    import cocobench.io
+    from cocobench.errors import CocobenchError
+    from cocobench.io import remove_outputs
+
+    (tmp_path / "checkpoints" / "best").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "best" / "model.safetensors").write_text("weights")
+    (tmp_path / "config.yaml").write_text("lr: 1")
+    (tmp_path / "results.json").write_text("{}")
+    rename = os.rename
+
+    def refusing(src, dst, *args, **kwargs):
+        if Path(src).name == "results.json":
+            raise PermissionError(1, "Operation not permitted")
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(cocobench.io.os, "rename", refusing)
+    with pytest.raises(CocobenchError, match="cannot remove .*results.json.*nothing was removed"):
+        remove_outputs(tmp_path, ("checkpoints", "config.yaml", "results.json"))
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "checkpoints", "checkpoints/best", "checkpoints/best/model.safetensors", "config.yaml", "results.json"]
+    monkeypatch.undo()
+    remove_outputs(tmp_path, ("checkpoints", "config.yaml", "results.json"))
+    assert list(tmp_path.iterdir()) == []

@@ -27,6 +27,7 @@ import cocobench.models
 import cocobench.train
 from cocobench.cli import app
 from cocobench.methods.base import Method
+from cocobench.methods.codi import Codi
 from cocobench.progress import TrainingReporter
 
 ARGS = ["--method", "coconut", "--epochs", "3", "--model", "gpt2-tiny", "--batch-size", "4", "--grad-accum", "2", "--limit-train", "16",
@@ -62,9 +63,9 @@ def same_run(patch) -> None:
 
 
 # --- the kill points: each installs `stop()` at its place (stop: Ctrl-C here, or a kill in a child) ---
-def mid_epoch(epoch):
+def mid_epoch(epoch, method=Method):
     def install(patch, stop):
-        collate = Method.collate  # the trainer builds each micro-batch with its method's collate
+        collate = method.collate  # the trainer builds each micro-batch with its method's collate
 
         def collating(self, *args, **kwargs):
             Trainer.micro_batches += 1
@@ -72,7 +73,7 @@ def mid_epoch(epoch):
                 stop()
             return collate(self, *args, **kwargs)
 
-        patch.setattr(Method, "collate", collating)
+        patch.setattr(method, "collate", collating)
     return install
 
 
@@ -255,3 +256,68 @@ def test_resume_where_no_run_started_is_one_line(tiny_prosqa, tmp_path):
     (tmp_path / "notes" / "mine.txt").write_text("not a run")
     one_line_error(invoke("run", "--data", tiny_prosqa, *ARGS, "--out", tmp_path / "notes", "--resume"), "nothing to resume")
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["mine.txt"]
+
+
+# --- CODI: a thought projection saved beside the weights, from a state dict shared by `best` and `last` ---
+CODI_ARGS = ["--method", "codi", "--epochs", "2", "--model", "gpt2-tiny", "--batch-size", "4", "--grad-accum", "2", "--limit-train", "16",
+             "--limit-eval", "4", "--max-new-tokens", "12", "--eval-batch-size", "4", "--codi-thoughts", "2", "--lr", "1e-3", "--quiet"]
+CODI_KILL_POINTS = {"epoch-1-mid-epoch": mid_epoch(1, Codi), "epoch-1-between-best-and-last": between_best_and_last,
+                    "in-test-evaluation": in_test_evaluation}
+
+
+def every_checkpoint_holds_weights(patch) -> None:
+    """After each write of `best` or `last`, the directory holds the model's weights and the projection."""
+    save_checkpoint = cocobench.models.save_checkpoint
+
+    def saving(path, *args, **kwargs):
+        save_checkpoint(path, *args, **kwargs)
+        assert {"model.safetensors", "thought_projection.pt"} <= {p.name for p in Path(path).iterdir()}, path
+
+    patch.setattr(cocobench.models, "save_checkpoint", saving)
+
+
+@pytest.fixture(scope="module")
+def codi_reference(tiny_prosqa, tmp_path_factory):
+    out = tmp_path_factory.mktemp("codi-reference") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        same_run(patch)
+        every_checkpoint_holds_weights(patch)
+        result = invoke("run", "--data", tiny_prosqa, *CODI_ARGS, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert outcome(out)["best_epoch"] == 1  # both epochs improved: each wrote `best` and `last` from one state dict
+    return out
+
+
+@pytest.mark.parametrize("kill_point", CODI_KILL_POINTS)
+def test_a_codi_run_stopped_after_an_improving_epoch_resumes_to_the_same_weights(kill_point, codi_reference, tiny_prosqa, tmp_path):
+    out = tmp_path / "run"
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        same_run(patch)
+        CODI_KILL_POINTS[kill_point](patch, ctrl_c)
+        assert invoke("run", "--data", tiny_prosqa, *CODI_ARGS, "--out", out).exit_code == 130
+    with pytest.MonkeyPatch.context() as patch:
+        same_run(patch)
+        every_checkpoint_holds_weights(patch)
+        resumed = invoke("run", "--out", out, "--resume", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    for which in ("last", "best"):
+        ours, theirs = weights(out, which), weights(codi_reference, which)
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), which
+    assert outcome(out) == outcome(codi_reference)
+
+
+def test_a_finished_codi_run_resumes(codi_reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(codi_reference, out)
+    (out / "results.json").unlink()  # as if killed after its last checkpoint, before its results
+    with pytest.MonkeyPatch.context() as patch:
+        same_run(patch)
+        resumed = invoke("run", "--out", out, "--resume", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert outcome(out) == outcome(codi_reference)

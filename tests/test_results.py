@@ -35,6 +35,13 @@ MALFORMED = [
     (lambda r: json.dumps({**r, "samples": r["samples"][1:]}), "samples hold"),
     # every sample there, one of them edited: only the count of correct ones disagrees
     (lambda r: json.dumps({**r, "samples": [{**r["samples"][0], "correct": False}, *r["samples"][1:]]}), "metrics say 8/10 correct but samples hold 7/10"),
+    # the numbers tables print and compare tests must be the samples' own
+    (lambda r: json.dumps({**r, "metrics": {**r["metrics"], "accuracy": 0.99}}), "metrics.accuracy is 0.99 but the samples give 0.8"),
+    (lambda r: json.dumps({**r, "metrics": {**r["metrics"], "correct": 0, "total": 0, "accuracy": 0.5}, "samples": []}), "no samples"),
+    (lambda r: json.dumps({**r, "metrics": {**r["metrics"], "generated_tokens_mean": 2.0}}), "generated_tokens_mean is 2.0 but the samples give 6.0"),
+    (lambda r: json.dumps({**r, "metrics": {**r["metrics"], "forward_passes_mean": -7.0},
+                           "samples": [{**s, "forward_passes": -7} for s in r["samples"]]}), "samples[0].forward_passes must be >= 0"),
+    (lambda r: json.dumps({**r, "method": ""}), "field 'method' is empty"),
 ]
 
 

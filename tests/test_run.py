@@ -184,6 +184,31 @@ def test_an_interrupted_suite_resumes_its_run_where_it_stopped(tiny_prosqa, tmp_
     assert json.loads((run / "results.json").read_text())["samples"] == json.loads((tmp_path / "whole" / run.name / "results.json").read_text())["samples"]
 
 
+def test_a_suite_reuses_only_results_of_its_own_settings(tiny_prosqa, tmp_path):
+    """A finished run is skipped only when it records the planned settings: a suite changed since (or a run
+    copied in by hand) stops in one line naming the difference and --overwrite, before any training."""
+    import shutil
+
+    suite = tmp_path / "suite.yaml"
+    text = (f"name: tiny\ndefaults: {{data: '{tiny_prosqa}', model: gpt2-tiny, epochs: 1, batch_size: 8, grad_accum: 1, max_new_tokens: 16}}\n"
+            "runs:\n  - {method: cot, seeds: [0]}\n  - {method: no-cot, seeds: [0]}\n")
+    suite.write_text(text)
+    out = tmp_path / "out"
+    assert invoke("suite", suite, "--out", out, "--quiet").exit_code == 0
+    cot, no_cot = out / f"{tiny_prosqa.name}-cot-seed0", out / f"{tiny_prosqa.name}-no-cot-seed0"
+    stamp = (cot / "results.json").stat().st_mtime_ns
+    suite.write_text(text.replace("epochs: 1", "epochs: 2"))
+    one_line_error(invoke("suite", suite, "--out", out, "--quiet"), str(cot), "epochs: 1 there, 2 here", "--overwrite")
+    assert (cot / "results.json").stat().st_mtime_ns == stamp
+    suite.write_text(text)
+    shutil.rmtree(no_cot)
+    shutil.copytree(cot, no_cot)  # another run's results where the suite's no-cot run belongs
+    one_line_error(invoke("suite", suite, "--out", out, "--quiet"), "method: 'cot' there, 'no-cot' here")
+    again = invoke("suite", suite, "--out", out, "--quiet", "--overwrite", "--only", "no-cot")
+    assert again.exit_code == 0, again.output
+    assert json.loads((no_cot / "results.json").read_text())["method"] == "no-cot"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -201,6 +226,12 @@ def test_run_bad_input_is_one_line_exit_2(args, message, tiny_prosqa, tmp_path):
     assert not (tmp_path / "x").exists()  # rejected before any work
 
 
+def test_run_refuses_a_task_the_data_is_not(tiny_prosqa, tmp_path):
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--task", "prontoqa", "--method", "cot", "--out", tmp_path / "x", *FAST),
+                   "holds prosqa data, not prontoqa")
+    assert not (tmp_path / "x").exists()
+
+
 def test_run_data_errors(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "train.json").write_text("[]")
@@ -210,6 +241,20 @@ def test_run_data_errors(tmp_path):
     cfg.write_text("method: cot\nlearnin-rate: 1\n")
     result = invoke("run", "--task", "prosqa", "--config", cfg, "--quiet")
     assert result.exit_code == 2 and "unknown key 'learnin-rate'" in result.output
+
+
+def test_eval_of_a_checkpoint_without_cocobench_json_says_how_it_is_taken(tiny_prosqa, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--limit-train", "8", "--limit-eval", "2", "--out", out, *FAST).exit_code == 0
+    plain = tmp_path / "plain"
+    shutil.copytree(out / "checkpoints" / "best", plain)
+    (plain / "cocobench.json").unlink()
+    result = invoke("eval", "--checkpoint", plain, "--data", tiny_prosqa / "test.json", "--out", tmp_path / "eval", "--quiet")
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stderr.split())
+    assert "has no cocobench.json" in note and "evaluated as a CoT model" in note
 
 
 def test_eval_rejects_a_directory_that_is_not_a_model(tiny_prosqa, tmp_path):
@@ -240,6 +285,25 @@ def test_init_from_starts_from_the_checkpoint_and_is_part_of_the_runs_identity(t
             assert torch.allclose(tensor, weights(start.parent.parent, "best")[key], atol=1e-6), key
     result = invoke("compare", tmp_path / "x", tmp_path / "y")
     assert result.exit_code == 1 and "options differ" in result.stdout and "init_from" in result.stdout
+
+
+def test_init_from_must_be_the_runs_model_and_read_its_data(tiny_prosqa, tmp_path):
+    """A Llama checkpoint is not recorded as gpt2-tiny, and a checkpoint whose tokenizer knows other data's
+    words is not trained on <unk>: both refused in one line before anything is written."""
+    small = ["--epochs", "1", "--limit-train", "8", "--limit-eval", "2", *FAST]
+    llama = tmp_path / "llama"
+    assert invoke("run", "--data", tiny_prosqa, "--method", "cot", "--out", llama, *small, "--model", "llama-tiny").exit_code == 0
+    start = llama / "checkpoints" / "last"
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", start, "--out", tmp_path / "run", *small),
+                   "holds 'llama-tiny', not --model gpt2-tiny", "--model llama-tiny")
+    assert not (tmp_path / "run").exists()
+    prontoqa = tmp_path / "prontoqa"
+    assert invoke("gen", "prontoqa", "--out", prontoqa, "--train", "8", "--valid", "2", "--test", "2", "--quiet").exit_code == 0
+    other = tmp_path / "other"
+    assert invoke("run", "--data", prontoqa, "--method", "cot", "--out", other, *small).exit_code == 0
+    one_line_error(invoke("run", "--data", tiny_prosqa, "--method", "cot", "--init-from", other / "checkpoints" / "last", "--out", tmp_path / "run", *small),
+                   "unknown to the tokenizer", "--init-from")
+    assert not (tmp_path / "run").exists()
 
 
 def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path):
@@ -327,6 +391,32 @@ def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path
     assert resumed.exit_code == 0, resumed.output
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["eval_batch_size"] == 3 and saved["lr"] == 0.001
+
+
+def test_resume_trusts_the_checkpoint_not_the_files_beside_it(tiny_prosqa, tmp_path):
+    """config.yaml and start.json are editable copies: a resume judges its settings by what the checkpoint
+    recorded, refuses when either file is gone, and fingerprints the validation file (it picks `best`)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prosqa, data)
+    out = tmp_path / "run"
+    assert invoke("run", "--data", data, "--method", "cot", "--epochs", "1", "--out", out, *FAST).exit_code == 0
+    config = (out / "config.yaml").read_text()
+    (out / "config.yaml").write_text(config.replace("lr: 0.001", "lr: 0.5"))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "cannot resume", "lr (0.001 -> 0.5)")
+    (out / "config.yaml").unlink()
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "config.yaml is missing", "--overwrite")
+    (out / "config.yaml").write_text(config)
+    start = (out / "start.json").read_text()
+    (out / "start.json").unlink()
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "start.json is missing")
+    (out / "start.json").write_text(start)
+    valid = (data / "valid.json").read_bytes()
+    (data / "valid.json").write_text(json.dumps(json.loads(valid)[:-1]))
+    one_line_error(invoke("run", "--out", out, "--resume", "--quiet"), "valid data (its file differs from the run's start)")
+    (data / "valid.json").write_bytes(valid)
+    assert invoke("run", "--out", out, "--resume", "--quiet").exit_code == 0
 
 
 def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tmp_path, monkeypatch):
@@ -451,6 +541,32 @@ def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(replaced.stdout)["total"] == 8
     one_line_error(invoke(*evaluate, "--overwrite", "--json", "--format", "csv"), "--json means --format json")
+    import shutil
+
+    shutil.copytree(out / "checkpoints" / "best", tmp_path / "elsewhere" / "best")  # another model, as far as `out` knows
+    results = (out / "results.json").read_bytes()
+    one_line_error(invoke("eval", "--checkpoint", tmp_path / "elsewhere" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite"),
+                   "is the run directory of other checkpoints", "choose another --out")
+    assert (out / "results.json").read_bytes() == results
+    assert invoke("eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite", "--quiet").exit_code == 0
+
+
+def test_overwrite_that_cannot_remove_a_file_removes_nothing(tiny_prosqa, tmp_path):
+    """An immutable checkpoints/ (chattr +i; root only): `run --overwrite` stops in one line, every old
+    file still in place, instead of a traceback after emptying best and last."""
+    import subprocess
+
+    out = tmp_path / "run"
+    args = ["run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--limit-train", "8", "--limit-eval", "2", "--out", out, *FAST]
+    assert invoke(*args).exit_code == 0
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    if subprocess.run(["chattr", "+i", str(out / "checkpoints")], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i needs root and a filesystem that supports it")
+    try:
+        one_line_error(invoke(*args, "--overwrite"), "cannot remove", "checkpoints", "nothing was removed")
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(out / "checkpoints")], check=True)
 
 
 def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosqa, tmp_path, monkeypatch):

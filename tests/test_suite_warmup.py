@@ -55,10 +55,34 @@ runs:
     assert plan_suite(other, tmp_path / "out")[2][1].config.warmup != by_name["prosqa-cot-seed0"].config.warmup
 
 
+@pytest.mark.parametrize("suite_name, run_name", [("s", "x/../../../escaped"), ("s", "/tmp/abs"), ("s", ".."), ("../up", "ok")])
+def test_suite_and_run_names_are_one_directory(tmp_path, suite_name, run_name):
+    suite = write_suite(tmp_path, f"name: '{suite_name}'\ndefaults: {{task: prosqa, {FAST}}}\nruns:\n  - {{method: cot, name: '{run_name}'}}\n")
+    with pytest.raises(CocobenchError, match="must be one directory name"):
+        plan_suite(suite)
+    one_line_error(invoke("suite", suite, "--out", tmp_path / "out", "--quiet"), "must be one directory name")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_warmup_identity_names_the_datas_contents_not_its_path(tiny_prosqa, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_prosqa, copy)
+    identities = []
+    for data in (tiny_prosqa, copy):
+        suite = write_suite(tmp_path, f"warmup: {{epochs: 2}}\ndefaults: {{data: '{data}', {FAST}}}\nruns:\n  - {{method: coconut}}\n")
+        identities.append(plan_suite(suite, tmp_path / "out")[2][1].config.warmup)
+    assert identities[0] == identities[1]
+    (copy / "train.json").write_text(json.dumps(json.loads((copy / "train.json").read_text())[:-1]))
+    assert plan_suite(suite, tmp_path / "out")[2][1].config.warmup != identities[0]
+
+
 @pytest.mark.parametrize("warmup, run, message", [
     ("{epochs: 2}", "{method: cot, init_from: somewhere}", "add 'warmup: false'"),
     ("{epochs: 2, seed: 3}", "{method: cot}", "cannot set 'seed'"),
     ("[cot]", "{method: cot}", "'warmup' must be a mapping"),
+    ("{epochs: 2}", "{method: coconut, model: llama-tiny}", "starts from the warmup's 'gpt2-tiny'"),
 ])  # fmt: skip
 def test_bad_warmups_are_refused(tmp_path, warmup, run, message):
     suite = write_suite(tmp_path, f"warmup: {warmup}\ndefaults: {{task: prosqa}}\nruns:\n  - {run}\n")

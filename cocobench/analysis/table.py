@@ -181,19 +181,24 @@ def _split_warm_starts(results: list[dict[str, Any]]) -> tuple[list[dict[str, An
             methods += [r["method"]] if r["method"] not in methods else []
     by_identity: dict[str, list[dict[str, Any]]] = {}
     for w in warmups:
-        by_identity.setdefault(_warm_start_identity(w), []).append(w)
+        for identity in _warm_start_identities(w):
+            by_identity.setdefault(identity, []).append(w)
     return rows, [WarmStart(identity, methods, _cell(by_identity[identity]) if identity in by_identity else None)
                   for identity, methods in used.items()]
 
 
-def _warm_start_identity(result: dict[str, Any]) -> str | None:
+def _warm_start_identities(result: dict[str, Any]) -> set[str]:
+    """The identities a warm-up's runs may record: hashing its data's fingerprints, and (results written
+    before that) its data's path. None for a config from another cocobench version: it matches no row."""
     from cocobench.config import coerce, normalize_keys
     from cocobench.suite import warmup_identity
 
     try:
-        return warmup_identity(coerce(normalize_keys(result["config"], "results config")))
-    except CocobenchError:  # a config from another cocobench version: it matches no row
-        return None
+        cfg = coerce(normalize_keys(result["config"], "results config"))
+    except CocobenchError:
+        return set()
+    fingerprints = cfg.data and {key: result["data"].get(key) for key in ("train_fingerprint", "test_fingerprint")}
+    return {warmup_identity(cfg, fingerprints), warmup_identity(cfg, cfg.data)}
 
 
 def _agrees(shown: dict[str, Any], options: dict[str, Any]) -> bool:

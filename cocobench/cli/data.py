@@ -39,7 +39,7 @@ def stats_command(
 
     output = check_format(output_format, "data stats", FORMATS, json_alias=as_json)
     loaded = [(file, load_examples(file)) for file in files]  # every file valid before any output
-    stats = [{"file": str(file), **file_stats(examples, resolve_task(examples, task))} for file, examples in loaded]
+    stats = [{"file": str(file), **file_stats(examples, resolve_task(examples, task, file))} for file, examples in loaded]
     if output == "json":
         print_json({"files": stats})
     else:
@@ -111,7 +111,7 @@ def compare_command(
 
     output = check_format(output_format, "data compare", FORMATS, json_alias=as_json)
     a, b = load_examples(file_a), load_examples(file_b)
-    task_a, task_b = resolve_task(a, task), resolve_task(b, task)
+    task_a, task_b = resolve_task(a, task, file_a), resolve_task(b, task, file_b)
     if task is None and task_a is not task_b:
         names = [t.name if t else "unrecognised" for t in (task_a, task_b)]
         raise CocobenchError(f"{file_a} is {names[0]} but {file_b} is {names[1]}; compare two files of one task, or pass --task")
@@ -188,7 +188,7 @@ def check_command(
     jobs = []
     for file in files:  # load and resolve everything first: a bad last file fails before any report
         examples = load_examples(file)
-        resolved = resolve_task(examples, task)
+        resolved = resolve_task(examples, task, file)
         if resolved is None and examples:
             raise CocobenchError(f"{file}: no task recognises its first example; pass --task (one of {', '.join(task_names())})")
         jobs.append((file, examples, resolved))
