@@ -62,6 +62,15 @@ def positive(option: str, value: int) -> None:
         raise CocobenchError(f"{option} must be a positive integer, got {value}")
 
 
+MAX_EPOCHS = 100_000  # far past any schedule in the paper (50); the schedule and estimates walk every epoch
+
+
+def epoch_count(option: str, value: int) -> None:
+    positive(option, value)
+    if value > MAX_EPOCHS:
+        raise CocobenchError(f"{option} must be at most {MAX_EPOCHS:,}, got {value}; lower it")
+
+
 def at_least_one_thought(option: str, value: int) -> None:
     if value < 1:
         raise CocobenchError(f"{option} must be at least 1 continuous thought per step, got {value}")
@@ -143,7 +152,7 @@ class RunSettings:
 class TrainingSettings:
     """The optimizer and its schedule: AdamW at a constant learning rate, no warm-up (the paper's choice)."""
 
-    epochs: int = setting(50, "Training epochs.", check=positive)
+    epochs: int = setting(50, "Training epochs.", check=epoch_count)
     batch_size: int = setting(32, "Examples per micro-batch (per process).", check=positive)
     grad_accum: int = setting(4, "Micro-batches per optimizer step (32 x 4: the paper's effective batch of 128).", check=positive)
     lr: float = setting(1e-4, "AdamW learning rate (constant).", check=greater_than_zero)

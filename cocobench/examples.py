@@ -54,6 +54,8 @@ def load_examples(path: str | Path) -> list[Example]:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CocobenchError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg}); regenerate or fix the file") from None
+        except RecursionError:
+            raise too_deep(path) from None
         if not isinstance(records, list):
             raise CocobenchError(f"{path}: expected a JSON array of examples")
         return [validate_example(r, f"{path}: example {i}") for i, r in enumerate(records)]
@@ -67,6 +69,8 @@ def load_examples(path: str | Path) -> list[Example]:
             if not examples and _is_one_json_value(text):
                 raise CocobenchError(f"{path}: expected a JSON array of examples (or one example object per line), got a single JSON value over several lines") from None
             raise CocobenchError(f"{path}:{lineno}: malformed JSON line ({exc.msg}); expected one example object per line") from None
+        except RecursionError:
+            raise too_deep(f"{path}:{lineno}") from None
         examples.append(validate_example(record, f"{path}:{lineno}"))
     return examples
 
@@ -75,9 +79,14 @@ def _is_one_json_value(text: str) -> bool:
     """Whether the whole file is one JSON value (a pretty-printed object, not JSON Lines)."""
     try:
         json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return True
+
+
+def too_deep(where: str | Path) -> CocobenchError:
+    """JSON nested past Python's recursion limit: no example or results file is, so the file is not one."""
+    return CocobenchError(f"{where}: JSON nested too deeply to be examples or results; regenerate or fix the file")
 
 
 def dump_examples(examples: Sequence[Example]) -> str:

@@ -44,6 +44,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise CocobenchError(f"cannot write the file '{path}': it is a directory; pass a file path")
     ensure_writable_dir(path.parent)
     with _creating(path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -212,6 +214,8 @@ def directory_lock(path: str | Path, *, beside: bool = False, wait: bool = False
                 raise DirectoryInUse(path, holder)
             time.sleep(LOCK_POLL_SECONDS)
             continue
+        if lock.is_dir() and not lock.is_symlink():  # not ours to remove: someone made it by hand
+            raise CocobenchError(f"the lock '{lock}' is a directory, not a cocobench lock file; remove it and run the command again")
         stale_removals += 1  # a stale lock is removed, then taken; another process may win that race
         if stale_removals > 3:
             raise CocobenchError(f"could not lock '{path}': another process keeps taking it; choose another --out")
@@ -253,7 +257,7 @@ def _lock_holder(lock: Path) -> int | None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large (a damaged lock)
         return False
     except PermissionError:
         return True  # exists, another user's

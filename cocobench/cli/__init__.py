@@ -6,6 +6,7 @@ Errors the user can fix become one line on stderr and exit code 2, in one place:
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -35,6 +36,11 @@ class _RootGroup(TyperGroup):
             _fail(exc.format_message().replace("\n", " ") + hint)
         except click_exceptions.ClickException as exc:
             _fail(exc.format_message().replace("\n", " "))
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            # a path the file system cannot name (a 300-character --out): whichever command met it first
+            _fail(f"path too long for the file system: '{exc.filename}'; choose a shorter path")
         except Interrupted as exc:
             print(f"interrupted: {exc}", file=sys.stderr)
             sys.exit(130)

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option
+from cocobench.errors import CocobenchError
 
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
 THOUGHT_FORMATS = ("rich", "json")
@@ -109,6 +110,8 @@ def thoughts_command(
     from cocobench.io import atomic_write_json
 
     output = check_format(output_format, "analyze thoughts", THOUGHT_FORMATS)
+    if out is not None and out.is_dir():  # before the model is loaded: --out names a file
+        raise CocobenchError(f"--out '{out}' is a directory; pass a file path for the JSON, e.g. '{out / 'thoughts.json'}'")
     decoded = thoughts.run(checkpoint, data, index=index, k=k, top=top, overrides={"max_new_tokens": max_new_tokens, "quiet": quiet})
     if out is not None:
         atomic_write_json(out, decoded)

@@ -31,9 +31,10 @@ def gen_prontoqa(
     quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
-    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, seed as check_seed, split_sizes
 
     sizes = split_sizes(train, valid, test)
+    check_seed(seed)
     prontoqa.validate_hops(hops)
     out = data_out_dir(out, "prontoqa", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet, overwrite=overwrite)

@@ -34,9 +34,10 @@ def gen_prosqa(
     quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
-    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, seed as check_seed, split_sizes
 
     sizes = split_sizes(train, valid, test)
+    check_seed(seed)
     knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": min_hops, "max_hops": max_hops}
     prosqa.validate_knobs(**knobs)
     out = data_out_dir(out, "prosqa", overwrite=overwrite)
