@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from cocobench.errors import CocobenchError, unknown_name
+from cocobench.errors import CocobenchError
 
 METADATA_FILE = "cocobench.json"
 
@@ -161,7 +161,9 @@ def _load_pretrained(name: str):
             raise CocobenchError(f"model directory '{name}' is damaged or incomplete ({exc.__class__.__name__}: {detail}); "
                                  "pass an intact save_pretrained directory") from None
         if _misspelt_preset(name):
-            raise unknown_name("model", name, PRESETS) from None
+            close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.8)[0]
+            raise CocobenchError(f"unknown model '{name}'; did you mean '{close}'? presets: {', '.join(PRESETS)}; "
+                                 "or pass a save_pretrained directory or a hub id (org/name)") from None
         raise _not_a_model(name, offline) from None
     add_latent_tokens(tokenizer, model)
     model.config.pad_token_id = tokenizer.pad_token_id
