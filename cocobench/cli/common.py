@@ -83,12 +83,24 @@ def check_format(value: OutputFormat, command: str, formats: tuple[str, ...], *,
     """The format to print in: --json is `--format json`; a format this command cannot print is one line (exit 2)."""
     name = value.value
     if json_alias:
-        if name not in ("rich", "json"):
+        if name not in ("rich", "json") or (name == "rich" and option_given("output_format")):
             raise CocobenchError(f"--json means --format json, but --format {name} was also given; pass one of them")
         name = "json"
     if name not in formats:
         raise CocobenchError(f"`{command}` cannot print --format {name}; use one of {', '.join(formats)}")
     return name
+
+
+def option_given(parameter: str) -> bool:
+    """Whether the running command's option was given (on the command line or by the environment), not defaulted."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover (standalone click, older Typer)
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(parameter) if ctx is not None else None
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def print_json(obj: Any) -> None:

@@ -23,16 +23,24 @@ def table_command(
 
     Runs of one task and method whose options (other than the seed) or test files differ are never averaged: each variant gets its own row, labelled by the options that differ.
     """
-    render_paths(results, output_format.value, baseline, quiet=quiet, significance=significance)
+    from cocobench.cli.common import option_given
+
+    render_paths(results, output_format.value, baseline, quiet=quiet, significance=significance, baseline_given=option_given("baseline"))
 
 
-def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False, significance: bool = False) -> None:
-    """Print the table of these results files/directories in one of the formats (shared with `suite`)."""
+def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False, significance: bool = False,
+                 baseline_given: bool = False) -> None:
+    """Print the table of these results files/directories in one of the formats (shared with `suite`).
+    A `baseline_given` (named by the user, not the default) that no row has is an error, not a note."""
     from cocobench.cli.common import print_json, stderr, stdout
     from cocobench.analysis.table import build_table, render_csv, render_markdown, render_rich, to_json
+    from cocobench.errors import CocobenchError
     from cocobench.results import load_results
 
     table = build_table(load_results(results), baseline=baseline, significance=significance)
+    if baseline_given and not any(table.has_baseline(task) for task in table.tasks):
+        methods = sorted({row.method for row in table.rows})
+        raise CocobenchError(f"--baseline '{baseline}': no such runs among these results; pass one of their methods: {', '.join(methods)}")
     if not quiet and not any(table.has_baseline(task) for task in table.tasks):
         stderr.print(f"note: no '{baseline}' runs among these results, so no differences are shown; pick another row with --baseline", markup=False)
     if output_format == "json":
