@@ -219,7 +219,8 @@ def test_table_baseline_that_no_row_has(tmp_path):
     from tests.test_compare import make_results, write_run
 
     write_run(tmp_path / "run", make_results(method="coconut"))
-    one_line_error(invoke("table", tmp_path / "run", "--baseline", "nosuch"), "--baseline 'nosuch'", "coconut")
+    one_line_error(invoke("table", tmp_path / "run", "--baseline", "nosuch"), "unknown --baseline method 'nosuch'", "coconut")
+    one_line_error(invoke("table", tmp_path / "run", "--baseline", "cocnut"), "did you mean 'coconut'?")
     result = invoke("table", tmp_path / "run")  # the default baseline, absent: a note, and the table
     assert result.exit_code == 0 and "note: no 'cot' runs" in result.stderr
 
