@@ -63,6 +63,15 @@ def positive(option: str, value: int) -> None:
         raise CocobenchError(f"{option} must be a positive integer, got {value}")
 
 
+MAX_EPOCHS = 100_000  # far past any schedule in the paper (50); the schedule and estimates walk every epoch
+
+
+def epoch_count(option: str, value: int) -> None:
+    positive(option, value)
+    if value > MAX_EPOCHS:
+        raise CocobenchError(f"{option} must be at most {MAX_EPOCHS:,}, got {value}; lower it")
+
+
 def at_least_one_thought(option: str, value: int) -> None:
     if value < 1:
         raise CocobenchError(f"{option} must be at least 1 continuous thought per step, got {value}")
@@ -149,7 +158,7 @@ class RunSettings:
 class TrainingSettings:
     """The optimizer and its schedule: AdamW at a constant learning rate, no warm-up (the paper's choice)."""
 
-    epochs: int = setting(50, "Training epochs.", check=positive)
+    epochs: int = setting(50, "Training epochs.", check=epoch_count)
     batch_size: int = setting(32, "Examples per micro-batch (per process).", check=positive)
     grad_accum: int = setting(4, "Micro-batches per optimizer step (32 x 4: the paper's effective batch of 128).", check=positive)
     lr: float = setting(1e-4, "AdamW learning rate (constant).", check=greater_than_zero)
@@ -362,26 +371,42 @@ def _name_part(name: str, value: Any) -> str:
 
 def normalize_keys(mapping: dict[str, Any], source: str) -> dict[str, Any]:
     """Accept `max-latent-stage` or `max_latent_stage`; reject keys that are not settings."""
-    out = {}
+    out, spelt = {}, {}
     for key, value in mapping.items():
         name = str(key).replace("-", "_")
         if name not in FIELD_NAMES:
             close = difflib.get_close_matches(flag(name), [flag(n) for n in FIELD_NAMES], n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise CocobenchError(f"unknown key '{key}' in {source}; {hint}see `cocobench run --help` for the settings")
-        out[name] = value
+        if name in out:  # `max-latent-stage` and `max_latent_stage` both: which one was meant?
+            raise CocobenchError(f"'{spelt[name]}' and '{key}' in {source} are the same setting; keep one of them")
+        out[name], spelt[name] = value, key
     return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
+    class _UniqueKeyLoader(yaml.SafeLoader):
+        """safe_load, except that a key given twice in one mapping is an error (PyYAML keeps the last, silently)."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden below it
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key '{key}' given twice", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise CocobenchError(f"YAML file '{path}' {what}; pass a YAML file")  # --config or a suite
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError:
         raise CocobenchError(f"{path}: not UTF-8 text (a binary file?); pass a YAML file") from None
     except yaml.YAMLError as exc:

@@ -6,7 +6,9 @@ str) and `answer` (str). Task-specific fields (ProsQA's `edges`, `root`, ...) ar
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,9 @@ def load_examples(path: str | Path) -> list[Example]:
     path = Path(path)
     if path.is_dir():
         raise CocobenchError(f"data file '{path}' is a directory; pass a .json or .jsonl file (a split such as '{path / 'test.json'}')")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CocobenchError(f"data file '{path}' does not exist; pass an existing .json or .jsonl file")
+    require_regular_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -54,6 +57,8 @@ def load_examples(path: str | Path) -> list[Example]:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CocobenchError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg}); regenerate or fix the file") from None
+        except RecursionError:
+            raise too_deep(path) from None
         if not isinstance(records, list):
             raise CocobenchError(f"{path}: expected a JSON array of examples")
         return [validate_example(r, f"{path}: example {i}") for i, r in enumerate(records)]
@@ -67,6 +72,8 @@ def load_examples(path: str | Path) -> list[Example]:
             if not examples and _is_one_json_value(text):
                 raise CocobenchError(f"{path}: expected a JSON array of examples (or one example object per line), got a single JSON value over several lines") from None
             raise CocobenchError(f"{path}:{lineno}: malformed JSON line ({exc.msg}); expected one example object per line") from None
+        except RecursionError:
+            raise too_deep(f"{path}:{lineno}") from None
         examples.append(validate_example(record, f"{path}:{lineno}"))
     return examples
 
@@ -75,9 +82,14 @@ def _is_one_json_value(text: str) -> bool:
     """Whether the whole file is one JSON value (a pretty-printed object, not JSON Lines)."""
     try:
         json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return True
+
+
+def too_deep(where: str | Path) -> CocobenchError:
+    """JSON nested past Python's recursion limit: no example or results file is, so the file is not one."""
+    return CocobenchError(f"{where}: JSON nested too deeply to be examples or results; regenerate or fix the file")
 
 
 def dump_examples(examples: Sequence[Example]) -> str:
@@ -114,10 +126,30 @@ def find_split(data_dir: str | Path, split: str) -> Path:
         raise CocobenchError(f"data directory '{data_dir}' does not exist; generate one with `cocobench gen`")
     candidates = [data_dir / f"{split}.json", data_dir / f"{split}.jsonl"]
     candidates += sorted(data_dir.glob(f"*_{split}.json")) + sorted(data_dir.glob(f"*_{split}.jsonl"))
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise CocobenchError(f"data directory '{data_dir}' has no {split} split; expected {split}.json or {split}.jsonl")
+    present = [c for c in candidates if os.path.lexists(c)]  # a broken link too: it is there, and wrong
+    if not present:
+        raise CocobenchError(f"data directory '{data_dir}' has no {split} split; expected {split}.json or {split}.jsonl")
+    if len(present) > 1:  # which one a run used would depend on a lookup order nobody sees
+        raise CocobenchError(f"data directory '{data_dir}' has {len(present)} {split} splits ({', '.join(p.name for p in present)}); keep one of them")
+    require_regular_file(present[0])
+    return present[0]
+
+
+def require_regular_file(path: Path) -> None:
+    """A split that is there but cannot be read as a file: say what it is (never "no such split")."""
+    if path.is_file():
+        return
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+            raise CocobenchError(f"data file '{path}' is a symbolic link loop; point it at a JSON or JSON Lines file") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CocobenchError(f"data file '{path}' is a symbolic link loop; point it at a JSON or JSON Lines file") from None
+            raise CocobenchError(f"data file '{path}' is a broken symbolic link (to '{os.readlink(path)}'); point it at an existing file") from None
+    kind = "a directory" if path.is_dir() else "a FIFO" if path.is_fifo() else "a device" if path.is_char_device() or path.is_block_device() else "not a regular file"
+    raise CocobenchError(f"data file '{path}' is {kind}, not a regular file; replace it with a JSON or JSON Lines file")
 
 
 def sequence_text(example: Example) -> str:

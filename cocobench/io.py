@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -44,9 +46,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise CocobenchError(f"cannot write the file '{path}': it is a directory; pass a file path")
     ensure_writable_dir(path.parent)
     with _creating(path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -54,6 +58,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        remove_dead_temporaries(path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -71,28 +76,64 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     ensure_writable_dir(path.parent)
     with _creating(path):
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     old = path.with_name(f".{path.name}.old")
     set_aside = False
     try:
         yield tmp
-        if path.exists():
+        if os.path.lexists(path):
             # Two renames so a crash leaves either the old or the new directory, never a mix.
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
             os.replace(path, old)
             set_aside = True
             os.replace(tmp, path)
             set_aside = False
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)  # a symbolic link set aside is unlinked (rmtree refuses links)
         else:
             os.replace(tmp, path)
+        remove_dead_temporaries(path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if set_aside:  # the new directory never arrived: put the old one back where it was
             os.replace(old, path)
         raise_if_disk_full(exc, path)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, a symbolic link or a directory tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]  # short: names have a length limit
+
+
+def _writer() -> str:
+    return f"{_host()}-{os.getpid()}"
+
+
+def _temporary_prefix(path: Path) -> str:
+    """`.NAME.HOST-PID.`: a temporary names its writer, so that a later write of NAME can tell the
+    temporaries of a killed writer (gone from this host) from those of one still writing."""
+    return f".{path.name}.{_writer()}."
+
+
+def remove_dead_temporaries(path: str | Path) -> None:
+    """Remove the `.NAME.HOST-PID.*.tmp` files and folders that killed writers of `path` left: this
+    host's, of processes that no longer exist. Another host's, or a live process's, are left alone."""
+    path = Path(path)
+    host, ours = _host(), os.getpid()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        writer = leftover.name[len(path.name) + 2:].rsplit(".", 2)[0]  # HOST-PID (mkstemp adds .RANDOM.tmp)
+        writer_host, _, pid = writer.rpartition("-")
+        if writer_host == host and pid.isdigit() and int(pid) != ours and not _alive(int(pid)):
+            _remove(leftover)
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -281,3 +322,14 @@ def _lock_holder(lock: Path) -> int | None:
         return int(lock.read_text().strip())
     except (OSError, ValueError):
         return None  # gone, or the holder has not written its pid yet
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a killed writer's temporaries are removed)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import json
 import os
 from collections.abc import Iterable
@@ -81,6 +82,28 @@ def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbo
     return model, tokenizer
 
 
+def _local_model_dir(name: str) -> Path | None:
+    """The directory `name` names, or None for a hub id. Anything that reads as a path (it exists, or
+    starts with `.`, `/` or `~`, or has more than one `/`: a hub id is `org/name`) is one, and must be a
+    save_pretrained directory: a missing path is not looked up on the hub."""
+    path = Path(name).expanduser()
+    if not (path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1):
+        return None
+    if not path.exists():
+        raise CocobenchError(f"model directory '{name}' does not exist; pass a save_pretrained directory, a preset ({', '.join(PRESETS)}) or a hub id")
+    if not path.is_dir():
+        raise CocobenchError(f"model '{name}' is a file; pass a save_pretrained directory (it holds config.json and the weights)")
+    if not (path / "config.json").is_file():
+        raise CocobenchError(f"model directory '{name}' has no config.json; pass a directory written by save_pretrained")
+    return path
+
+
+def _misspelt_preset(name: str) -> bool:
+    """A name one typo from a preset (`gpt3-tiny`) is looked up in the cache only: its error says which preset,
+    at once, instead of after the hub's network retries."""
+    return "/" not in name and bool(difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.8))
+
+
 def _not_a_model(name: str, offline: bool) -> CocobenchError:
     close = difflib.get_close_matches(name, PRESETS, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -131,15 +154,23 @@ def _from_pretrained(name: str, local_files_only: bool = True):
 
 
 def _load_pretrained(name: str):
+    from safetensors import SafetensorError
+
     from cocobench.tokenizer import add_latent_tokens
 
-    path = Path(name)
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise CocobenchError(f"model directory '{name}' has no config.json; pass a directory written by save_pretrained")
+    path = _local_model_dir(name)
     offline = hub_offline()
-    try:  # a hub id: the cache first, then (unless offline) a download, as transformers does
-        model, tokenizer = _from_pretrained(name, local_files_only=path.is_dir() or offline)
-    except (OSError, ValueError, KeyError):
+    try:  # a directory as it is; a hub id: the cache first, then (unless offline) a download, as transformers does
+        model, tokenizer = _from_pretrained(str(path or name), local_files_only=path is not None or offline or _misspelt_preset(name))
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
+        if path is not None:  # truncated or random weights, a broken config or tokenizer
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise CocobenchError(f"model directory '{name}' is damaged or incomplete ({exc.__class__.__name__}: {detail}); "
+                                 "pass an intact save_pretrained directory") from None
+        if _misspelt_preset(name):
+            close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.8)[0]
+            raise CocobenchError(f"unknown model '{name}'; did you mean '{close}'? presets: {', '.join(PRESETS)}; "
+                                 "or pass a save_pretrained directory or a hub id (org/name)") from None
         raise _not_a_model(name, offline) from None
     add_latent_tokens(tokenizer, model)
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -159,7 +190,10 @@ def save_checkpoint(path: str | Path, model, tokenizer, metadata: dict[str, Any]
         tokenizer.save_pretrained(tmp)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for name, obj in (extra_files or {}).items():
-            torch.save(obj, tmp / name)
+            # through a buffer: torch.save's own error on a full disk names no errno, a plain write's does
+            buffer = io.BytesIO()
+            torch.save(obj, buffer)
+            (tmp / name).write_bytes(buffer.getbuffer())
 
 
 def require_checkpoint(path: str | Path, name: str = "checkpoint") -> Path:

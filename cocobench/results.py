@@ -207,6 +207,8 @@ def read_results(path: str | Path) -> dict[str, Any]:
         results = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CocobenchError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}), perhaps truncated; {REGENERATE}") from None
+    except RecursionError:
+        raise CocobenchError(f"{path}: JSON nested too deeply to be a results.json; {REGENERATE}") from None
     if not isinstance(results, dict):
         raise CocobenchError(f"{path}: expected a JSON object (a cocobench results file), got {type(results).__name__}; {REGENERATE}")
     version = results.get("schema_version")

@@ -76,8 +76,10 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
         if not isinstance(entry, dict):
             raise CocobenchError(f"{path}: run {position} must be a mapping with task, method and seeds")
         seeds = entry.get("seeds", [entry.get("seed", defaults.get("seed", 0))])
-        if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-            raise CocobenchError(f"{path}: run {position}: 'seeds' must be a list of integers")
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise CocobenchError(f"{path}: run {position}: 'seeds' must be a non-empty list of integers, got {seeds!r}")
+        if not isinstance(entry.get("warmup", True), bool):  # YAML's 'no' in quotes is a string, and true
+            raise CocobenchError(f"{path}: run {position}: 'warmup' must be true or false, got {entry['warmup']!r}")
         settings = {**normalize_keys(defaults, f"{path} defaults"), **normalize_keys({k: v for k, v in entry.items() if k not in RUN_KEYS | {"seed"}}, f"{path} run {position}")}
         label = f"-{path_component(str(entry['name']), f'run {position} name', path)}" if entry.get("name") else ""
         use_warmup = warmup_settings is not None and entry.get("warmup", True) is not False

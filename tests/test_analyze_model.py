@@ -74,7 +74,7 @@ def fake_categories(monkeypatch):
         right = sum(s["correct"] for s in samples) / len(samples)
         return {"Correct Label": right, "Incorrect Label": 1 - right}
 
-    module = types.SimpleNamespace(category_shares=category_shares, CATEGORIES=("Correct Label", "Incorrect Label"))
+    module = types.SimpleNamespace(category_shares=category_shares, check_completion=lambda completion: completion, CATEGORIES=("Correct Label", "Incorrect Label"))
     monkeypatch.setitem(sys.modules, "cocobench.analysis.paths", module)
     return calls
 

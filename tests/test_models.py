@@ -45,10 +45,31 @@ def test_preset_needs_training_texts():
 
 def test_unknown_model_name_is_a_user_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(CocobenchError, match=r"model 'gpt2-tny' is neither a preset \(gpt2-tiny.*did you mean 'gpt2-tiny'.*save_pretrained directory"):
+    with pytest.raises(CocobenchError, match=r"model 'gpt2-tny'; did you mean 'gpt2-tiny'\? presets: gpt2-tiny.*save_pretrained directory"):
         build_model_and_tokenizer("gpt2-tny", TEXTS)
+    with pytest.raises(CocobenchError, match=r"model 'nosuch-model' is neither a preset \(gpt2-tiny.*save_pretrained directory"):
+        build_model_and_tokenizer("nosuch-model", TEXTS)
     with pytest.raises(CocobenchError, match="no config.json"):
         build_model_and_tokenizer(str(tmp_path), TEXTS)
+
+
+def test_a_path_is_a_path_and_a_misspelt_preset_never_waits_on_the_network(tmp_path, monkeypatch):
+    """`./no/such/dir`, a file, or one typo from a preset: an error at once, never a hub download (and its retries)."""
+    import cocobench.models
+
+    def offline_only(name, local_files_only=True):
+        assert local_files_only, f"'{name}' was looked up on the hub"
+        raise OSError("not in the cache")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(cocobench.models, "_from_pretrained", offline_only)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    for name, message in (("./no/such/dir", "does not exist"), ("no/such/dir", "does not exist"), (str(tmp_path / "gone"), "does not exist"),
+                          ("weights.bin", "is a file"), ("gpt3-tiny", "did you mean 'gpt2-tiny'"), ("llama-tinyy", "did you mean 'llama-tiny'")):
+        with pytest.raises(CocobenchError, match=message):
+            build_model_and_tokenizer(name, TEXTS)
 
 
 @pytest.mark.parametrize("name", ["gpt2-tiny", "llama-tiny"])

@@ -361,7 +361,7 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, 
 def test_cli_unwritable_out_exits_2_before_generating(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = gen("--out", blocker / "out", "--train", 100_000_000)  # would take long if it started
+    result = gen("--out", blocker / "out", "--train", 9_000_000)  # would take long if it started
     assert result.exit_code == 2 and "choose another --out" in result.stderr
 
 

@@ -313,7 +313,7 @@ def test_cli_unwritable_out_exits_2_before_generating(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     for out in (blocker, blocker / "out"):
-        result = gen("--out", str(out), "--train", "100000000")  # would take hours if it started
+        result = gen("--out", str(out), "--train", "9000000")  # would take hours if it started
         assert result.exit_code == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "choose another --out" in lines[0], result.stderr

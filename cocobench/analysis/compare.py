@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cocobench.config import MAX_SEED
 from cocobench.errors import CocobenchError
 from cocobench.results import load_results
 from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
@@ -44,6 +45,9 @@ VERDICTS = (IDENTICAL, IMPROVED, WITHIN_NOISE, ONLY_IN_NEW, *FAILING)
 TOKEN_METRICS = ("generated_tokens_mean", "forward_passes_mean")
 
 
+MAX_BOOTSTRAP = 1_000_000  # the CI's quantiles are stable long before; the resamples are held in memory (3 ints each)
+
+
 @dataclass
 class Settings:
     alpha: float = 0.05  # significance of the McNemar test; the CI has confidence 1 - alpha
@@ -58,8 +62,10 @@ class Settings:
         for name, value in (("--tokens-rtol", self.tokens_rtol), ("--speed-rtol", self.speed_rtol)):
             if not value >= 0.0:  # also rejects nan
                 raise CocobenchError(f"{name} must be a non-negative fraction (0.05 = 5%), got {value}")
-        if self.bootstrap <= 0:
-            raise CocobenchError(f"--bootstrap must be a positive number of resamples, got {self.bootstrap}")
+        if not 0 < self.bootstrap <= MAX_BOOTSTRAP:
+            raise CocobenchError(f"--bootstrap must be a number of resamples in 1..{MAX_BOOTSTRAP:,}, got {self.bootstrap}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise CocobenchError(f"--seed must be in 0..{MAX_SEED} (2**32 - 1), got {self.seed}")
 
 
 # ----------------------------------------------------------------------------------------------

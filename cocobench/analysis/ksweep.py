@@ -55,7 +55,9 @@ def load_categorizer(completion: str | None = None) -> Categorize | None:
         if exc.name != "cocobench.analysis.paths":
             raise
         return None
-    options = {"completion": completion} if completion is not None else {}
+    from cocobench.analysis.paths import check_completion
+
+    options = {"completion": check_completion(completion)} if completion is not None else {}
     return lambda examples, samples, k: category_shares(examples, samples, k=k, **options)
 
 
@@ -63,7 +65,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
         overrides: dict[str, Any], completion: str | None = None) -> dict[str, Any]:
     """`cocobench analyze ksweep`: check everything, load the checkpoint once, sweep, write
     OUT/ksweep.json, ksweep.csv and ksweep.png (with matplotlib); returns the report."""
-    from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, file_fingerprint, holds_files
+    from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, file_fingerprint, holds_files, remove_outputs
     from cocobench.progress import log, quiet_libraries
     from cocobench.results import utc_now
     from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir, task_of
@@ -74,6 +76,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     checkpoint = require_checkpoint_dir(checkpoint)
     test_file, all_examples = read_test_examples(data)
     _read_runs(references)  # bad reference paths fail now, before the model loads
+    categorizer = load_categorizer(completion)  # and a bad --completion
     loaded = load_for_evaluation(checkpoint, overrides)
     cfg = loaded.cfg
     if not loaded.method.takes_k:
@@ -86,13 +89,14 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     examples = limited(all_examples, cfg)
     check_evaluation_fits(loaded, examples, tuple(ks))
     task = task_of(examples)
-    notes = []
-    categorize = load_categorizer(completion) if task == "prosqa" else None
+    notes = [note] if (note := limit_note(overrides, len(examples), len(all_examples))) else []
+    categorize = categorizer if task == "prosqa" else None
     if task != "prosqa":
         notes.append(f"reasoning categories are defined for ProsQA only; this data is {task}")
     elif categorize is None:
         notes.append("reasoning categories skipped: this cocobench has no cocobench.analysis.paths")
     with directory_lock(out_dir):
+        remove_outputs(out_dir, previous_outputs(out_dir))  # a sweep over other ks leaves none of its k<k> beside ours
         rows = sweep(loaded, examples, ks, out_dir=out_dir, task=task, test_file=test_file, started_at=started_at, categorize=categorize)
         reference, reference_notes = reference_rows(references, test_file, all_examples, categorize)
         report = {
@@ -109,6 +113,19 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
         log(f"note: {note}", cfg.quiet)
     log(f"k-sweep of {run_name} over k = {', '.join(map(str, ks))} -> {out_dir}", cfg.quiet)
     return report
+
+
+def limit_note(overrides: dict[str, Any], used: int, total: int) -> str | None:
+    """Say so when the run's own --limit-eval (not this command's) leaves examples out."""
+    if overrides.get("limit_eval") is None and used < total:
+        return f"the first {used} of {total} examples, the run's --limit-eval; pass --limit-eval {total} for all of them"
+    return None
+
+
+def previous_outputs(out_dir: Path) -> tuple[str, ...]:
+    """What an earlier sweep wrote into `out_dir` (k<k>/ folders, ksweep.*), and nothing of the user's."""
+    names = [p.name for p in out_dir.glob("k*") if p.is_dir() and p.name[1:].isdigit()] if out_dir.is_dir() else []
+    return (*sorted(names), "ksweep.json", "ksweep.csv", "ksweep.png")
 
 
 def sweep(loaded, examples: list[Example], ks: list[int], *, out_dir: Path, task: str, test_file: Path, started_at: str | None,

@@ -308,7 +308,9 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
         }
         atomic_write_json(out_dir / "probe.json", report)
         figures = plots(report, out_dir)
-    if not figures:
-        log(f"note: wrote no plots: install matplotlib ({PLOT_HINT})", cfg.quiet)
+    from cocobench.analysis.ksweep import limit_note
+
+    for note in filter(None, [limit_note(overrides, len(examples), len(all_examples)), None if figures else f"wrote no plots: install matplotlib ({PLOT_HINT})"]):
+        log(f"note: {note}", cfg.quiet)
     log(f"probe of {run_name} at k = {', '.join(map(str, ks))} -> {out_dir}", cfg.quiet)
     return report, examples

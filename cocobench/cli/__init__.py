@@ -6,7 +6,11 @@ Errors the user can fix become one line on stderr and exit code 2, in one place:
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import signal
 import sys
+import threading
 
 import typer
 from typer.core import TyperGroup
@@ -24,6 +28,10 @@ from cocobench.errors import CocobenchError, Interrupted
 
 class _RootGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        with _terminate_as_interrupt():
+            self._main(args, prog_name, complete_var, **extra)
+
+    def _main(self, args, prog_name, complete_var, **extra):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except CocobenchError as exc:
@@ -35,6 +43,11 @@ class _RootGroup(TyperGroup):
             _fail(exc.format_message().replace("\n", " ") + hint)
         except click_exceptions.ClickException as exc:
             _fail(exc.format_message().replace("\n", " "))
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            # a path the file system cannot name (a 300-character --out): whichever command met it first
+            _fail(f"path too long for the file system: '{exc.filename}'; choose a shorter path")
         except Interrupted as exc:
             print(f"interrupted: {exc}", file=sys.stderr)
             sys.exit(130)
@@ -48,8 +61,30 @@ class _RootGroup(TyperGroup):
         # as an Interrupted it reaches `main`, which says what happened and how to continue.
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise Interrupted("stopped by Ctrl-C") from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(f"stopped by {'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C's KeyboardInterrupt is."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (what `timeout`, Slurm and `docker stop` send) is handled as Ctrl-C is: the command
+    stops where it is, releases its locks, says how to continue and exits 130."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str) -> None:

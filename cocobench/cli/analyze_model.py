@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option
+from cocobench.errors import CocobenchError
 
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
 THOUGHT_FORMATS = ("rich", "json")
@@ -32,7 +33,7 @@ def ksweep_command(
     completion: Optional[str] = typer.Option(None, "--completion", help="How a language suffix counts as a valid path after k thoughts (passed to the ProsQA categories of `analyze paths`). [default: theirs]"),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit per example. [default: the run's]"),
     eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Examples per generation batch. [default: the run's]"),
-    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples."),
+    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples. [default: the run's --limit-eval, if it had one]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: k<k>/results.json per k, ksweep.json, ksweep.csv, ksweep.png. [default: runs/ksweep-<run>-<data>]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its files are replaced)."),
     quiet: bool = quiet_option(),
@@ -64,7 +65,7 @@ def probe_command(
     height: str = typer.Option("shortest", "--height", help="Node height for the value-vs-height plot: shortest | longest distance to a leaf (both are saved)."),
     show: Optional[int] = typer.Option(None, "--show", help="Also print example N as a tree with its frontier values."),
     eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Prompts per batch. [default: the run's]"),
-    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples."),
+    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples. [default: the run's --limit-eval, if it had one]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: probe.json, parallelism.png, value_height.png. [default: runs/probe-<run>-<data>]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its files are replaced)."),
     quiet: bool = quiet_option(),
@@ -109,6 +110,8 @@ def thoughts_command(
     from cocobench.io import atomic_write_json
 
     output = check_format(output_format, "analyze thoughts", THOUGHT_FORMATS)
+    if out is not None and out.is_dir():  # before the model is loaded: --out names a file
+        raise CocobenchError(f"--out '{out}' is a directory; pass a file path for the JSON, e.g. '{out / 'thoughts.json'}'")
     decoded = thoughts.run(checkpoint, data, index=index, k=k, top=top, overrides={"max_new_tokens": max_new_tokens, "quiet": quiet})
     if out is not None:
         atomic_write_json(out, decoded)

@@ -83,12 +83,24 @@ def check_format(value: OutputFormat, command: str, formats: tuple[str, ...], *,
     """The format to print in: --json is `--format json`; a format this command cannot print is one line (exit 2)."""
     name = value.value
     if json_alias:
-        if name not in ("rich", "json"):
+        if name not in ("rich", "json") or (name == "rich" and option_given("output_format")):
             raise CocobenchError(f"--json means --format json, but --format {name} was also given; pass one of them")
         name = "json"
     if name not in formats:
         raise CocobenchError(f"`{command}` cannot print --format {name}; use one of {', '.join(formats)}")
     return name
+
+
+def option_given(parameter: str) -> bool:
+    """Whether the running command's option was given (on the command line or by the environment), not defaulted."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover (standalone click, older Typer)
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(parameter) if ctx is not None else None
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def print_json(obj: Any) -> None:
@@ -101,9 +113,27 @@ def positive(name: str, value: int) -> int:
     return value
 
 
+MAX_SPLIT = 10_000_000  # examples per generated split: ~500x the paper's largest, and still fits in memory
+
+
+def split_size(name: str, value: int) -> int:
+    """A split's size: positive, and bounded (a split is built in memory before it is written)."""
+    if positive(name, value) > MAX_SPLIT:
+        raise CocobenchError(f"{name} {value} is more than {MAX_SPLIT:,} examples (a split is held in memory); lower it")
+    return value
+
+
 def split_sizes(train: int, valid: int, test: int) -> dict[str, int]:
-    """--train/--valid/--test, each checked to be positive."""
-    return {"train": positive("--train", train), "valid": positive("--valid", valid), "test": positive("--test", test)}
+    """--train/--valid/--test, each checked to be positive and bounded."""
+    return {"train": split_size("--train", train), "valid": split_size("--valid", valid), "test": split_size("--test", test)}
+
+
+def seed(value: int) -> int:
+    """A generator's --seed: the range `run --seed` takes, so that every seed gen accepts a run accepts too."""
+    from cocobench.config import seed_range
+
+    seed_range("--seed", value)
+    return value
 
 
 DATA_ROOT = Path("data")  # `gen TASK` without --out writes data/TASK
@@ -119,6 +149,10 @@ def data_out_dir(out: Path | None, task: str, *, overwrite: bool) -> Path:
 def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
     """Fail before generating (and without creating anything) when --out cannot be written, or when it
     already holds files and --overwrite was not given (a regenerated split would silently change runs)."""
+    here = Path.cwd()
+    if out.resolve() == here or out.resolve() in here.parents:
+        # gen replaces --out whole: the current directory (or one above it) cannot be set aside and replaced
+        raise CocobenchError(f"--out '{out}' is the current directory or one above it; choose a directory of its own, e.g. data/NAME")
     if out.exists() and not out.is_dir():
         raise CocobenchError(f"--out '{out}' is a file, not a directory; choose another --out")
     if out.is_dir() and not overwrite and any(out.iterdir()):

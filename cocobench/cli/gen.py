@@ -43,6 +43,19 @@ def generate_from_settings(task: str, settings: dict, *, quiet: bool = False, wh
         if name not in params or name == "quiet":
             options = ", ".join(n.replace("_", "-") for n in params if n != "quiet")
             raise CocobenchError(f"{where}: '{key}' is not an option of `cocobench gen {task}`; its options: {options}")
+        _check_type(task, key, value, params[name].annotation, where)
         values[name] = Path(value) if name == "out" and value is not None else value
     if not check_only:
         command(**{**values, "quiet": quiet})
+
+
+def _check_type(task: str, key: str, value, annotation: str, where: str) -> None:
+    """A YAML value of the type the command-line option parses to (`train: many` is not a number)."""
+    from cocobench.errors import CocobenchError
+
+    kinds = {"int": (int,), "float": (int, float), "bool": (bool,), "Optional[Path]": (str, type(None)), "Path": (str,)}.get(str(annotation))
+    if kinds is None:  # an option of a type not listed here: the command checks it
+        return
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        want = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(str(annotation), "a path")
+        raise CocobenchError(f"{where}: '{key}' of `cocobench gen {task}` must be {want}, got {value!r}; fix the suite file")

@@ -26,9 +26,10 @@ def gen_mult(
     quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate D x D multiplication train/valid/test splits (iCoT's format), deterministic for --seed."""
-    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, seed as check_seed, split_sizes
 
     sizes = split_sizes(train, valid, test)
+    check_seed(seed)
     mult.validate_knobs(digits, sizes)
     out = data_out_dir(out, "mult", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: mult.generate_splits(seed, sizes, digits, progress=progress), mult.meta(seed, sizes, digits), quiet=quiet, overwrite=overwrite, note=f" ({digits}x{digits} digits)")

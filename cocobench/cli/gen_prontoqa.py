@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli.common import quiet_option
+from cocobench.errors import CocobenchError
 from cocobench.cli.gen import gen_app
 from cocobench.tasks import prontoqa
 
@@ -31,9 +32,13 @@ def gen_prontoqa(
     quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
-    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
+    from cocobench.cli.common import data_out_dir, generate_and_write, seed as check_seed, split_sizes
 
     sizes = split_sizes(train, valid, test)
+    check_seed(seed)
     prontoqa.validate_hops(hops)
+    odd = [name for name, size in sizes.items() if size % 2]
+    if balanced and odd:  # half True, half False: an odd split cannot be, and meta.json would say it is
+        raise CocobenchError(f"--balanced needs even split sizes, but --{odd[0]} is {sizes[odd[0]]}; make it even or leave out --balanced")
     out = data_out_dir(out, "prontoqa", overwrite=overwrite)
     generate_and_write(out, sizes, lambda progress: prontoqa.generate_splits(seed, sizes, hops, progress=progress, balanced=balanced), prontoqa.meta(seed, sizes, hops, balanced), quiet=quiet, overwrite=overwrite)

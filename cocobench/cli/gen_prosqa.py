@@ -39,14 +39,14 @@ def gen_prosqa(
     quiet: bool = quiet_option("No progress bar or summary on stderr."),
 ) -> None:
     """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
-    from cocobench.cli.common import data_out_dir, generate_and_write, split_sizes
-
+    from cocobench.cli.common import data_out_dir, generate_and_write, seed as check_seed, split_sizes
     from cocobench.errors import CocobenchError
 
     if format not in ("language", "symbolic"):
         raise CocobenchError(f"--format must be language or symbolic, got '{format}'")
     module = prosqa_symbolic if format == "symbolic" else prosqa
     sizes = split_sizes(train, valid, test)
+    check_seed(seed)
     knobs = {"min_nodes": min_nodes, "max_nodes": max_nodes, "min_hops": module.MIN_HOPS if min_hops is None else min_hops,
              "max_hops": module.MAX_HOPS if max_hops is None else max_hops}
     prosqa.validate_knobs(**knobs)

@@ -32,6 +32,8 @@ def run(config: Path | None, output_format: OutputFormat, json_output: bool, **s
     from cocobench.runner import run_dir_of, run_experiment
 
     output = check_format(output_format, "run", FORMATS, json_alias=json_output)
+    if config is not None:
+        check_config_file(config)
     overrides = given(settings)
     overrides["overwrite"] = settings["overwrite"]  # never inherited: a resume reads config.yaml, which a run started over records
     base = None
@@ -46,3 +48,21 @@ def run(config: Path | None, output_format: OutputFormat, json_output: bool, **s
         raise Interrupted(f"resume with cocobench run --out {run_dir_of(cfg)} --resume") from None
     if output == "json":
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})
+
+
+def check_config_file(path: Path) -> None:
+    """A --config file describes a run; it may not set what only a suite sets (a warm start's identity, a
+    run's role) nor what `run` does with its directory (--resume, --overwrite: command-line flags)."""
+    from dataclasses import fields
+
+    from cocobench.config import RunConfig, flag, load_yaml, normalize_keys
+    from cocobench.errors import CocobenchError
+
+    suite_only = {f.name for f in fields(RunConfig) if not f.metadata["cli"]}
+    for name, value in normalize_keys(load_yaml(path), str(path)).items():
+        if value is None or value is False:  # what a saved config.yaml holds for them: nothing set
+            continue
+        if name in suite_only:
+            raise CocobenchError(f"{path}: '{name}' is set by a suite for its own runs, not by a config file; remove it")
+        if name in ("resume", "overwrite"):
+            raise CocobenchError(f"{path}: '{name}' is not a setting of the run; remove it and pass --{flag(name)} on the command line")

@@ -27,12 +27,17 @@ def table_command(
 
 
 def render_paths(results: list[Path], output_format: str = "rich", baseline: str = "cot", *, quiet: bool = False, significance: bool = False) -> None:
-    """Print the table of these results files/directories in one of the formats (shared with `suite`)."""
+    """Print the table of these results files/directories in one of the formats (shared with `suite`).
+    A --baseline that is no method at all (a typo) is an error; a method these results lack, a note."""
     from cocobench.cli.common import print_json, stderr, stdout
     from cocobench.analysis.table import build_table, render_csv, render_markdown, render_rich, to_json
+    from cocobench.errors import unknown_name
+    from cocobench.methods import method_names
     from cocobench.results import load_results
 
     table = build_table(load_results(results), baseline=baseline, significance=significance)
+    if baseline not in method_names() and not any(table.has_baseline(task) for task in table.tasks):
+        raise unknown_name("--baseline method", baseline, sorted(set(method_names()) | {row.method for row in table.rows}))
     if not quiet and not any(table.has_baseline(task) for task in table.tasks):
         stderr.print(f"note: no '{baseline}' runs among these results, so no differences are shown; pick another row with --baseline", markup=False)
     if output_format == "json":

@@ -280,6 +280,8 @@ def validate_knobs(min_nodes: int, max_nodes: int, min_hops: int, max_hops: int)
             f"--min-hops {min_hops} cannot fit in graphs of at most {max_nodes} nodes (needs {min_hops + 3}); "
             f"raise --max-nodes or lower --min-hops"
         )
+    if min_nodes < min_hops + 3:  # smaller graphs hold no question: every draw of them would be thrown away
+        raise CocobenchError(f"--min-nodes {min_nodes} is below the {min_hops + 3} nodes a question of --min-hops {min_hops} needs; raise --min-nodes")
 
 
 def generate_example(rng: random.Random, min_nodes: int, max_nodes: int, min_hops: int, max_hops: int) -> Example | None:
