@@ -1,0 +1,74 @@
+"""Learning curves of runs, finished or not: validation accuracy against epochs and against training hours.
+
+    python benchmarks/learning_curves.py RUN_DIR [RUN_DIR ...] --out results/cpu-symbolic-explore
+
+Reads each run's history from `checkpoints/last/trainer_state.pt` (written after every epoch, so a run
+still training or stopped shows what it has done) and writes OUT/curves.json (per run: its settings
+that differ from the defaults and, per epoch, stage, train loss, validation accuracy and seconds) and
+OUT/curves.png (two panels; x: epochs, and cumulative training plus validation hours of one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def history(run_dir: Path) -> dict:
+    import torch
+    import yaml
+
+    from cocobench.config import resolve_config
+
+    state = torch.load(run_dir / "checkpoints" / "last" / "trainer_state.pt", map_location="cpu", weights_only=False)["state"]
+    settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = resolve_config(base={k: v for k, v in settings.items() if k not in ("resume", "overwrite")})
+    label = f"{cfg.method}" + (f" ({cfg.supervision})" if cfg.supervision else "")
+    return {"run": run_dir.name, "label": label, "changed": cfg.changed_options(), "task": cfg.task, "history": state["history"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--title", default="")
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cocobench.io import atomic_write_text
+
+    curves = [history(run) for run in args.runs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "curves.json", json.dumps(curves, indent=1) + "\n")
+    fig, (by_epoch, by_hour) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for curve in curves:
+        epochs = [h["epoch"] + 1 for h in curve["history"]]
+        accuracy = [100 * h.get("val_accuracy", float("nan")) for h in curve["history"]]
+        hours, total = [], 0.0
+        for h in curve["history"]:
+            total += h["seconds"] / 3600
+            hours.append(total)
+        label = f"{curve['label']}: {curve['run']}"
+        by_epoch.plot(epochs, accuracy, marker="o", markersize=3, label=label)
+        by_hour.plot(hours, accuracy, marker="o", markersize=3, label=label)
+    for axis, xlabel in ((by_epoch, "epoch"), (by_hour, "training + validation time (hours, one CPU process)")):
+        axis.axhline(50, color="grey", linestyle=":", linewidth=1)
+        axis.set_xlabel(xlabel)
+        axis.grid(alpha=0.3)
+    by_epoch.set_ylabel("validation accuracy (%)")
+    by_epoch.text(0.01, 51, "chance", color="grey", transform=by_epoch.get_yaxis_transform())
+    by_hour.legend(fontsize=8, loc="lower right")
+    if args.title:
+        fig.suptitle(args.title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(args.out / "curves.png", dpi=120)
+    print(f"wrote {args.out / 'curves.json'} and {args.out / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
