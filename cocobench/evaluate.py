@@ -35,9 +35,6 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
     ids = token_ids(tokenizer)
     task = detect_task(examples[0]) if examples else None
     options_of = task.options if task is not None else (lambda example: None)
-    fmt = method.format
-    # A prompt that ends with the answer marker (Coconut's node supervision) answers right after it.
-    answered = fmt.answer_marker + " " if method.answer_in_prompt else ""
     was_training = model.training
     model.eval()
     examples = distributed.shard(examples)
@@ -56,7 +53,7 @@ def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None
         )
         for i, gen in zip(batch, generations):
             text = tokenizer.decode(gen.token_ids, skip_special_tokens=True)
-            prediction = fmt.extract(answered + text)
+            prediction = method.read_answer(text)
             correct = is_correct(prediction, examples[i]["answer"])
             samples[i] = {
                 "idx": i,

@@ -23,12 +23,12 @@ from cocobench.examples import Example
 def decode_thoughts(loaded, example: Example, *, k: int | None, top: int) -> dict[str, Any]:
     """Generate one example with its thoughts kept; the top tokens of the LM head on each thought."""
     from cocobench.engine import generate
-    from cocobench.scoring import extract_answer, is_correct
+    from cocobench.scoring import is_correct
     from cocobench.tokenizer import token_ids
 
     cfg, method, model, tokenizer = loaded.cfg, loaded.method, loaded.model, loaded.tokenizer
     (generation,) = generate(
-        model, [method.inference_prompt(example, k=k)], ids=token_ids(tokenizer), max_new_tokens=cfg.max_new_tokens, feed=method.thought_feed,
+        model, [method.inference_prompt(example, k=k)], ids=token_ids(tokenizer), max_new_tokens=method.generation_limit(cfg.max_new_tokens), feed=method.thought_feed,
         stop_classifier=loaded.classifier if cfg.latent_stop == "classifier" else None, max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed,
         keep_thoughts=True,
     )
@@ -40,7 +40,7 @@ def decode_thoughts(loaded, example: Example, *, k: int | None, top: int) -> dic
     text = tokenizer.decode(generation.token_ids, skip_special_tokens=True)
     return {
         "question": example["question"], "answer": example["answer"], "generated": text,
-        "correct": is_correct(extract_answer(text), example["answer"]), "num_thoughts": generation.num_thoughts,
+        "correct": is_correct(method.read_answer(text), example["answer"]), "num_thoughts": generation.num_thoughts,
         "thoughts": [
             {"thought": i + 1, "top": [{"token": tokenizer.decode([token]), "id": token, "probability": p} for token, p in zip(tokens.tolist(), ps.tolist())]}
             for i, (ps, tokens) in enumerate(zip(best.values.cpu(), best.indices.cpu()))

@@ -230,6 +230,12 @@ class Method:
 
     answer_in_prompt: ClassVar[bool] = False  # the inference prompt ends with the answer marker (Coconut, node supervision)
 
+    def read_answer(self, generated_text: str) -> str:
+        """The prediction in a generation from this method's inference prompt (a prompt that ends with the
+        answer marker, as Coconut's node supervision has, answers right after it)."""
+        answered = self.format.answer_marker + " " if self.answer_in_prompt else ""
+        return self.format.extract(answered + generated_text)
+
     def generation_limit(self, max_new_tokens: int) -> int:
         """New tokens to generate at inference (default: --max-new-tokens)."""
         return max_new_tokens
