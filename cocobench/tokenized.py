@@ -56,6 +56,7 @@ def tokenize_examples(method, unique: Sequence[tuple], directory: Path, fingerpr
     directory.mkdir(parents=True, exist_ok=True)
     source = datasets.Dataset.from_dict({"question": [k[0] for k in unique], "steps": [list(k[1]) for k in unique], "answer": [k[2] for k in unique]})
     fmt = method.format
+    ids = datasets.List(datasets.Value("int32"))
     tokenized = source.map(
         _tokenize_batch,
         batched=True,
@@ -63,6 +64,7 @@ def tokenize_examples(method, unique: Sequence[tuple], directory: Path, fingerpr
         fn_kwargs={"tokenizer": method.tokenizer, "question_end": fmt.question_end, "step_end": fmt.step_end,
                    "answer_start": fmt.answer_start, "eos": method.ids.eos},
         remove_columns=source.column_names,
+        features=datasets.Features({"question_ids": ids, "steps_ids": datasets.List(ids), "answer_ids": ids}),  # int32: half of int64's file
         num_proc=_processes(len(unique)),
         cache_file_name=str(directory / f"segments-{fingerprint}.arrow"),  # datasets writes it whole, then renames
         new_fingerprint=fingerprint,
@@ -111,3 +113,26 @@ def _processes(rows: int) -> int | None:
     """Worker processes for Dataset.map: one per ROWS_PER_PROCESS rows, at most the CPUs less one."""
     workers = min(rows // ROWS_PER_PROCESS, (os.cpu_count() or 1) - 1)
     return workers if workers > 1 else None
+
+
+def word_tokenizer(texts: Sequence[str], *, directory: Path | None = None, min_examples: int = MIN_CACHED_EXAMPLES):
+    """`build_word_tokenizer(texts)`, its vocabulary counted once per data: read back from
+    DIRECTORY/vocabulary-FINGERPRINT.json (the tokenizer's own JSON form) when these texts built one before."""
+    from tokenizers import Tokenizer
+
+    from cocobench.io import atomic_write_text
+    from cocobench.tokenizer import build_word_tokenizer, word_tokenizer_core, wrap_word_tokenizer
+
+    if len(texts) < max(min_examples, 1):
+        return build_word_tokenizer(texts)
+    digest = hashlib.sha256(f"{TOKENIZATION_VERSION}\nword-level\n".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")  # ["ab", "c"] and ["a", "bc"] differ
+    file = (directory or cache_dir()) / f"vocabulary-{digest.hexdigest()[:32]}.json"
+    if file.is_file():
+        return wrap_word_tokenizer(Tokenizer.from_str(file.read_text(encoding="utf-8")))
+    core = word_tokenizer_core(texts)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(file, core.to_str())
+    return wrap_word_tokenizer(core)

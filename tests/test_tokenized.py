@@ -92,3 +92,24 @@ def test_augmented_views_and_small_data_are_tokenized_on_the_fly(tmp_path):
 def test_worker_processes_only_where_they_pay(monkeypatch, rows, cpus, expected):
     monkeypatch.setattr(tokenized.os, "cpu_count", lambda: cpus)
     assert tokenized._processes(rows) == expected
+
+
+def test_the_word_vocabulary_is_counted_once_per_data(tmp_path, monkeypatch):
+    from cocobench.examples import sequence_text
+    from cocobench.tokenizer import build_word_tokenizer
+
+    texts = [sequence_text(e) for e in language_examples()]
+    first = tokenized.word_tokenizer(texts, directory=tmp_path, min_examples=0)
+    assert first.get_vocab() == build_word_tokenizer(texts).get_vocab() and len(list(tmp_path.glob("vocabulary-*.json"))) == 1
+
+    def no_counting(*args, **kwargs):
+        raise AssertionError("counted the vocabulary again although its file is there")
+
+    monkeypatch.setattr("cocobench.tokenizer.word_tokenizer_core", no_counting)
+    second = tokenized.word_tokenizer(texts, directory=tmp_path, min_examples=0)
+    assert second.backend_tokenizer.to_str() == first.backend_tokenizer.to_str()
+    assert [second.encode(t) for t in texts] == [first.encode(t) for t in texts]
+    assert second.pad_token_id == first.pad_token_id and second.convert_tokens_to_ids("<|latent|>") == first.convert_tokens_to_ids("<|latent|>")
+    monkeypatch.undo()
+    other = tokenized.word_tokenizer(texts[:-1] + [texts[-1] + " zumpus"], directory=tmp_path, min_examples=0)  # other texts: counted anew
+    assert " zumpus" in other.get_vocab() and len(list(tmp_path.glob("vocabulary-*.json"))) == 2
