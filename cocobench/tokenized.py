@@ -42,13 +42,24 @@ def prefill_segments(method, examples: Sequence[Example], *, directory: Path | N
     if len(unique) < max(min_examples, 1) or fingerprint is None:
         return 0
     table = tokenize_examples(method, unique, directory or cache_dir(), _fingerprint(method, unique, fingerprint))
-    for key, question, steps, answer in zip(unique, table["question_ids"], table["steps_ids"], table["answer_ids"]):
-        method._segments[key] = Segments(question=tuple(question), steps=tuple(map(tuple, steps)), answer=tuple(answer))
+    chains = table.column("steps_ids").combine_chunks()
+    steps = _rows(chains, _rows(chains.values))  # each example's steps, each step's ids
+    for key, question, chain, answer in zip(unique, _rows(table.column("question_ids")), steps, _rows(table.column("answer_ids"))):
+        method._segments[key] = Segments(question=question, steps=chain, answer=answer)
     return len(unique)
 
 
-def tokenize_examples(method, unique: Sequence[tuple], directory: Path, fingerprint: str) -> dict[str, list]:
-    """The segment ids of `unique` (question, steps, answer) keys, row by row: read from
+def _rows(column, items: list | None = None) -> list[tuple]:
+    """An arrow list column as one tuple per row, of ints (or of `items`, the rows of its child list
+    column): cut from one flat list by the offsets, about twice as fast as `to_pylist` then tuples."""
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    flat = items if items is not None else column.values.to_numpy().tolist()
+    offsets = column.offsets.to_numpy().tolist()
+    return [tuple(flat[start:end]) for start, end in zip(offsets, offsets[1:])]
+
+
+def tokenize_examples(method, unique: Sequence[tuple], directory: Path, fingerprint: str):
+    """The segment ids of `unique` (question, steps, answer) keys, an arrow table row by row: read from
     DIRECTORY/segments-FINGERPRINT.arrow, or tokenized with Dataset.map, which writes it."""
     import datasets
 
@@ -69,7 +80,7 @@ def tokenize_examples(method, unique: Sequence[tuple], directory: Path, fingerpr
         cache_file_name=str(directory / f"segments-{fingerprint}.arrow"),  # datasets writes it whole, then renames
         new_fingerprint=fingerprint,
     )  # fmt: skip
-    return tokenized.to_dict()
+    return tokenized.data.table  # the arrow table (memory-mapped when read from the cache)
 
 
 def _tokenize_batch(batch: dict[str, list], *, tokenizer, question_end: str, step_end: str, answer_start: str, eos: int) -> dict[str, list]:
