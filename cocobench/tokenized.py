@@ -33,13 +33,13 @@ def cache_dir() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "cocobench-tokenized"
 
 
-def prefill_segments(method, examples: Sequence[Example], *, directory: Path | None = None, min_examples: int = MIN_CACHED_EXAMPLES) -> int:
+def prefill_segments(method, examples: Sequence[Example], *, directory: Path | None = None, min_examples: int | None = None) -> int:
     """Put the segments of every (non-augmented) example into `method`'s cache, from the tokenized file
     of these examples and this tokenizer (made now when there is none). Returns how many examples were
-    filled; 0 when they are fewer than `min_examples` or the tokenizer has no fast (batch) form."""
+    filled; 0 when they are fewer than `min_examples` (default MIN_CACHED_EXAMPLES) or the tokenizer has no fast (batch) form."""
     unique = _unique_examples(method, examples)
     fingerprint = tokenizer_fingerprint(method.tokenizer)
-    if len(unique) < max(min_examples, 1) or fingerprint is None:
+    if len(unique) < max(MIN_CACHED_EXAMPLES if min_examples is None else min_examples, 1) or fingerprint is None:
         return 0
     table = tokenize_examples(method, unique, directory or cache_dir(), _fingerprint(method, unique, fingerprint))
     chains = table.column("steps_ids").combine_chunks()
@@ -126,7 +126,7 @@ def _processes(rows: int) -> int | None:
     return workers if workers > 1 else None
 
 
-def word_tokenizer(texts: Sequence[str], *, directory: Path | None = None, min_examples: int = MIN_CACHED_EXAMPLES):
+def word_tokenizer(texts: Sequence[str], *, directory: Path | None = None, min_examples: int | None = None):
     """`build_word_tokenizer(texts)`, its vocabulary counted once per data: read back from
     DIRECTORY/vocabulary-FINGERPRINT.json (the tokenizer's own JSON form) when these texts built one before."""
     from tokenizers import Tokenizer
@@ -134,7 +134,7 @@ def word_tokenizer(texts: Sequence[str], *, directory: Path | None = None, min_e
     from cocobench.io import atomic_write_text
     from cocobench.tokenizer import build_word_tokenizer, word_tokenizer_core, wrap_word_tokenizer
 
-    if len(texts) < max(min_examples, 1):
+    if len(texts) < max(MIN_CACHED_EXAMPLES if min_examples is None else min_examples, 1):
         return build_word_tokenizer(texts)
     digest = hashlib.sha256(f"{TOKENIZATION_VERSION}\nword-level\n".encode())
     for text in texts:
