@@ -66,11 +66,12 @@ def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | No
 def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbolic: bool = False):
     from transformers import AutoModelForCausalLM
 
-    from cocobench.tokenizer import LATENT_TOKENS, build_symbolic_tokenizer, build_word_tokenizer, initialise_rows
+    from cocobench.tokenized import word_tokenizer
+    from cocobench.tokenizer import LATENT_TOKENS, build_symbolic_tokenizer, initialise_rows
 
     if train_texts is None and not symbolic:
         raise ValueError(f"preset '{name}' builds its vocabulary from the training texts: pass train_texts")
-    tokenizer = build_symbolic_tokenizer() if symbolic else build_word_tokenizer(train_texts)
+    tokenizer = build_symbolic_tokenizer() if symbolic else word_tokenizer(list(train_texts))  # large data: the vocabulary is counted once
     config = preset_config(name, len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, bos_id=tokenizer.bos_token_id)
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(seed)

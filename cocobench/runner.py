@@ -133,6 +133,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.loggers import Loggers
     from cocobench.methods import get_method
     from cocobench.models import build_model_and_tokenizer
+    from cocobench.tokenized import prefill_segments
     from cocobench.train import train
 
     last = run_dir / CHECKPOINTS / "last"
@@ -182,6 +183,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     method = get_method(cfg.method, cfg, tokenizer)
     method.check_data(task_name, splits["train"])
     method.prepare_model(model, cfg.seed)  # CODI: the thought projection (kept when the checkpoint has one)
+    prefill_segments(method, [*splits["train"], *splits["valid"], *splits["test"]])  # large data: tokenized once per data and tokenizer
 
     check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])
     if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was

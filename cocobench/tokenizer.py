@@ -67,12 +67,17 @@ def build_word_tokenizer(texts: Iterable[str], min_frequency: int = 1):
     Digits 0-9 (with and without a leading space) are always included. Order is deterministic:
     special tokens first, then tokens by decreasing frequency, ties alphabetically.
     """
-    from tokenizers import Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast
+    return wrap_word_tokenizer(word_tokenizer_core(texts, min_frequency))
 
+
+def word_tokenizer_core(texts: Iterable[str], min_frequency: int = 1):
+    """The `tokenizers.Tokenizer` of `build_word_tokenizer` (what its cache stores, `to_str()`)."""
+    from tokenizers import Tokenizer, decoders, models
+
+    pre_tokenizer = _pre_tokenizer()  # built once: compiling its pattern per text took half the time
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(pretokenize(text))
+        counts.update(piece for piece, _ in pre_tokenizer.pre_tokenize_str(text))
     for digit in "0123456789":
         counts[digit] += min_frequency
         counts[" " + digit] += min_frequency
@@ -83,6 +88,13 @@ def build_word_tokenizer(texts: Iterable[str], min_frequency: int = 1):
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = _pre_tokenizer()
     core.decoder = decoders.Fuse()  # tokens carry their own spaces: concatenate them
+    return core
+
+
+def wrap_word_tokenizer(core):
+    """The `PreTrainedTokenizerFast` around a word-level `tokenizers.Tokenizer` (built, or read back)."""
+    from transformers import PreTrainedTokenizerFast
+
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token=PAD,

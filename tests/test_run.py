@@ -56,6 +56,22 @@ def test_same_seed_same_results(tiny_prosqa, tmp_path):
         assert torch.equal(tensor, weights(tmp_path / "b")[name])
 
 
+def test_a_run_from_the_tokenized_cache_is_the_run_without_it(tiny_prosqa, tmp_path, monkeypatch):
+    from cocobench import tokenized
+
+    assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "1", "--out", tmp_path / "plain", *FAST).exit_code == 0
+    monkeypatch.setattr(tokenized, "MIN_CACHED_EXAMPLES", 1)  # tiny data through the cache, as large data goes
+    monkeypatch.setenv(tokenized.CACHE_ENV, str(tmp_path / "cache"))
+    for name in ("first", "second"):  # the first writes the cache, the second reads it
+        assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "1", "--out", tmp_path / name, *FAST).exit_code == 0
+    assert len(list((tmp_path / "cache").glob("segments-*.arrow"))) == 1 and len(list((tmp_path / "cache").glob("vocabulary-*.json"))) == 1
+    plain, first, second = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("plain", "first", "second"))
+    assert plain["samples"] == first["samples"] == second["samples"]
+    assert plain["metrics"]["epochs"][-1]["train_loss"] == first["metrics"]["epochs"][-1]["train_loss"] == second["metrics"]["epochs"][-1]["train_loss"]
+    for name, tensor in weights(tmp_path / "plain").items():
+        assert torch.equal(tensor, weights(tmp_path / "second")[name])
+
+
 def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monkeypatch):
     """Stages 0, 0, 1 with some examples at a random stage: cut after epoch 2's training steps, the
     resumed run trains epoch 2 on the restored AdamW state (no stage change there, so no reset hides
