@@ -122,3 +122,21 @@ def test_the_c_sweep_covers_c_0_1_2():
     _, _, planned = plan_suite(BENCHMARKS / "csweep.yaml")
     swept = {(run.config.method, run.config.c) for run in planned if run.config.method != "cot"}
     assert swept == {("coconut-no-thought", 1), ("coconut", 1), ("coconut", 2)}  # c = 0: no thoughts at all
+
+
+def test_the_plot_merges_seeds_into_one_point_with_a_spread(tmp_path):
+    """Three seeds of one configuration are one point (mean, std); a second setting of the same method is
+    another point of its line; runs differing only in seed and warm-up fingerprint count as seeds."""
+    from cocobench.analysis.curve import _dodge, configurations
+
+    for seed, correct in enumerate((5, 6, 7)):
+        run = make_results(method="cot", options={"init_from": f"fp{seed}"}, seed=seed, correct=correct, total=10)
+        write_run(tmp_path / "s", run | {"run_name": f"prosqa-cot-seed{seed}"})
+    write_run(tmp_path / "s", make_results(method="cot", options={"lr": 0.01}, correct=9, total=10) | {"run_name": "prosqa-cot-lr-seed0"})
+    merged = configurations(build_curve(load_results([tmp_path / "s"])))
+    assert [(c.label, len(c.runs)) for c in merged] == [("prosqa-cot", 3), ("prosqa-cot-lr", 1)]  # equal tokens: by label
+    three = next(c for c in merged if len(c.runs) == 3)
+    assert three.accuracy == pytest.approx(0.6) and three.accuracy_std == pytest.approx(0.1)
+    assert next(c for c in merged if len(c.runs) == 1).accuracy_std is None
+    shifts = _dodge({"a": 8.0, "b": 8.0, "c": 8.1, "d": 28.0})
+    assert shifts["d"] == 0.0 and len({shifts["a"], shifts["b"], shifts["c"]}) == 3 and sum(shifts[k] for k in "abc") == pytest.approx(0.0)
