@@ -23,7 +23,7 @@ precision: bf16, or TF32 for fp32) and the peak GPU memory of each kind of step.
     new tokens), which bounds the speedup from above. Each round times every batch followed by its
     prefill and its share of the baseline examples, so machine noise hits all three alike; the median
     round's ratio is reported.
-(c) CODI (--method codi, SPEC 10): one training step of its loss (the student with 6 thoughts through
+(c) CODI (--method codi, docs/methods.md): one training step of its loss (the student with 6 thoughts through
     the projection, the teacher's CoT pass, the distillation over every layer) on the same 32 examples,
     against the student's latent step alone; and the batched generation of (b) with the thought
     projection, against (b)'s batched time (the projection's cost at inference). --no-codi skips it.

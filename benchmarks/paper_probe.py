@@ -4,7 +4,7 @@ validation pass at the paper's sizes, extrapolated to the 50-epoch run.
     python benchmarks/paper_probe.py --device cuda [--steps 200] [--precision fp32] [--json-out F]
     python benchmarks/paper_probe.py --dry-run          # tiny sizes on the CPU, seconds (CI)
 
-The paper's run (SPEC 2, the authors' ProsQA config): GPT-2 124M, 17,886 training examples, 50 epochs,
+The paper's run (the authors' ProsQA config): GPT-2 124M, 17,886 training examples, 50 epochs,
 5 per stage, max_latent_stage 6, c 1, effective batch 128 (4 GPUs x 32), validation on 500 examples
 after every epoch, fp32. Here: the gpt2-124m preset (GPT-2 small's shape, random init: no weights on a
 machine without internet; a word-level vocabulary, so a smaller LM head than GPT-2's 50k), micro-batch

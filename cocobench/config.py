@@ -226,7 +226,7 @@ class ICoTSettings:
 
 @dataclass
 class CodiSettings:
-    """CODI (Shen et al. 2025, SPEC 10): one stage; student CE + distill weight * distillation + teacher weight * teacher CE."""
+    """CODI (Shen et al. 2025, arXiv 2502.21074; docs/methods.md): one stage; student CE + distill weight * distillation + teacher weight * teacher CE."""
 
     codi_thoughts: int = setting(6, "CODI's continuous thoughts between bot and eot, in training and (unless --k) at inference (the paper's 6).",
                                  check=positive, family="codi")

@@ -1,7 +1,7 @@
 """What is in a file of examples (`cocobench data stats|show|check`): pure functions, no printing.
 
 Statistics are plain JSON-able dicts so that `data stats --json` and the table show the same numbers,
-and a generated file can be compared side by side with the official one (SPEC section 5's numbers).
+and a generated file can be compared side by side with the official one (its numbers: docs/tasks.md).
 """
 
 from __future__ import annotations

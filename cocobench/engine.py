@@ -1,6 +1,6 @@
 """The latent-reasoning engine: the training forward with continuous thoughts, and batched generation.
 
-A continuous thought (Coconut, SPEC 2) is the last-layer hidden state of the previous position, fed
+A continuous thought (Coconut) is the last-layer hidden state of the previous position, fed
 back as the input embedding of a `<|latent|>` position. A sequence with n latents therefore takes n+1
 sequential passes: pass 0 runs every column before the first latent; each later pass starts at a
 latent column, whose input is the hidden state the previous pass ended with, and runs up to the next
@@ -22,7 +22,7 @@ The model is used through the generic transformers API: `model.base_model` (the 
 final norm, fed `inputs_embeds` + `position_ids`), `get_input_embeddings()` and `get_output_embeddings()`
 (the LM head), so GPT-2 (learned positions) and Llama (rotary positions) work alike.
 
-A model may carry a thought projection (CODI, SPEC 10): the submodule `model.thought_projection`
+A model may carry a thought projection (CODI, docs/methods.md): the submodule `model.thought_projection`
 (`ThoughtProjection`) maps every hidden state fed back as a thought before it goes in, in training and
 in generation alike. Kept on the model, it moves, trains, and is wrapped (DDP) with it; checkpoints store
 it in a file of its own, so that the weights stay a plain transformers model. Without it nothing changes.
@@ -66,7 +66,7 @@ class Trace:
 class Generation:
     token_ids: list[int]  # language tokens generated after the prompt, EOS excluded
     num_thoughts: int  # thought slots run: the prompt's <|latent|> tokens plus thoughts generated here
-    generated_tokens: int  # SPEC 3: each continuous thought counts 1; TokenIds.uncounted tokens count 0
+    generated_tokens: int  # the paper's rule: each continuous thought counts 1; TokenIds.uncounted tokens count 0
     forward_passes: int  # sequential model passes this row needs on its own (rule in `generate`)
     trace: Trace | None = field(default=None, compare=False, repr=False)  # only with keep_thoughts / logits_at
 
@@ -437,7 +437,7 @@ class LatentLM(nn.Module):
         return result
 
     def codi_loss(self, input_ids, attention_mask, labels, *, teacher_input_ids, teacher_attention_mask, teacher_labels, student_position, teacher_position) -> dict[str, torch.Tensor]:
-        """CODI's loss (SPEC 10): student CE + distill_weight * distillation + teacher_weight * teacher CE.
+        """CODI's loss (docs/methods.md): student CE + distill_weight * distillation + teacher_weight * teacher CE.
         The teacher runs once; its hidden states are distillation targets (detached), its CE trains it."""
         weights = self.codi
         distill = weights.distill_weight > 0
@@ -581,7 +581,7 @@ def generate(model, prompts: list[list[int]], *, ids: TokenIds, max_new_tokens: 
     - Then language until EOS or `max_new_tokens` tokens (EOS included), each row on its own.
     With `feed="pause"` every thought input is the `<|pause|>` embedding instead (pause-multipass).
 
-    Counts per row (SPEC 3). generated_tokens: each thought counts 1 (pause-feed thoughts are pauses
+    Counts per row (docs/methods.md). generated_tokens: each thought counts 1 (pause-feed thoughts are pauses
     and count 0), each generated token not in `ids.uncounted` counts 1 (bot, eot, pause, pad, EOS
     don't). forward_passes: the sequential passes the row needs on its own = 1 (prefill, up to the
     first latent) + 1 per thought (prompt latents and thoughts generated here) + 1 for the eot fed

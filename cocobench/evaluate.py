@@ -22,7 +22,7 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model, tokenizer, method, examples: list[Example], *, k: int | None, max_new_tokens: int, batch_size: int, stop_classifier=None, max_thoughts: int | None = None, progress=None) -> Evaluation:
-    """Greedy-decode every example with the method's inference prompt and score it (SPEC section 1).
+    """Greedy-decode every example with the method's inference prompt and score it (`cocobench.scoring`).
 
     Under torchrun every process decodes its share (examples[rank::world_size]) and the samples are
     gathered back in example order on every process: the same samples as one process makes."""

@@ -1,4 +1,4 @@
-"""The one example format every task shares (SPEC section 1), and the loader for it.
+"""The one example format every task shares (docs/data.md), and the loader for it.
 
 A split is a JSON array (or JSON Lines) of objects with at least `question` (str), `steps` (list of
 str) and `answer` (str). Task-specific fields (ProsQA's `edges`, `root`, ...) are kept verbatim.
@@ -153,5 +153,5 @@ def require_regular_file(path: Path) -> None:
 
 
 def sequence_text(example: Example) -> str:
-    """The training text of SPEC section 1: question, one step per line, then '### answer'."""
+    """The training text (the paper's GPT-2 convention): question, one step per line, then '### answer'; EOS follows."""
     return example["question"] + "\n" + "".join(step + "\n" for step in example["steps"]) + "### " + example["answer"]

@@ -1,4 +1,4 @@
-"""The results file (schema in README "Results files"): everything needed to reproduce and compare a run.
+"""The results file (schema in docs/results-format.md): everything needed to reproduce and compare a run.
 
 This module owns the format: its constants, how a run's file is built and written, how files are
 found under a directory, and how one is read and validated (one list of required fields). Every

@@ -1,4 +1,4 @@
-"""Answer extraction and scoring (SPEC section 1), shared by every task."""
+"""Answer extraction and scoring (docs/data.md), shared by every task."""
 
 from __future__ import annotations
 

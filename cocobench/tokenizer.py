@@ -41,7 +41,7 @@ class TokenIds:
 
     @property
     def uncounted(self) -> frozenset[int]:
-        """Tokens that do not count as generated (SPEC 3): bot, eot, pause, pad, EOS."""
+        """Tokens that do not count as generated (the paper's token rule): bot, eot, pause, pad, EOS."""
         return frozenset({self.bot, self.eot, self.pause, self.pad, self.eos})
 
 

@@ -1,4 +1,4 @@
-"""CODI (SPEC 10): sequences and loss masks, the distillation position, the loss against a plain slow
+"""CODI (docs/methods.md): sequences and loss masks, the distillation position, the loss against a plain slow
 reference, the thought projection in generation, and the method end to end (run, eval, checkpoint)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`cocobench compare` on hand-made results.json files (schema_version 1, as in CONTRACTS.md)."""
+"""`cocobench compare` on hand-made results.json files (schema_version 1, docs/results-format.md)."""
 
 import json
 from pathlib import Path

@@ -224,7 +224,7 @@ def test_check_bad_inputs_exit_2(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# The official ProsQA validation file (300 examples; SPEC section 5's numbers)
+# The official ProsQA validation file (300 examples; its numbers are in docs/tasks.md)
 
 
 @pytest.fixture
@@ -247,7 +247,7 @@ def test_official_prosqa_valid_stats(official):
     stats = json.loads(result.stdout)["files"][0]
     assert stats["task"] == "prosqa" and stats["examples"] == 300
     assert stats["steps"]["min"] == 3 and stats["steps"]["max"] == 6
-    # SPEC section 5: in-degree histogram (valid) 0:754, 1:2989, 2:1899, 3:848, 4:256, 5:80, 6:17, 7:3.
+    # docs/tasks.md: in-degree histogram (valid) 0:754, 1:2989, 2:1899, 3:848, 4:256, 5:80, 6:17, 7:3.
     in_degree = stats["extra"]["in_degree_histogram"]
     assert in_degree == {"0": 754, "1": 2989, "2": 1899, "3": 848, "4": 256, "5": 80, "6": 17, "7": 3}
 

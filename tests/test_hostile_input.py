@@ -1,6 +1,6 @@
 """Round three of hostile input: unbounded sizes, inputs that used to crash with a traceback, and
 inputs that were silently accepted or misleading. Each is one `error: ...` line and exit code 2 (or,
-for a misleading input, the behaviour the README states), with nothing written."""
+for a misleading input, the behaviour the docs state), with nothing written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every method's sequences, loss masks, schedules and prompts against SPEC sections 1, 2 and 4,
+"""Every method's sequences, loss masks, schedules and prompts against docs/methods.md,
 on one hand-made 3-step example (decoded and compared as exact strings)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Multiplication: iCoT's format (SPEC 7's worked example), generator determinism, the checker, the CLI."""
+"""Multiplication: iCoT's format (the worked example in docs/tasks.md), generator determinism, the checker, the CLI."""
 
 import dataclasses
 import json
@@ -12,8 +12,8 @@ from cocobench.examples import load_examples
 from cocobench.tasks import get_task, mult
 from tests.conftest import assert_generator_cli_is_deterministic
 
-# SPEC section 7 (also the first line of iCoT's 4x4 test file): 3719 x 3349 = 12454931.
-SPEC_LINE = (
+# The worked example of docs/tasks.md (also the first line of iCoT's 4x4 test file): 3719 x 3349 = 12454931.
+WORKED_EXAMPLE_LINE = (
     "9 1 7 3 * 9 4 3 3||1 7 4 3 3 + 0 6 7 8 4 1 ( 1 3 2 2 8 1 ) + 0 0 7 5 1 1 1 ( 1 3 9 7 9 2 1 ) "
     "+ 0 0 0 7 5 1 1 1 #### 1 3 9 4 5 4 2 1"
 )
@@ -40,8 +40,8 @@ def number(reversed_text: str) -> int:
 
 def test_formatter_reproduces_the_spec_example_exactly():
     example = mult.render_example(3719, 3349, 4)
-    assert mult.to_icot_line(example) == SPEC_LINE
-    assert mult.from_icot_line(SPEC_LINE) == example
+    assert mult.to_icot_line(example) == WORKED_EXAMPLE_LINE
+    assert mult.from_icot_line(WORKED_EXAMPLE_LINE) == example
     assert example == {
         "question": "9 1 7 3 * 9 4 3 3",
         "steps": ["1 7 4 3 3", "0 6 7 8 4 1 ( 1 3 2 2 8 1 )", "0 0 7 5 1 1 1 ( 1 3 9 7 9 2 1 )", "0 0 0 7 5 1 1 1"],
@@ -165,7 +165,7 @@ def set_step(example, index, text):
 
 
 def corrupted(change):
-    example = mult.from_icot_line(SPEC_LINE)
+    example = mult.from_icot_line(WORKED_EXAMPLE_LINE)
     change(example)
     return mult.check_example(example)
 

@@ -1,4 +1,4 @@
-"""ProntoQA: generator determinism and shape (SPEC sections 6 and 9), an independent solver, the checker, the CLI."""
+"""ProntoQA: generator determinism and shape (docs/tasks.md, ProntoQA), an independent solver, the checker, the CLI."""
 
 import dataclasses
 import json
@@ -125,7 +125,7 @@ def test_proof_length_follows_hops(hops):
 
 
 def test_examples_have_the_original_generators_shape(sample):
-    """SPEC section 9: 25 sentences (11 is-a, 12 property, 2 memberships last), 14 concepts, 11 proof sentences."""
+    """The original generator's shape (docs/tasks.md): 25 sentences (11 is-a, 12 property, 2 memberships last), 14 concepts, 11 proof sentences."""
     for example in all_examples(sample):
         context, query = example["question"].split(" True or false: ")
         facts = split_sentences(context)

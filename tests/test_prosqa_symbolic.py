@@ -1,5 +1,5 @@
 """Symbolic ProsQA ("Reasoning by Superposition"): neighbor_k, conversion of the official files, the
-symbolic tokenizer, the anchor's sequences for the same random draws, node supervision, and every
+symbolic tokenizer, that paper's sequences for the same random draws, node supervision, and every
 method end to end."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`cocobench table` on hand-made results.json files (schema_version 1, exactly as in CONTRACTS.md)."""
+"""`cocobench table` on hand-made results.json files (schema_version 1, docs/results-format.md)."""
 
 import csv
 import io

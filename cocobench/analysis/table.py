@@ -46,7 +46,7 @@ class Cell:
     sources: list[str]
     accuracy: float  # percent, mean over seeds
     accuracy_std: float | None  # sample std (n-1) in percent points; None for one seed
-    generated_tokens: float  # mean over seeds of the per-example mean (SPEC token rule)
+    generated_tokens: float  # mean over seeds of the per-example mean (a thought counts 1; bot/eot, pauses, EOS 0)
     forward_passes: float
     examples_per_second: float | None  # None when no run recorded a throughput
     delta_accuracy: float | None = None  # percent points vs the baseline row; None without one

@@ -1,7 +1,7 @@
 """Method registry: each method family is one module defining `METHODS`; add each name to `_MODULES`.
 
 A method turns an example into training token ids + loss mask (per curriculum stage) and an inference
-prompt (SPEC section 2); see `cocobench.methods.base` for the interface.
+prompt (docs/methods.md has every method's); see `cocobench.methods.base` for the interface.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What every method provides: an example (at a curriculum stage) -> token ids and loss mask, the
-inference prompt, and when the trainer should reset its optimizer (SPEC sections 1, 2 and 4).
+inference prompt, and when the trainer should reset its optimizer (docs/methods.md).
 
 Every training sequence is three blocks, tokenized segment by segment as the official code does:
 

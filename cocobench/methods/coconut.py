@@ -2,7 +2,7 @@
 
 At stage k the first k steps are removed and k*c thoughts take their place:
     Q bot <latent>x(k*c) eot S_{k+1} .. S_n A
-Decisions where SPEC section 2 leaves room (all match the official code at its defaults):
+Decisions where the paper leaves room (all match the official code at its defaults):
 - Stage 0 keeps the markers: Q bot eot S_1..S_n A (the official training data does).
 - An example with fewer than k steps loses all of them; with `pad_latent_to_max` (default) it still
   gets k*c thoughts, without it min(k, #steps)*c (the flag's documented meaning; the official code

@@ -1,10 +1,10 @@
-"""CODI (Shen et al. 2025, SPEC 10): a student that reasons in continuous thoughts learns, in one stage,
+"""CODI (Shen et al. 2025, docs/methods.md): a student that reasons in continuous thoughts learns, in one stage,
 from a teacher that reasons in language, both the same model in the same batch.
 
 From one example (A = the answer segment `"### " + answer` + EOS, as for every method):
     student   Q bot <latent>xN eot A                 loss on A only
     teacher   Q S_1..S_{n-1} A                         loss on everything after Q
-The teacher drops its last step (keeping it lets the model copy the result: SPEC 10); the variant
+The teacher drops its last step (keeping it lets the model copy the result: docs/methods.md); the variant
 codi-keep-last-step keeps all of them. Each thought fed back goes through the model's thought
 projection (engine.ThoughtProjection, created here by `prepare_model`; codi-no-projection has none).
 

@@ -1,4 +1,4 @@
-"""iCoT, stepwise internalization (Deng et al. 2024; SPEC section 4).
+"""iCoT, stepwise internalization (Deng et al. 2024; docs/methods.md).
 
 Training starts on the full chain of thought; chain *tokens* (not steps) are then removed from its
 start, `remove_per_epoch` more per epoch, until the model answers directly. As in the official code:

@@ -1,4 +1,4 @@
-"""Multi-digit multiplication (D x D digits) in iCoT's format (SPEC section 7), fully generatable.
+"""Multi-digit multiplication (D x D digits) in iCoT's format, fully generatable (docs/tasks.md).
 
 Every number is written least-significant digit first, one digit per space-separated token, so a
 model emits the product in the order long multiplication produces it. For a * b with b's digits
@@ -11,7 +11,7 @@ p_j (only for 0 < j < D-1) is padded the same way, and the answer is a * b padde
 One example step = one " + " part, so a D x D problem has D steps. The iCoT text line is
 `question||chain #### answer` (`to_icot_line` / `from_icot_line` convert both ways).
 
-Sizes: the SPEC gives none. The iCoT release's 4x4 valid file has 1,000 lines, and the test file
+Sizes: nothing fixes them for a generator. The iCoT release's 4x4 valid file has 1,000 lines, and the test file
 as many; its train file is far larger (hundreds of thousands of lines, kept in Git LFS there). The
 default train split here is 80,000: about 1/1000 of the 81 million 4x4 problems, enough for a small
 model, and quick to generate and tokenize. `--train 808000` approaches iCoT's scale.

@@ -1,7 +1,7 @@
 """ProntoQA: "True or false: Max is not wooden." over a fictional ontology (Saparov & He 2022).
 
 The Coconut paper uses the original generator's 5-hop, fictional, "relevant distractors",
-random-order setting; SPEC section 9 lists what its examples look like, and this module makes
+random-order setting; docs/tasks.md lists what its examples look like, and this module makes
 examples of that shape. Data flows top to bottom: `build_ontology` draws the concepts, rules and
 the proved property, `render_example` writes the context, query and proof in the original templates
 and applies Coconut's preprocessing (question = context + " " + query; the chain-of-thought
