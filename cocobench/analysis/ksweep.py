@@ -253,4 +253,5 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
         axes[1].set_xticks(positions, [str(row["k"]) if row["k"] is not None else row["method"] for row in bars])
         axes[1].set(title="Reasoning categories vs k", xlabel="k (continuous thoughts), then the references", ylabel="share of test examples", ylim=(0, 1.02))
         axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the bars fill the panel
+    figure.suptitle(f"{report['run']} ({report['method']}) on {report['test_file']}, {report['examples']} examples; one seed, one point per k", fontsize=8)
     return save_png(figure, path)

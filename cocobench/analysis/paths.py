@@ -56,6 +56,7 @@ LONGER_PATH = "longer_path"
 HALLUCINATION = "hallucination"
 WRONG_TARGET = "wrong_target"
 CORRECT_LABEL = "correct_label"
+RIGHT = (CORRECT_PATH, LONGER_PATH, CORRECT_LABEL)  # the categories whose answer is right
 INCORRECT_LABEL = "incorrect_label"
 CATEGORIES = (CORRECT_PATH, LONGER_PATH, HALLUCINATION, WRONG_TARGET, CORRECT_LABEL, INCORRECT_LABEL)  # the paper's order
 TITLES = {
@@ -338,12 +339,30 @@ def render_rich(runs: list[RunPaths], console) -> None:
 
 
 def plot(runs: list[RunPaths], path: str | Path) -> Path:
-    """A stacked bar per run: the category shares in percent (needs matplotlib)."""
+    """A stacked bar per configuration (the seeds of one run name, merged): the mean category shares in
+    percent, with ±1 std over seeds on the top of the right-answer categories; a caption names the
+    test file and the seeds (needs matplotlib)."""
+    import re
+    import statistics
+
     from cocobench.analysis import plots
 
-    fig, (ax,) = plots.figure(1, width=max(6.0, 1.1 * len(runs) + 3))
+    merged: dict[str, list[RunPaths]] = {}
+    for run in runs:
+        merged.setdefault(re.sub(r"[-_]?seed\d+$", "", run.name), []).append(run)
+    names = list(merged)
+    fig, (ax,) = plots.figure(1, width=max(6.0, 0.55 * len(names) + 4), height=5.0)
     plots.stacked_bars(
-        ax, [run.name for run in runs], {TITLES[c]: [100 * run.shares[c] for run in runs] for c in CATEGORIES},
-        colors=[COLORS[c] for c in CATEGORIES], title="ProsQA reasoning paths", xlabel="run", ylabel="% of test examples",
+        ax, [f"{name} ({len(members)})" if len(members) > 1 else name for name, members in merged.items()],
+        {TITLES[c]: [100 * statistics.fmean(r.shares[c] for r in members) for members in merged.values()] for c in CATEGORIES},
+        colors=[COLORS[c] for c in CATEGORIES], title="ProsQA reasoning paths (mean over seeds)", xlabel="run (seeds)", ylabel="% of test examples",
     )  # fmt: skip
+    right = [[100 * sum(r.shares[c] for c in RIGHT) for r in members] for members in merged.values()]
+    spread = [statistics.stdev(values) if len(values) > 1 else 0.0 for values in right]
+    ax.errorbar(range(len(names)), [statistics.fmean(values) for values in right], yerr=spread, fmt="D", color="black", markersize=4, capsize=3,
+                linewidth=1, label="right answers, ±1 std")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    tests = sorted({r.test_file for r in runs})
+    fig.suptitle(f"{', '.join(tests)}; {len(runs)} runs; bars: mean share over seeds; diamonds: right answers "
+                 f"({' + '.join(TITLES[c] for c in RIGHT)}), ±1 std over seeds", fontsize=8)
     return plots.save_png(fig, path)

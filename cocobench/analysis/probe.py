@@ -216,7 +216,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
             axis.plot(percentiles, curve, label=name.replace("top", "top-"))
         axis.set(title=f"Thought {k}: cumulative value of the top frontier nodes", xlabel="percentile of test examples", ylabel="cumulative value", ylim=(0, 1.02))
         axis.legend(fontsize="small")
-    figure.suptitle(report["run"])
+    figure.suptitle(caption(report), fontsize="medium")
     written = [save_png(figure, out_dir / "parallelism.png")]
     figure, axes = optional_figure(len(ks))
     for axis, row in zip(axes, report["summary"]):
@@ -225,9 +225,16 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
             axis.plot([p["height"] for p in points], [p["mean_value"] for p in points], style, label="correct nodes" if correct else "incorrect nodes")
         axis.set(title=f"Thought {row['k']}: value vs {report['height']} height", xlabel=f"height ({report['height']} distance to a leaf)", ylabel="mean value", ylim=(0, 1.02))
         axis.legend(fontsize="small")
-    figure.suptitle(report["run"])
+    figure.suptitle(caption(report), fontsize="medium")
     written.append(save_png(figure, out_dir / "value_height.png"))
     return written
+
+
+def caption(report: dict[str, Any]) -> str:
+    """The figures' caption: the run, its method and the test data (what a test's report lacks is left out)."""
+    method = f" ({report['method']})" if report.get("method") else ""
+    data = f" on {report['test_file']}, {report['examples']} examples" if report.get("test_file") else ""
+    return f"{report['run']}{method}{data}; one seed"
 
 
 def case_study(example: Example, record: dict[str, Any], ks: Sequence[int]):
