@@ -346,3 +346,31 @@ def test_runs_of_other_tasks_are_skipped_and_none_is_an_error(runs):
     assert len(json.loads(result.stdout)["runs"]) == 2
     one_line_error(analyze("paths", runs / "suite" / "prontoqa-cot-seed0", "--out", runs / "out"), "none of the 1 runs is a ProsQA run")
 
+
+
+# Symbolic ProsQA: root 1 -> {3, 4}; 3 -> 5; 4 -> 5; 4 -> 6; 5 -> 7 (target, 3 edges); 0 -> 2 -> 8 (the other option).
+SYMBOLIC = {"question": "0 2 | 1 3 | 1 4 | 3 5 | 4 5 | 4 6 | 5 7 | 2 8 [Q] 7 8 [R] 1", "steps": ["3", "5", "7"], "answer": "7",
+            "edges": [[0, 2], [1, 3], [1, 4], [3, 5], [4, 5], [4, 6], [5, 7], [2, 8]], "root": 1, "target": 7, "neg_target": 8,
+            "neighbor_k": {"0": [1], "1": [3, 4], "2": [5], "3": [7]}}
+
+
+@pytest.mark.parametrize("text, k, expected", [
+    ("3 5 [A] 7", 0, "correct_path"),           # root -> 3 -> 5 -> 7: the shortest path
+    ("4 5 [A] 7", 0, "correct_path"),
+    ("3 7 [A] 7", 0, "hallucination"),          # 3 -> 7 is no edge
+    ("5 [A] 7", 0, "hallucination"),            # the root has no edge to 5
+    ("4 6 [A] 8", 0, "hallucination"),          # 6 -> 8 is no edge
+    ("4 [A] 6", 0, "wrong_target"),             # a valid path that ends elsewhere
+    ("3 5", 0, "hallucination"),                # a chain with no answer
+    ("[A] 7", 0, "correct_label"), ("7", 2, "correct_label"), ("8", 3, "incorrect_label"), ("", 0, "incorrect_label"),
+    ("5 [A] 7", 1, "correct_path"),             # one step hidden: 5 ends step 2, two edges from the root
+    ("5 [A] 7", 2, "hallucination"),            # ...but not three
+])  # fmt: skip
+def test_symbolic_outputs_are_categorized_edge_by_edge(text, k, expected):
+    assert categorize(SYMBOLIC, text, k) == expected
+
+
+def test_symbolic_answers_name_an_option():
+    from cocobench.analysis.paths import answer_choice
+
+    assert [answer_choice(SYMBOLIC, t, False) for t in ("3 [A] 8", "8", "4 [A] 6", "")] == ["other", "other", "neither", "neither"]

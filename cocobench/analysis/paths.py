@@ -33,6 +33,11 @@ text, or none). Two shares follow, which the categories do not separate: how oft
 option at all (the answer's form), and how often it names the right one when it does (the choice
 between the two, 50% for a guess).
 
+Symbolic ProsQA (task prosqa-symbolic, "Reasoning by Superposition"): the output is node ids, the
+chain's nodes before `[A]` and the answer after it (a text without `[A]` of one node is an answer, as
+node-supervised Coconut writes it after its prompt's `[A]`). The path is the root, the chain's nodes,
+then the answer; the same rules apply to it, edge by edge, with the graph read from the question.
+
 Step templates are read leniently ("Every Tom is a A." counts as the edge Tom -> A); the graph is read
 from the question text, not from the example's edges fields, so any ProsQA-format file works.
 """
@@ -72,6 +77,7 @@ COMPLETIONS = ("exact", "any")
 DEFAULT_COMPLETION = "exact"  # the curriculum's reading: at stage k, k*c thoughts replace the first k steps
 PER_SAMPLE_FILE = "paths.json"  # written beside a run's results.json
 TASK = "prosqa"
+TASKS = ("prosqa", "prosqa-symbolic")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,6 +90,10 @@ def categorize(example: Example, output_text: str, k: int = 0, completion: str =
     check_completion(completion)
     if k < 0:
         raise CocobenchError(f"k must be 0 or more hidden steps, got {k}")
+    from cocobench.tasks.prosqa_symbolic import is_symbolic
+
+    if is_symbolic(example):
+        return _categorize_symbolic(example, output_text, k, completion)
     output = parse_output(output_text)
     if not output.steps:
         return CORRECT_LABEL if output.answer is not None and is_correct(output.answer, example["answer"]) else INCORRECT_LABEL
@@ -98,6 +108,69 @@ def categorize(example: Example, output_text: str, k: int = 0, completion: str =
         return WRONG_TARGET
     shortest = graph.distances()[graph.target]
     return CORRECT_PATH if hidden + len(path) - 1 == shortest else LONGER_PATH
+
+
+def _categorize_symbolic(example: Example, output_text: str, k: int, completion: str) -> str:
+    from cocobench.tasks.prosqa_symbolic import parse_question
+
+    chain, answer = _symbolic_output(output_text)
+    if not chain:
+        return CORRECT_LABEL if answer is not None and answer == str(example["answer"]) else INCORRECT_LABEL
+    if answer is None:  # a chain that states no answer never reaches one
+        return HALLUCINATION
+    edges, _, root = parse_question(example["question"])
+    graph = _SymbolicGraph.of(edges, str(root))
+    # A symbolic step is written as the node it reaches: with k steps hidden, the first written node
+    # ends step k+1, so the hidden part leads to it in k+1 edges; with none hidden the path starts at the root.
+    path = [graph.root, *chain, answer] if k == 0 else [*chain, answer]
+    if any(b not in graph.children.get(a, ()) for a, b in zip(path, path[1:])):
+        return HALLUCINATION
+    hidden = 0 if k == 0 else _hidden_edges(graph, path[0], k + 1, completion)
+    if hidden is None:
+        return HALLUCINATION
+    if path[-1] != str(example["target"]):
+        return WRONG_TARGET
+    return CORRECT_PATH if hidden + len(path) - 1 == graph.distances()[str(example["target"])] else LONGER_PATH
+
+
+def _symbolic_output(text: str) -> tuple[list[str], str | None]:
+    """(the chain's nodes, the answer node or None) of a symbolic output: the nodes before `[A]` and the
+    one after it; a text of one node and no `[A]` is an answer (node supervision's prompt ends with `[A]`)."""
+    tokens = text.split()
+    if "[A]" not in tokens:
+        return ([], tokens[0]) if len(tokens) == 1 else (tokens, None)
+    at = tokens.index("[A]")
+    return tokens[:at], (tokens[at + 1] if at + 1 < len(tokens) else None)
+
+
+@dataclass
+class _SymbolicGraph:
+    """The question's graph by node id, with what `_hidden_edges` asks of a graph."""
+
+    children: dict[str, set[str]]
+    root: str
+
+    @classmethod
+    def of(cls, edges: list[list[int]], root: str) -> "_SymbolicGraph":
+        children: dict[str, set[str]] = {}
+        for u, v in edges:
+            children.setdefault(str(u), set()).add(str(v))
+        return cls(children, root)
+
+    def distances(self) -> dict[str, int]:
+        dist, frontier = {self.root: 0}, [self.root]
+        while frontier:
+            reached = [c for n in frontier for c in sorted(self.children.get(n, ())) if c not in dist]
+            for c in reached:
+                dist.setdefault(c, dist[frontier[0]] + 1)
+            frontier = list(dict.fromkeys(reached))
+        return dist
+
+    def reachable_in(self, k: int) -> set[str]:
+        nodes = {self.root}
+        for _ in range(k):
+            nodes = {c for n in nodes for c in self.children.get(n, ())}
+        return nodes
 
 
 def _valid_path(graph: QuestionGraph, output: ReasoningOutput) -> list[str] | None:
@@ -135,6 +208,11 @@ def answer_choice(example: Example, output_text: str, correct: bool) -> str:
     """Which option the output's answer names: "right" (scored correct), "other" or "neither"."""
     if correct:
         return "right"
+    from cocobench.tasks.prosqa_symbolic import is_symbolic, parse_question
+
+    if is_symbolic(example):
+        answer = _symbolic_output(output_text)[1]
+        return "other" if answer is not None and answer in map(str, parse_question(example["question"])[1]) else "neither"
     graph = question_graph(example)
     fact = parse_output(output_text).answer_fact
     return "other" if fact is not None and fact[0] == graph.root and fact[1] in graph.options else "neither"
@@ -223,8 +301,8 @@ def analyze_run(results: dict[str, Any], completion: str = DEFAULT_COMPLETION, d
     """Categorize every sample of one validated ProsQA run (from `cocobench.results.load_results`)."""
     check_completion(completion)
     source = Path(results["_source"])
-    if results["task"] != TASK:
-        raise CocobenchError(f"{source}: task '{results['task']}', but path categories are defined for ProsQA only; pass ProsQA runs")
+    if results["task"] not in TASKS:
+        raise CocobenchError(f"{source}: task '{results['task']}', but path categories are defined for ProsQA only; pass ProsQA or symbolic ProsQA runs")
     test_file, notes = test_file_of(results, source, data)
     from cocobench.examples import load_examples
 
