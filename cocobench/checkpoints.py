@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,17 @@ from cocobench.models import unreadable_checkpoint
 TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
 PROJECTION_WEIGHTS = "thought_projection.pt"  # CODI's thought projection (engine.ThoughtProjection), when the model has one
+
+
+@dataclass
+class TrainState:
+    """Where training stands: saved in checkpoints/last's trainer state, and what a resume starts from."""
+
+    epoch: int = 0  # the next epoch to run
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float = 0.0
 
 
 def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool, net=None) -> None:
@@ -95,7 +106,6 @@ def checkpoint_fingerprint(path: Path) -> str:
 
 def load_training_state(path: Path, optimizer, net=None):
     from cocobench import distributed
-    from cocobench.train import TrainState
 
     file = Path(path) / TRAINER_STATE
     if not file.is_file():

@@ -15,7 +15,6 @@ import contextlib
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,11 @@ import torch
 
 from cocobench import distributed
 from cocobench.batches import batch_indices
+from cocobench.checkpoints import TrainState, load_training_state, save_run_checkpoint
 from cocobench.engine import LatentLM
 from cocobench.evaluate import evaluate
 from cocobench.examples import Example
 from cocobench.tokenizer import token_ids
-
-@dataclass
-class TrainState:
-    epoch: int = 0  # the next epoch to run
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float | None = None
-    best_epoch: int | None = None
-    train_seconds: float = 0.0
 
 
 def make_optimizer(cfg, parameters, device=None) -> torch.optim.Optimizer:
@@ -66,7 +58,6 @@ def train(cfg, model, tokenizer, method, train_examples: list[Example], valid_ex
     """Train `model` in place (under torchrun: wrapped in DDP, or FSDP2 with cfg.fsdp), validating and
     checkpointing after every epoch. `state` starts from a given point without a checkpoint (timing
     probes); `sync_debug` makes any host synchronisation in the CUDA step loop an error (tests)."""
-    from cocobench.checkpoints import load_training_state, save_run_checkpoint
     from cocobench.device import autocast, configure_matmul
 
     rank, world_size = distributed.world()
@@ -216,7 +207,3 @@ def sync_debug_mode(mode: str | None):
         yield
     finally:
         torch.cuda.set_sync_debug_mode(previous)
-
-
-def state_to_dict(state: TrainState) -> dict[str, Any]:
-    return asdict(state)
