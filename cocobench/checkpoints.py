@@ -15,8 +15,8 @@ import torch
 
 from cocobench.errors import CocobenchError
 from cocobench.models import unreadable_checkpoint
+from cocobench.rundir import TRAINER_STATE, RunDir
 
-TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
 PROJECTION_WEIGHTS = "thought_projection.pt"  # CODI's thought projection (engine.ThoughtProjection), when the model has one
 
@@ -61,9 +61,10 @@ def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state,
         extra_files[PROJECTION_WEIGHTS] = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
     trainer = {"state": asdict(state), "optimizer": optimizer_state}
+    layout = RunDir(run_dir)
     if best:
-        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=extra_files, state_dict=state_dict)
-    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **extra_files}, state_dict=state_dict)
+        save_checkpoint(layout.best, model, tokenizer, metadata, extra_files=extra_files, state_dict=state_dict)
+    save_checkpoint(layout.last, model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **extra_files}, state_dict=state_dict)
 
 
 def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:

@@ -20,10 +20,10 @@ from typing import Any
 from cocobench import __version__
 from cocobench.errors import CocobenchError
 from cocobench.io import atomic_write_json
+from cocobench.rundir import RESULTS_FILE
 
 SCHEMA_VERSION = 2  # 2 added git_commit, git_dirty, started_at, torch_threads, metrics.accuracy_stderr
 READABLE_VERSIONS = (1, 2)  # what `read_results` takes; version 1 lacks only the fields above
-RESULTS_FILE = "results.json"
 REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from cocobench import distributed
-from cocobench.checkpoints import TRAINER_STATE, checkpoint_fingerprint, saved_train_state
+from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
@@ -21,18 +21,10 @@ from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, 
 from cocobench.lengths import check_sequence_lengths
 from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
 from cocobench.results import build_results, utc_now, write_results
+from cocobench.rundir import RUN_OUTPUTS, RUNS_ROOT, TRAINER_STATE, RunDir
 
-CHECKPOINTS = "checkpoints"
-START_FILE = "start.json"  # the run's start time (UTC) and its train/test files' fingerprints, saved at its start
 RESULT_SETTINGS = ("seed", "method", "task", "precision")  # with RunConfig.options(): what a resume may not change
-INIT_FILE = "init_from.json"  # the fingerprint of the --init-from checkpoint, saved at the run's start
 DEFAULT_DATA_ROOT = Path("data")
-# What a run writes into its directory: all that `run --overwrite` removes before starting over.
-RUN_OUTPUTS = (CHECKPOINTS, START_FILE, INIT_FILE, "config.yaml", "results.json", "tensorboard", "wandb")
-
-
-def run_dir_of(cfg: RunConfig) -> Path:
-    return Path(cfg.out) if cfg.out else Path("runs") / cfg.run_name()
 
 
 def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
@@ -119,7 +111,7 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     distributed.init_from_env()
     seed_everything(cfg.seed)
     device = pick_device()
-    run_dir = run_dir_of(cfg)
+    run_dir = RunDir.of(cfg).path
     # One process per run directory (under torchrun, rank 0 holds it for all): two would interleave checkpoints.
     with directory_lock(run_dir) if distributed.is_main() else contextlib.nullcontext():
         results = _run_locked(cfg, run_dir, device)
@@ -132,23 +124,24 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.engine import StopClassifier
     from cocobench.loggers import Loggers
     from cocobench.methods import get_method
-    from cocobench.models import build_model_and_tokenizer
+    from cocobench.models import METADATA_FILE, build_model_and_tokenizer
     from cocobench.tokenized import prefill_segments
     from cocobench.train import train
 
-    last = run_dir / CHECKPOINTS / "last"
+    layout = RunDir(run_dir)
+    last = layout.last
     if cfg.resume and distributed.is_main():  # a kill mid-write: finish or undo the checkpoint swaps, remove half-written files
-        for name in ("last", "best"):
-            recover_directory(run_dir / CHECKPOINTS / name)
+        for checkpoint in (layout.last, layout.best):
+            recover_directory(checkpoint)
         remove_temporaries(run_dir, RUN_OUTPUTS)
     distributed.barrier()
-    from_checkpoint = cfg.resume and (last / TRAINER_STATE).is_file()
+    from_checkpoint = cfg.resume and layout.resumable()
     if cfg.resume and not from_checkpoint:
-        if not (run_dir / "config.yaml").is_file():
+        if not layout.config.is_file():
             raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
         log(f"note: '{run_dir}' was stopped before its first checkpoint: its run starts again from the first epoch", cfg.quiet)
     if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
-        what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
+        what = "a run" if layout.checkpoints.exists() else "files"
         raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
     if from_checkpoint:
         saved_state = saved_train_state(last)
@@ -192,10 +185,10 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
-        if not (run_dir / START_FILE).is_file():  # a new run (a resumed one keeps its own)
-            atomic_write_json(run_dir / START_FILE, start)
+        if not layout.start.is_file():  # a new run (a resumed one keeps its own)
+            atomic_write_json(layout.start, start)
         if init_fingerprint:
-            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
+            atomic_write_json(layout.init_from, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
     if not quiet:
@@ -206,10 +199,10 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
                       stop_classifier=classifier, resume_from=last if from_checkpoint else None, reporter=reporter)
 
     check_best_checkpoint(run_dir, state.best_epoch)
-    best = run_dir / CHECKPOINTS / "best"
-    if not (best / "cocobench.json").is_file() and cfg.fsdp and distributed.world()[1] > 1:
+    best = layout.best
+    if not (best / METADATA_FILE).is_file() and cfg.fsdp and distributed.world()[1] > 1:
         best = last  # no validation split: the final weights, whole (the FSDP model holds shards)
-    if (best / "trainer_state.pt").is_file() or (best / "cocobench.json").is_file():
+    if (best / TRAINER_STATE).is_file() or (best / METADATA_FILE).is_file():
         model, tokenizer, _, classifier = load_run_checkpoint(best)
         model.to(device)
         if classifier is not None:
@@ -259,7 +252,7 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
     validated differently, and the older best's weights are gone), as for any other mismatch."""
     from cocobench.models import read_metadata
 
-    held = read_metadata(run_dir / CHECKPOINTS / "best").get("epoch")  # a damaged cocobench.json is one line
+    held = read_metadata(RunDir(run_dir).best).get("epoch")  # a damaged cocobench.json is one line
     if held == best_epoch or (redoing is not None and held == redoing):
         return
     raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
@@ -268,7 +261,7 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
 
 def read_start(run_dir: Path) -> dict[str, Any]:
     """What the run recorded when it started (empty for a run from before start.json)."""
-    return read_run_record(run_dir / START_FILE)
+    return read_run_record(RunDir(run_dir).start)
 
 
 def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
@@ -293,8 +286,9 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None
     from cocobench.config import coerce, load_yaml, normalize_keys
     from cocobench.models import read_metadata
 
-    saved_file = run_dir / "config.yaml"
-    for record in (saved_file, run_dir / START_FILE) if checkpoint is not None else ():
+    layout = RunDir(run_dir)
+    saved_file = layout.config
+    for record in (saved_file, layout.start) if checkpoint is not None else ():
         if not record.is_file():  # without them a resume would take defaults and other data for the run's own
             raise CocobenchError(f"cannot resume '{run_dir}': its {record.name} is missing; restore it, or start the run over with --overwrite")
     recorded = read_metadata(checkpoint).get("config") if checkpoint is not None else None
@@ -305,7 +299,7 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None
     changed = [f"{name} ({getattr(saved, name)!r} -> {getattr(cfg, name)!r})" for name in (*RESULT_SETTINGS, *cfg.options())
                if getattr(saved, name) != getattr(cfg, name)]
     if cfg.init_from != saved.init_from:
-        saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
+        saved_init = read_run_record(layout.init_from, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
     if changed:
@@ -353,7 +347,7 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
     A resumed run reads the one saved at its start, in case the checkpoint has changed since."""
     if not cfg.init_from:
         return None
-    saved = run_dir / INIT_FILE
+    saved = RunDir(run_dir).init_from
     if cfg.resume and saved.is_file():
         return read_run_record(saved, "fingerprint")["fingerprint"]
     if cfg.resume and not Path(cfg.init_from).exists():
@@ -444,7 +438,8 @@ def default_eval_name(checkpoint: Path, test_file: Path, k: int | None) -> str:
 def check_not_another_run(out: Path, checkpoint: Path) -> None:
     """Results beside checkpoints describe those checkpoints: another model's evaluation is never
     written into a run directory (its own run's, re-evaluated, may be)."""
-    if (out / CHECKPOINTS).is_dir() and checkpoint.resolve().parent != (out / CHECKPOINTS).resolve():
+    checkpoints = RunDir(out).checkpoints
+    if checkpoints.is_dir() and checkpoint.resolve().parent != checkpoints.resolve():
         raise CocobenchError(f"--out '{out}' is the run directory of other checkpoints than '{checkpoint}': its results.json describes them; "
                              "choose another --out")
 
@@ -460,7 +455,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any],
     test_file, examples = read_test_examples(data)
     loaded = load_for_evaluation(checkpoint, overrides)
     cfg = loaded.cfg
-    cfg.out = str(out or Path("runs") / default_eval_name(checkpoint, test_file, cfg.k))
+    cfg.out = str(out or RUNS_ROOT / default_eval_name(checkpoint, test_file, cfg.k))
     if not overwrite and holds_files(Path(cfg.out)):
         raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
     check_not_another_run(Path(cfg.out), checkpoint)
@@ -522,9 +517,9 @@ def write_evaluation(cfg, evaluation, *, run_dir: Path, task: str, test_file: Pa
     results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint,
                             started_at=started_at)
     if distributed.is_main():
-        write_results(run_dir, results)
+        written = write_results(run_dir, results)
         log(f"{run_dir.name}: accuracy {metrics['accuracy']:.3f} ({metrics['correct']}/{metrics['total']}), "
-            f"{metrics['generated_tokens_mean']:.1f} tokens -> {run_dir / 'results.json'}", cfg.quiet)
+            f"{metrics['generated_tokens_mean']:.1f} tokens -> {written}", cfg.quiet)
     return results
 
 
@@ -546,4 +541,4 @@ def classifier_accuracy(train_state) -> float | None:
 
 
 def write_config(run_dir: Path, cfg: RunConfig) -> None:
-    atomic_write_text(run_dir / "config.yaml", config_yaml(cfg))
+    atomic_write_text(RunDir(run_dir).config, config_yaml(cfg))

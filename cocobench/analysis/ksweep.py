@@ -20,6 +20,7 @@ from typing import Any
 from cocobench.analysis.plots import PLOT_HINT
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.rundir import RESULTS_FILE, RUNS_ROOT
 
 Categorize = Callable[[dict[int, Example], list[dict[str, Any]], int], dict[str, float]]  # (examples by idx, samples, k) -> shares
 METRICS = ("accuracy", "correct", "total", "generated_tokens_mean", "forward_passes_mean")
@@ -83,7 +84,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
         raise CocobenchError(f"method '{cfg.method}' has no thoughts to force <eot> after; pass a checkpoint of coconut (or another method with thoughts)")
     ks = ks if ks is not None else list(range(getattr(loaded.method, "default_k", cfg.max_thoughts_allowed) + 1))  # 0 .. the trained number (CODI: --codi-thoughts)
     run_name = checkpoint.parent.parent.name or checkpoint.name
-    out_dir = Path(out) if out else Path("runs") / f"ksweep-{run_name}-{test_file.stem}"
+    out_dir = Path(out) if out else RUNS_ROOT / f"ksweep-{run_name}-{test_file.stem}"
     if not overwrite and holds_files(out_dir):
         raise CocobenchError(f"--out '{out_dir}' already holds files; pass --overwrite to replace them, or choose another --out")
     examples = limited(all_examples, cfg)
@@ -143,7 +144,7 @@ def sweep(loaded, examples: list[Example], ks: list[int], *, out_dir: Path, task
         rows.append({
             "label": f"k={k}", "k": k, **{name: evaluation.metrics[name] for name in METRICS},
             "categories": categorize(by_idx, evaluation.samples, k) if categorize else None,
-            "results": str(Path(f"k{k}") / "results.json"),
+            "results": str(Path(f"k{k}") / RESULTS_FILE),
         })
     return rows
 
