@@ -69,7 +69,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, file_fingerprint, holds_files, remove_outputs
     from cocobench.progress import log, quiet_libraries
     from cocobench.results import utc_now
-    from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir, task_of
+    from cocobench.checkpoint_eval import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir, task_of
 
     quiet_libraries()
     started_at = utc_now()
@@ -132,7 +132,7 @@ def previous_outputs(out_dir: Path) -> tuple[str, ...]:
 def sweep(loaded, examples: list[Example], ks: list[int], *, out_dir: Path, task: str, test_file: Path, started_at: str | None,
           categorize: Categorize | None) -> list[dict[str, Any]]:
     """Evaluate the loaded checkpoint with eot forced after each k; write OUT/k<k>/results.json; one row per k."""
-    from cocobench.runner import evaluate_loaded, write_evaluation
+    from cocobench.checkpoint_eval import evaluate_loaded, write_evaluation
 
     by_idx = dict(enumerate(examples))  # samples' idx is the position in `examples`
     rows = []

@@ -271,7 +271,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
     from cocobench.analysis.ksweep import parse_ks
     from cocobench.io import atomic_write_json, directory_lock, file_fingerprint, holds_files
     from cocobench.progress import log, quiet_libraries
-    from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
+    from cocobench.checkpoint_eval import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
     from cocobench.tasks.prosqa import recognizes
 
     quiet_libraries()
