@@ -41,11 +41,11 @@ from typing import Any
 from cocobench.config import RunConfig, load_yaml, normalize_keys, resolve_config
 from cocobench.errors import CocobenchError
 from cocobench.io import DirectoryInUse, directory_lock, remove_outputs
+from cocobench.results import WARMUP_STAGE, warmup_identity
 from cocobench.rundir import RUNS_ROOT, RunDir
 
 SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
 RUN_KEYS = {"seeds", "name", "warmup"}
-WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a warm-up run
 RECORDED_ONLY = ("precision", "init_from")  # options results add to the settings' own (what ran, the start's fingerprint)
 
 
@@ -135,32 +135,6 @@ def _warmup_settings(warmup: Any, defaults: dict[str, Any], path: str | Path) ->
             raise CocobenchError(f"{path}: the warmup cannot set '{key}': it runs once per seed of the runs, from scratch")
     settings.pop("init_from", None)
     return settings
-
-
-def warmup_identity(cfg: RunConfig, data_fingerprints: dict[str, Any] | None = None) -> str:
-    """What a run records as its warm start: readable (method, epochs) plus a hash of every setting that
-    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up), and of
-    its data's contents, not its path (`data_fingerprints`: a warm-up's recorded ones; else read)."""
-    from cocobench.io import json_fingerprint
-
-    data = data_fingerprints if data_fingerprints is not None else data_identity(cfg.data)
-    shaping = {"task": cfg.task, "data": data, "method": cfg.method, **cfg.options()}
-    digest = json_fingerprint(shaping).split(":")[1][:8]
-    return f"{cfg.method} {cfg.epochs} epochs #{digest}"
-
-
-def data_identity(data: str | None) -> dict[str, Any] | str | None:
-    """A data directory's train and test fingerprints, as its runs record them (the same data under two
-    paths is one warm start); its path while the suite has not generated it yet; None: the task's default."""
-    from cocobench.examples import find_split
-    from cocobench.io import file_fingerprint
-
-    if data is None:
-        return None
-    try:
-        return {f"{split}_fingerprint": file_fingerprint(find_split(data, split)) for split in ("train", "test")}
-    except (CocobenchError, OSError):
-        return data
 
 
 def recorded_differences(run: PlannedRun) -> list[str]:

@@ -168,7 +168,7 @@ def build_table(results: list[dict[str, Any]], baseline: str = "cot", *, signifi
 def _split_warm_starts(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[WarmStart]]:
     """A suite's warm-up runs are where rows start, not rows: they move to the caption. Given only
     warm-up runs (`cocobench table OUT/prosqa-cot-warmup-seed0`), they are the rows."""
-    from cocobench.suite import WARMUP_STAGE
+    from cocobench.results import WARMUP_STAGE
 
     warmups = [r for r in results if (r.get("config") or {}).get("suite_stage") == WARMUP_STAGE]
     rows = [r for r in results if r not in warmups]
@@ -191,7 +191,7 @@ def _warm_start_identities(result: dict[str, Any]) -> set[str]:
     """The identities a warm-up's runs may record: hashing its data's fingerprints, and (results written
     before that) its data's path. None for a config from another cocobench version: it matches no row."""
     from cocobench.config import coerce, normalize_keys
-    from cocobench.suite import warmup_identity
+    from cocobench.results import warmup_identity
 
     try:
         cfg = coerce(normalize_keys(result["config"], "results config"))
