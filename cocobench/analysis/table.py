@@ -63,7 +63,7 @@ class Cell:
         """(right, named, p): of the answers that name one of a two-option question's options, pooled over
         the seeds, how many name the right one, and the exact binomial p against a coin flip. None when a
         run did not record it (open-answer tasks, results from before cocobench 0.2)."""
-        from cocobench.analysis.stats import mcnemar_exact
+        from cocobench.stats import mcnemar_exact
 
         if not self.runs or any(r["metrics"].get("choice_named") is None for r in self.runs):
             return None
@@ -290,7 +290,7 @@ def paired_significance(base: Cell, new: Cell) -> Significance | None:
     every seed both cells ran, paired by example (a seed whose test examples differ is left out).
     Pooling treats the (seed, example) pairs as independent: the same question answered under three
     seeds counts three times, which makes the interval somewhat narrower than a per-question bootstrap."""
-    from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+    from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
     base_by_seed, new_by_seed = {r["seed"]: r for r in base.runs}, {r["seed"]: r for r in new.runs}
     before: list[bool] = []
