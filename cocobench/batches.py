@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from cocobench.methods.base import IGNORE, TrainSequence
+from cocobench.sequences import IGNORE, TrainSequence
 
 
 def collate(sequences: Sequence[TrainSequence], pad_id: int) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,21 @@ import torch
 
 from cocobench.errors import CocobenchError
 from cocobench.models import unreadable_checkpoint
+from cocobench.rundir import TRAINER_STATE, RunDir
 
-TRAINER_STATE = "trainer_state.pt"
 CLASSIFIER_WEIGHTS = "stop_classifier.pt"
 PROJECTION_WEIGHTS = "thought_projection.pt"  # CODI's thought projection (engine.ThoughtProjection), when the model has one
+
+
+@dataclass
+class TrainState:
+    """Where training stands: saved in checkpoints/last's trainer state, and what a resume starts from."""
+
+    epoch: int = 0  # the next epoch to run
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float = 0.0
 
 
 def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state, optimizer, *, best: bool, net=None) -> None:
@@ -50,9 +61,10 @@ def save_run_checkpoint(run_dir: Path, cfg, model, tokenizer, classifier, state,
         extra_files[PROJECTION_WEIGHTS] = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
     trainer = {"state": asdict(state), "optimizer": optimizer_state}
+    layout = RunDir(run_dir)
     if best:
-        save_checkpoint(run_dir / "checkpoints" / "best", model, tokenizer, metadata, extra_files=extra_files, state_dict=state_dict)
-    save_checkpoint(run_dir / "checkpoints" / "last", model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **extra_files}, state_dict=state_dict)
+        save_checkpoint(layout.best, model, tokenizer, metadata, extra_files=extra_files, state_dict=state_dict)
+    save_checkpoint(layout.last, model, tokenizer, metadata, extra_files={TRAINER_STATE: trainer, **extra_files}, state_dict=state_dict)
 
 
 def load_run_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], Any]:
@@ -95,7 +107,6 @@ def checkpoint_fingerprint(path: Path) -> str:
 
 def load_training_state(path: Path, optimizer, net=None):
     from cocobench import distributed
-    from cocobench.train import TrainState
 
     file = Path(path) / TRAINER_STATE
     if not file.is_file():

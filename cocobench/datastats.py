@@ -17,6 +17,7 @@ from typing import Any
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.summaries import histogram, summary
 from cocobench.tasks.base import Task
 
 FEW_ANSWERS = 10  # up to this many distinct answers we show their distribution (True/False, A/B...)
@@ -85,19 +86,6 @@ def resolve_task(examples: Sequence[Example], name: str | None, file: str | Path
 
 # ----------------------------------------------------------------------------------------------
 # Statistics
-
-
-def summary(values: Sequence[float]) -> dict[str, float] | None:
-    """min / mean / max (mean rounded to 3 decimals); None for no values."""
-    if not values:
-        return None
-    return {"min": min(values), "mean": round(sum(values) / len(values), 3), "max": max(values)}
-
-
-def histogram(values: Sequence[Any]) -> dict[str, int]:
-    """Counts keyed by str(value) (JSON keys), numeric values in numeric order."""
-    counts = Counter(values)
-    return {str(k): counts[k] for k in sorted(counts, key=lambda v: (not isinstance(v, (int, float)), v))}
 
 
 def answer_balance(answers: Sequence[str]) -> dict[str, Any]:

@@ -40,9 +40,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import DynamicLayer
 
+from cocobench import gpt2_passes
+from cocobench.attention import PREFILL_TOKENS, additive_mask
+from cocobench.sequences import IGNORE  # label of positions without loss
 from cocobench.tokenizer import TokenIds
 
-IGNORE = -100  # label of positions without loss
 
 
 @dataclass
@@ -119,9 +121,6 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, W)
 
 
-PREFILL_TOKENS = 2048  # tokens per prefill group: small enough to stay in a CPU's cache, big enough for fast matmuls
-
-
 class AppendLayer(DynamicLayer):
     """A KV-cache layer that appends into spare room instead of re-concatenating all of its keys and
     values at every step (DynamicLayer's torch.cat), which would make decoding O(length) per token.
@@ -161,14 +160,6 @@ class AppendLayer(DynamicLayer):
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         self.key_store, self.value_store = self.key_store[indices], self.value_store[indices]
         self.keys, self.values = self.key_store[..., : self.length, :], self.value_store[..., : self.length, :]
-
-
-def additive_mask(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """1/0 keep-mask -> additive mask (0 keep, dtype's min drop). A (B, S) padding mask becomes (B, 1, 1, S),
-    for one query column; other shapes are kept. sdpa on CPU runs ~25% faster with it than with booleans."""
-    if keep.dim() == 2:
-        keep = keep[:, None, None, :]
-    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep.bool(), torch.finfo(dtype).min)
 
 
 def causal_mask(attention_mask: torch.Tensor, t: int) -> torch.Tensor:
@@ -254,8 +245,6 @@ class Passes:
         self.seen_positions: list[torch.Tensor] = []
         self.gpt2 = None
         if self.for_generation:
-            from cocobench import gpt2_passes  # imports this module: imported late
-
             if gpt2_passes.supports(model):
                 self.gpt2 = gpt2_passes.GPT2Passes(model, self.cache.layers)
 

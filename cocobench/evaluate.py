@@ -98,7 +98,7 @@ def choice_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Of the answers that name an option: how many (`choice_named`), the share naming the right one
     (`choice_accuracy`, None if none does) and the exact two-sided binomial p of that share against a
     coin flip (`choice_p`): a two-option task whose choice has p >= 0.01 is answered at chance."""
-    from cocobench.analysis.stats import mcnemar_exact
+    from cocobench.stats import mcnemar_exact
 
     if not samples or "choice" not in samples[0]:
         return {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cocobench.engine import PREFILL_TOKENS, additive_mask
+from cocobench.attention import PREFILL_TOKENS, additive_mask
 
 
 def supports(model) -> bool:

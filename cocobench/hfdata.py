@@ -166,6 +166,19 @@ def prepare_datasets_source(data: str, columns: str | None = None, *, root: Path
     return out
 
 
+def local_data_dir(data: str | Path, columns: str | None = None) -> Path:
+    """--data as a directory of cocobench splits: a Hugging Face or local datasets source is loaded and
+    written as one first (rank 0; the others wait for it)."""
+    from cocobench import distributed
+
+    if not is_datasets_source(data, columns):
+        return Path(data)
+    if distributed.is_main():
+        data_dir = prepare_datasets_source(str(data), columns)
+    distributed.barrier()
+    return data_dir if distributed.is_main() else prepare_datasets_source(str(data), columns)
+
+
 def load_source(data: str):
     """The DatasetDict of a source and its record: id, revision and each split's fingerprint."""
     import datasets

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cocobench.errors import CocobenchError
+from cocobench.rundir import RunDir
 
 
 class Loggers:
@@ -21,7 +22,7 @@ class Loggers:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 raise CocobenchError("--tensorboard needs the tensorboard package: pip install tensorboard (or drop --tensorboard)") from None
-            writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            writer = SummaryWriter(log_dir=str(RunDir(run_dir).tensorboard))
             self.sinks.append(lambda values, step: [writer.add_scalar(k, v, step) for k, v in values.items()])
 
     def log(self, values: dict[str, Any], step: int) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 from cocobench import __version__
 from cocobench.errors import CocobenchError
 from cocobench.io import atomic_write_json
+from cocobench.rundir import RESULTS_FILE
 
 SCHEMA_VERSION = 2  # 2 added git_commit, git_dirty, started_at, torch_threads, metrics.accuracy_stderr
 READABLE_VERSIONS = (1, 2)  # what `read_results` takes; version 1 lacks only the fields above
-RESULTS_FILE = "results.json"
 REGENERATE = "re-run the `cocobench run`/`cocobench eval` that wrote it"
 
 
@@ -124,6 +124,39 @@ def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
     path = Path(run_dir) / RESULTS_FILE
     atomic_write_json(path, results)
     return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Warm starts: what a suite's runs record of the warm-up they start from (`options.warmup`); the
+# suite plans and checks its runs with it, the tables match runs to their warm-up with it
+
+WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a suite's shared warm-up run (tables leave it out of the rows)
+
+
+def warmup_identity(cfg, data_fingerprints: dict[str, Any] | None = None) -> str:
+    """What a run records as its warm start: readable (method, epochs) plus a hash of every setting that
+    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up), and of
+    its data's contents, not its path (`data_fingerprints`: a warm-up's recorded ones; else read)."""
+    from cocobench.io import json_fingerprint
+
+    data = data_fingerprints if data_fingerprints is not None else data_identity(cfg.data)
+    shaping = {"task": cfg.task, "data": data, "method": cfg.method, **cfg.options()}
+    digest = json_fingerprint(shaping).split(":")[1][:8]
+    return f"{cfg.method} {cfg.epochs} epochs #{digest}"
+
+
+def data_identity(data: str | None) -> dict[str, Any] | str | None:
+    """A data directory's train and test fingerprints, as its runs record them (the same data under two
+    paths is one warm start); its path while the suite has not generated it yet; None: the task's default."""
+    from cocobench.examples import find_split
+    from cocobench.io import file_fingerprint
+
+    if data is None:
+        return None
+    try:
+        return {f"{split}_fingerprint": file_fingerprint(find_split(data, split)) for split in ("train", "test")}
+    except (CocobenchError, OSError):
+        return data
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,34 +5,27 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cocobench import distributed
-from cocobench.checkpoints import TRAINER_STATE, checkpoint_fingerprint, saved_train_state
+from cocobench.checkpoint_eval import run_test, write_evaluation
+from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example, find_split, load_examples
+from cocobench.hfdata import local_data_dir
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
                           holds_files, recover_directory, remove_outputs, remove_temporaries)
 from cocobench.lengths import check_sequence_lengths
-from cocobench.progress import TrainingReporter, counter, log, quiet_libraries
-from cocobench.results import build_results, utc_now, write_results
+from cocobench.progress import TrainingReporter, log, quiet_libraries
+from cocobench.results import utc_now
+from cocobench.rundir import RUN_OUTPUTS, TRAINER_STATE, RunDir
 
-CHECKPOINTS = "checkpoints"
-START_FILE = "start.json"  # the run's start time (UTC) and its train/test files' fingerprints, saved at its start
 RESULT_SETTINGS = ("seed", "method", "task", "precision")  # with RunConfig.options(): what a resume may not change
-INIT_FILE = "init_from.json"  # the fingerprint of the --init-from checkpoint, saved at the run's start
 DEFAULT_DATA_ROOT = Path("data")
-# What a run writes into its directory: all that `run --overwrite` removes before starting over.
-RUN_OUTPUTS = (CHECKPOINTS, START_FILE, INIT_FILE, "config.yaml", "results.json", "tensorboard", "wandb")
-
-
-def run_dir_of(cfg: RunConfig) -> Path:
-    return Path(cfg.out) if cfg.out else Path("runs") / cfg.run_name()
 
 
 def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
@@ -60,19 +53,6 @@ def prepare_data(cfg: RunConfig) -> tuple[str, Path]:
             task.generate_default(data_dir)
         distributed.barrier()
     return task.name, data_dir
-
-
-def local_data_dir(data: str | Path, columns: str | None = None) -> Path:
-    """--data as a directory of cocobench splits: a Hugging Face or local datasets source is loaded and
-    written as one first (rank 0; the others wait for it)."""
-    from cocobench.hfdata import is_datasets_source, prepare_datasets_source
-
-    if not is_datasets_source(data, columns):
-        return Path(data)
-    if distributed.is_main():
-        data_dir = prepare_datasets_source(str(data), columns)
-    distributed.barrier()
-    return data_dir if distributed.is_main() else prepare_datasets_source(str(data), columns)
 
 
 def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
@@ -119,7 +99,7 @@ def run_experiment(cfg: RunConfig) -> dict[str, Any]:
     distributed.init_from_env()
     seed_everything(cfg.seed)
     device = pick_device()
-    run_dir = run_dir_of(cfg)
+    run_dir = RunDir.of(cfg).path
     # One process per run directory (under torchrun, rank 0 holds it for all): two would interleave checkpoints.
     with directory_lock(run_dir) if distributed.is_main() else contextlib.nullcontext():
         results = _run_locked(cfg, run_dir, device)
@@ -132,23 +112,24 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.engine import StopClassifier
     from cocobench.loggers import Loggers
     from cocobench.methods import get_method
-    from cocobench.models import build_model_and_tokenizer
+    from cocobench.models import METADATA_FILE, build_model_and_tokenizer
     from cocobench.tokenized import prefill_segments
     from cocobench.train import train
 
-    last = run_dir / CHECKPOINTS / "last"
+    layout = RunDir(run_dir)
+    last = layout.last
     if cfg.resume and distributed.is_main():  # a kill mid-write: finish or undo the checkpoint swaps, remove half-written files
-        for name in ("last", "best"):
-            recover_directory(run_dir / CHECKPOINTS / name)
+        for checkpoint in (layout.last, layout.best):
+            recover_directory(checkpoint)
         remove_temporaries(run_dir, RUN_OUTPUTS)
     distributed.barrier()
-    from_checkpoint = cfg.resume and (last / TRAINER_STATE).is_file()
+    from_checkpoint = cfg.resume and layout.resumable()
     if cfg.resume and not from_checkpoint:
-        if not (run_dir / "config.yaml").is_file():
+        if not layout.config.is_file():
             raise CocobenchError(f"nothing to resume in '{run_dir}': it has no checkpoints/last; start the run without --resume")
         log(f"note: '{run_dir}' was stopped before its first checkpoint: its run starts again from the first epoch", cfg.quiet)
     if not cfg.resume and not cfg.overwrite and holds_files(run_dir):
-        what = "a run" if (run_dir / CHECKPOINTS).exists() else "files"
+        what = "a run" if layout.checkpoints.exists() else "files"
         raise CocobenchError(f"'{run_dir}' already holds {what}; pass --resume to continue it, --overwrite to start over, or choose another --out")
     if from_checkpoint:
         saved_state = saved_train_state(last)
@@ -192,10 +173,10 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     ensure_writable_dir(run_dir)  # only now, so that bad data, settings or checkpoints leave no empty run directory behind
     if distributed.is_main():
         write_config(run_dir, cfg)  # a resume records the settings it was allowed to change (eval batch size, loggers, ...)
-        if not (run_dir / START_FILE).is_file():  # a new run (a resumed one keeps its own)
-            atomic_write_json(run_dir / START_FILE, start)
+        if not layout.start.is_file():  # a new run (a resumed one keeps its own)
+            atomic_write_json(layout.start, start)
         if init_fingerprint:
-            atomic_write_json(run_dir / INIT_FILE, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
+            atomic_write_json(layout.init_from, {"init_from": str(cfg.init_from), "fingerprint": init_fingerprint})
     log(f"[bold]{run_dir.name}[/]: {task_name}, {cfg.method}, {cfg.model}, {len(splits['train'])} train / {len(splits['valid'])} valid / {len(splits['test'])} test, {device}", cfg.quiet)
     quiet = cfg.quiet or not distributed.is_main()
     if not quiet:
@@ -206,10 +187,10 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
                       stop_classifier=classifier, resume_from=last if from_checkpoint else None, reporter=reporter)
 
     check_best_checkpoint(run_dir, state.best_epoch)
-    best = run_dir / CHECKPOINTS / "best"
-    if not (best / "cocobench.json").is_file() and cfg.fsdp and distributed.world()[1] > 1:
+    best = layout.best
+    if not (best / METADATA_FILE).is_file() and cfg.fsdp and distributed.world()[1] > 1:
         best = last  # no validation split: the final weights, whole (the FSDP model holds shards)
-    if (best / "trainer_state.pt").is_file() or (best / "cocobench.json").is_file():
+    if (best / TRAINER_STATE).is_file() or (best / METADATA_FILE).is_file():
         model, tokenizer, _, classifier = load_run_checkpoint(best)
         model.to(device)
         if classifier is not None:
@@ -259,7 +240,7 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
     validated differently, and the older best's weights are gone), as for any other mismatch."""
     from cocobench.models import read_metadata
 
-    held = read_metadata(run_dir / CHECKPOINTS / "best").get("epoch")  # a damaged cocobench.json is one line
+    held = read_metadata(RunDir(run_dir).best).get("epoch")  # a damaged cocobench.json is one line
     if held == best_epoch or (redoing is not None and held == redoing):
         return
     raise CocobenchError(f"checkpoints/best in '{run_dir}' holds epoch {held} but the trainer state's best is epoch {best_epoch} "
@@ -268,7 +249,7 @@ def check_best_checkpoint(run_dir: Path, best_epoch: int | None, redoing: int | 
 
 def read_start(run_dir: Path) -> dict[str, Any]:
     """What the run recorded when it started (empty for a run from before start.json)."""
-    return read_run_record(run_dir / START_FILE)
+    return read_run_record(RunDir(run_dir).start)
 
 
 def read_run_record(path: Path, *keys: str) -> dict[str, Any]:
@@ -293,8 +274,9 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None
     from cocobench.config import coerce, load_yaml, normalize_keys
     from cocobench.models import read_metadata
 
-    saved_file = run_dir / "config.yaml"
-    for record in (saved_file, run_dir / START_FILE) if checkpoint is not None else ():
+    layout = RunDir(run_dir)
+    saved_file = layout.config
+    for record in (saved_file, layout.start) if checkpoint is not None else ():
         if not record.is_file():  # without them a resume would take defaults and other data for the run's own
             raise CocobenchError(f"cannot resume '{run_dir}': its {record.name} is missing; restore it, or start the run over with --overwrite")
     recorded = read_metadata(checkpoint).get("config") if checkpoint is not None else None
@@ -305,7 +287,7 @@ def check_resume_settings(cfg: RunConfig, run_dir: Path, checkpoint: Path | None
     changed = [f"{name} ({getattr(saved, name)!r} -> {getattr(cfg, name)!r})" for name in (*RESULT_SETTINGS, *cfg.options())
                if getattr(saved, name) != getattr(cfg, name)]
     if cfg.init_from != saved.init_from:
-        saved_init = read_run_record(run_dir / INIT_FILE, "fingerprint").get("fingerprint")
+        saved_init = read_run_record(layout.init_from, "fingerprint").get("fingerprint")
         if cfg.init_from is None or saved_init is None or checkpoint_fingerprint(Path(cfg.init_from)) != saved_init:
             changed.append(f"init_from ({saved.init_from!r} -> {cfg.init_from!r})")
     if changed:
@@ -353,145 +335,12 @@ def init_checkpoint_fingerprint(cfg: RunConfig, run_dir: Path) -> str | None:
     A resumed run reads the one saved at its start, in case the checkpoint has changed since."""
     if not cfg.init_from:
         return None
-    saved = run_dir / INIT_FILE
+    saved = RunDir(run_dir).init_from
     if cfg.resume and saved.is_file():
         return read_run_record(saved, "fingerprint")["fingerprint"]
     if cfg.resume and not Path(cfg.init_from).exists():
         return None  # a run from before fingerprints whose start is gone: resume it, recording none
     return checkpoint_fingerprint(Path(cfg.init_from))
-
-
-@dataclass
-class LoadedCheckpoint:
-    """A checkpoint ready to evaluate: its model (on the device), its settings overridden by the command
-    line, and its method. Loaded once; `evaluate_loaded` may then run as often as needed (a k-sweep)."""
-
-    checkpoint: Path
-    cfg: RunConfig
-    model: Any
-    tokenizer: Any
-    classifier: Any
-    method: Any
-    device: Any
-
-
-def require_checkpoint_dir(checkpoint: Path) -> Path:
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_dir():
-        what = "is a file, not a directory" if checkpoint.is_file() else "does not exist"
-        raise CocobenchError(f"checkpoint '{checkpoint}' {what}; pass a checkpoint directory such as runs/NAME/checkpoints/best")
-    return checkpoint
-
-
-def read_test_examples(data: Path) -> tuple[Path, list[Example]]:
-    """(the test file, its examples): `data` is a split file, or a data directory whose test split is read."""
-    data = local_data_dir(data)
-    test_file = find_split(data, "test") if Path(data).is_dir() else Path(data)
-    examples = load_examples(test_file)
-    if not examples:
-        raise CocobenchError(f"{test_file}: no examples to evaluate (an empty array); pass a data file with at least one example")
-    return test_file, examples
-
-
-def load_for_evaluation(checkpoint: Path, overrides: dict[str, Any]) -> LoadedCheckpoint:
-    """Load a checkpoint and configure it: its own settings, overridden by `overrides` (None = keep)."""
-    from cocobench.checkpoints import load_run_checkpoint
-    from cocobench.config import resolve_config
-    from cocobench.device import pick_device
-    from cocobench.methods import get_method
-
-    checkpoint = require_checkpoint_dir(checkpoint)
-    model, tokenizer, metadata, classifier = load_run_checkpoint(checkpoint)
-    if "method" not in metadata:  # a plain save_pretrained directory: say what it is taken for
-        log(f"note: '{checkpoint}' has no cocobench.json (not written by `cocobench run`): evaluated as a CoT model", False)
-    cfg = resolve_config(None, overrides, base=metadata.get("config") or {"method": metadata.get("method", "cot"), "task": "prosqa"})
-    if cfg.latent_stop == "classifier" and classifier is None:
-        raise CocobenchError(f"checkpoint '{checkpoint}' has no stop classifier; use --latent-stop fixed")
-    device = pick_device()
-    model.to(device)
-    if classifier is not None:
-        classifier.to(device)
-    method = get_method(cfg.method, cfg, tokenizer)
-    return LoadedCheckpoint(checkpoint, cfg, model, tokenizer, classifier, method, device)
-
-
-def limited(examples: list[Example], cfg: RunConfig) -> list[Example]:
-    return examples[: cfg.limit_eval] if cfg.limit_eval else examples
-
-
-def check_evaluation_fits(loaded: LoadedCheckpoint, examples: list[Example], ks: tuple[int | None, ...]) -> None:
-    """Before any work: every k's prompts plus --max-new-tokens fit the model's context."""
-    import dataclasses
-
-    largest = max((k for k in ks if k is not None), default=loaded.cfg.k)  # the one that can fail; a note if past training
-    check_sequence_lengths(dataclasses.replace(loaded.cfg, k=largest), loaded.model, loaded.method, evaluate=examples)
-
-
-def task_of(examples: list[Example]) -> str:
-    from cocobench.tasks import detect_task
-
-    detected = detect_task(examples[0]) if examples else None
-    return detected.name if detected else "custom"
-
-
-def default_eval_name(checkpoint: Path, test_file: Path, k: int | None) -> str:
-    """eval-<run>-<data>[-k<k>]: an explicit number of thoughts is part of the name, so that evaluations
-    of one checkpoint at several k do not overwrite each other."""
-    run = checkpoint.parent.parent.name or checkpoint.name
-    return f"eval-{run}-{test_file.stem}" + (f"-k{k}" if k is not None else "")
-
-
-def check_not_another_run(out: Path, checkpoint: Path) -> None:
-    """Results beside checkpoints describe those checkpoints: another model's evaluation is never
-    written into a run directory (its own run's, re-evaluated, may be)."""
-    if (out / CHECKPOINTS).is_dir() and checkpoint.resolve().parent != (out / CHECKPOINTS).resolve():
-        raise CocobenchError(f"--out '{out}' is the run directory of other checkpoints than '{checkpoint}': its results.json describes them; "
-                             "choose another --out")
-
-
-def evaluate_checkpoint(checkpoint: Path, data: Path, overrides: dict[str, Any], out: Path | None, *, overwrite: bool = False) -> dict[str, Any]:
-    """`cocobench eval`: the checkpoint's own settings, overridden by the command line, on a data file.
-
-    An --out that already holds files is refused unless `overwrite`; then only the files eval writes
-    are replaced (an --out that is a run directory keeps its checkpoints)."""
-    quiet_libraries()
-    started_at = utc_now()
-    checkpoint = require_checkpoint_dir(checkpoint)
-    test_file, examples = read_test_examples(data)
-    loaded = load_for_evaluation(checkpoint, overrides)
-    cfg = loaded.cfg
-    cfg.out = str(out or Path("runs") / default_eval_name(checkpoint, test_file, cfg.k))
-    if not overwrite and holds_files(Path(cfg.out)):
-        raise CocobenchError(f"--out '{cfg.out}' already holds files; pass --overwrite to replace its results, or choose another --out")
-    check_not_another_run(Path(cfg.out), checkpoint)
-    task = task_of(examples)
-    examples = limited(examples, cfg)
-    check_evaluation_fits(loaded, examples, (cfg.k,))
-    with directory_lock(cfg.out) as out_dir:
-        evaluation = evaluate_loaded(loaded, examples, k=cfg.k, label=f"{out_dir.name} test")
-        return write_evaluation(cfg, evaluation, run_dir=out_dir, task=task, test_file=test_file, train_file=None, device=loaded.device, started_at=started_at)
-
-
-def evaluate_loaded(loaded: LoadedCheckpoint, examples: list[Example], *, k: int | None, label: str):
-    """Greedy evaluation of a loaded checkpoint with k thoughts (None: its default), under a progress bar."""
-    return run_test(loaded.cfg, loaded.model, loaded.tokenizer, loaded.method, examples, classifier=loaded.classifier, k=k, label=label)
-
-
-def run_test(cfg, model, tokenizer, method, test: list[Example], *, classifier, k: int | None, label: str):
-    from cocobench.device import autocast
-    from cocobench.evaluate import evaluate
-
-    quiet = cfg.quiet or not distributed.is_main()
-    # Under the run's precision, as validation is: results record `options.precision`, so the test must
-    # run in it (a no-op on CPU, where auto is fp32; on CUDA auto/bf16 is bf16 autocast).
-    device = model.get_input_embeddings().weight.device
-    with counter(label, len(test), quiet) as advance, autocast(device, cfg.precision):
-        return evaluate(
-            model, tokenizer, method, test,
-            k=k, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch_size,
-            stop_classifier=classifier if cfg.latent_stop == "classifier" else None,
-            max_thoughts=cfg.max_thoughts or cfg.max_thoughts_allowed, progress=advance,
-        )
 
 
 def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, classifier, device, train_state=None,
@@ -501,49 +350,5 @@ def evaluate_and_write(cfg, model, tokenizer, method, test: list[Example], *, ru
                             init_fingerprint=init_fingerprint, started_at=started_at)
 
 
-def write_evaluation(cfg, evaluation, *, run_dir: Path, task: str, test_file: Path, train_file: Path | None, device, train_state=None,
-                     init_fingerprint: str | None = None, started_at: str | None = None) -> dict[str, Any]:
-    """The results of one evaluation (with the training history, if any), written to run_dir/results.json."""
-    metrics = dict(evaluation.metrics)
-    metrics["train_seconds"] = train_state.train_seconds if train_state else None
-    metrics["epochs"] = train_state.history if train_state else []
-    metrics["best_epoch"] = train_state.best_epoch if train_state else None
-    metrics["classifier_accuracy"] = classifier_accuracy(train_state)
-    data = {
-        "test_file": str(test_file),
-        "test_fingerprint": file_fingerprint(test_file),
-        "train_fingerprint": file_fingerprint(train_file) if train_file else None,
-        "limit_train": cfg.limit_train,
-        "limit_eval": cfg.limit_eval,
-    }
-    dataset = _dataset_record(test_file)
-    if dataset:  # only for a datasets --data, so results of other data stay as they were
-        data["dataset"] = dataset
-    results = build_results(cfg, task=task, data=data, metrics=metrics, samples=evaluation.samples, device=device, init_fingerprint=init_fingerprint,
-                            started_at=started_at)
-    if distributed.is_main():
-        write_results(run_dir, results)
-        log(f"{run_dir.name}: accuracy {metrics['accuracy']:.3f} ({metrics['correct']}/{metrics['total']}), "
-            f"{metrics['generated_tokens_mean']:.1f} tokens -> {run_dir / 'results.json'}", cfg.quiet)
-    return results
-
-
-def _dataset_record(test_file: Path) -> dict[str, Any] | None:
-    """The datasets source a data directory was made from (id, revision, fingerprints, columns), if any."""
-    meta = Path(test_file).parent / "meta.json"
-    try:
-        recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return recorded.get("dataset") if isinstance(recorded, dict) else None
-
-
-def classifier_accuracy(train_state) -> float | None:
-    """The stop probe's accuracy on the last epoch's training thought positions (None without a probe)."""
-    if not train_state or not train_state.history:
-        return None
-    return train_state.history[-1].get("stop_classifier_train_accuracy")
-
-
 def write_config(run_dir: Path, cfg: RunConfig) -> None:
-    atomic_write_text(run_dir / "config.yaml", config_yaml(cfg))
+    atomic_write_text(RunDir(run_dir).config, config_yaml(cfg))

@@ -40,12 +40,12 @@ from typing import Any
 
 from cocobench.config import RunConfig, load_yaml, normalize_keys, resolve_config
 from cocobench.errors import CocobenchError
-from cocobench.io import LOCK_FILE, DirectoryInUse, directory_lock, remove_outputs
-from cocobench.results import RESULTS_FILE
+from cocobench.io import DirectoryInUse, directory_lock, remove_outputs
+from cocobench.results import WARMUP_STAGE, warmup_identity
+from cocobench.rundir import RUNS_ROOT, RunDir
 
 SUITE_KEYS = {"name", "defaults", "runs", "warmup", "generate"}
 RUN_KEYS = {"seeds", "name", "warmup"}
-WARMUP_STAGE = "warmup"  # RunConfig.suite_stage of a warm-up run
 RECORDED_ONLY = ("precision", "init_from")  # options results add to the settings' own (what ran, the start's fingerprint)
 
 
@@ -62,7 +62,7 @@ def plan_suite(path: str | Path, out: str | Path | None = None) -> tuple[str, Pa
     if unknown:
         raise CocobenchError(f"{path}: unknown key '{sorted(unknown)[0]}' in the suite; allowed: {', '.join(sorted(SUITE_KEYS))}")
     name = path_component(str(spec.get("name") or Path(path).stem), "the suite's 'name'", path)
-    out_dir = Path(out) if out else Path("runs") / name
+    out_dir = Path(out) if out else RUNS_ROOT / name
     defaults = spec.get("defaults") or {}
     entries = spec.get("runs")
     if not isinstance(entries, list) or not entries:
@@ -137,37 +137,11 @@ def _warmup_settings(warmup: Any, defaults: dict[str, Any], path: str | Path) ->
     return settings
 
 
-def warmup_identity(cfg: RunConfig, data_fingerprints: dict[str, Any] | None = None) -> str:
-    """What a run records as its warm start: readable (method, epochs) plus a hash of every setting that
-    shapes the warm-up except the seed (runs of different seeds start from that seed's warm-up), and of
-    its data's contents, not its path (`data_fingerprints`: a warm-up's recorded ones; else read)."""
-    from cocobench.io import json_fingerprint
-
-    data = data_fingerprints if data_fingerprints is not None else data_identity(cfg.data)
-    shaping = {"task": cfg.task, "data": data, "method": cfg.method, **cfg.options()}
-    digest = json_fingerprint(shaping).split(":")[1][:8]
-    return f"{cfg.method} {cfg.epochs} epochs #{digest}"
-
-
-def data_identity(data: str | None) -> dict[str, Any] | str | None:
-    """A data directory's train and test fingerprints, as its runs record them (the same data under two
-    paths is one warm start); its path while the suite has not generated it yet; None: the task's default."""
-    from cocobench.examples import find_split
-    from cocobench.io import file_fingerprint
-
-    if data is None:
-        return None
-    try:
-        return {f"{split}_fingerprint": file_fingerprint(find_split(data, split)) for split in ("train", "test")}
-    except (CocobenchError, OSError):
-        return data
-
-
 def recorded_differences(run: PlannedRun) -> list[str]:
     """How the finished run in the run's directory differs from the planned one ([]: it is this run)."""
     from cocobench.results import read_results
 
-    recorded = read_results(Path(run.config.out) / RESULTS_FILE)
+    recorded = read_results(RunDir(run.config.out).results)
     planned = {"method": run.config.method, "seed": run.config.seed, **({"task": run.config.task} if run.config.task else {})}
     differing = [f"{key}: {recorded.get(key)!r} there, {value!r} here" for key, value in planned.items() if recorded.get(key) != value]
     options = dict(recorded["options"])
@@ -182,7 +156,7 @@ def recorded_differences(run: PlannedRun) -> list[str]:
 def check_finished_runs(planned: list[PlannedRun]) -> None:
     """A run directory's results are reused only when they are the planned run's, whatever was there before."""
     for run in planned:
-        if (Path(run.config.out) / RESULTS_FILE).is_file():
+        if RunDir(run.config.out).results.is_file():
             differing = recorded_differences(run)
             if differing:
                 raise CocobenchError(f"'{run.config.out}' holds results of other settings than the suite's run {run.name} ({'; '.join(differing[:3])}); "
@@ -205,7 +179,7 @@ def run_suite(path: str | Path, out: str | Path | None = None, *, overwrite: boo
         check_finished_runs(planned)
     for position, run in enumerate(planned, start=1):
         _run_one(run, position, len(planned), overwrite=overwrite, quiet=quiet)
-    results = [p for p in (Path(r.config.out) / RESULTS_FILE for r in planned) if p.is_file()]
+    results = [p for p in (RunDir(r.config.out).results for r in planned) if p.is_file()]
     return out_dir, results
 
 
@@ -264,16 +238,17 @@ def _run_held(run: PlannedRun, position: int, total: int, *, overwrite: bool, qu
     from cocobench.runner import run_experiment
 
     run_dir = Path(run.config.out)
+    layout = RunDir(run_dir)
     run.config.quiet = quiet or run.config.quiet
     if overwrite:
         _clear_run_dir(run_dir)
-    if (run_dir / RESULTS_FILE).is_file():
+    if layout.results.is_file():
         check_finished_runs([run])  # another process may have finished it since the suite started
         log(f"[{position}/{total}] {run.name}: results exist, skipped", quiet)
         return
     if run.warmup is not None:
         run.config.init_from = str(warmup_checkpoint(run.warmup))
-    run.config.resume = (run_dir / "checkpoints" / "last" / "trainer_state.pt").is_file()
+    run.config.resume = layout.resumable()
     log(f"[{position}/{total}] {run.name}{' (resuming)' if run.config.resume else ''}", quiet)
     if not run.config.resume:
         _clear_run_dir(run_dir)  # a run that died before its first checkpoint: start it afresh
@@ -282,13 +257,16 @@ def _run_held(run: PlannedRun, position: int, total: int, *, overwrite: bool, qu
 
 def _clear_run_dir(run_dir: Path) -> None:
     """Everything in a run's directory but our lock on it (the directory is the suite's own)."""
-    remove_outputs(run_dir, tuple(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE))
+    lock = RunDir(run_dir).lock
+    remove_outputs(run_dir, tuple(p.name for p in run_dir.iterdir() if p.name != lock.name))
 
 
 def warmup_checkpoint(warmup: PlannedRun) -> Path:
     """The warm-up's best checkpoint (its last, when it had no validation split to pick a best)."""
-    checkpoints = Path(warmup.config.out) / "checkpoints"
-    for name in ("best", "last"):
-        if (checkpoints / name / "cocobench.json").is_file():
-            return checkpoints / name
-    raise CocobenchError(f"the warm-up '{warmup.name}' left no checkpoint in '{checkpoints}'; run the suite again with --overwrite")
+    from cocobench.models import METADATA_FILE
+
+    layout = RunDir(warmup.config.out)
+    for checkpoint in (layout.best, layout.last):
+        if (checkpoint / METADATA_FILE).is_file():
+            return checkpoint
+    raise CocobenchError(f"the warm-up '{warmup.name}' left no checkpoint in '{layout.checkpoints}'; run the suite again with --overwrite")

@@ -70,7 +70,7 @@ def save_to_disk_fixture(data: Path, out: Path) -> None:
 
 
 def test_a_save_to_disk_folder_with_columns_and_a_parquet_folder_load_as_the_same_examples(tmp_path, monkeypatch):
-    from cocobench.runner import local_data_dir
+    from cocobench.hfdata import local_data_dir
 
     monkeypatch.chdir(tmp_path)  # data/hub/ is written here
     data = tmp_path / "prosqa"

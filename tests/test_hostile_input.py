@@ -238,14 +238,14 @@ def coconut(tiny_prosqa, tmp_path_factory):
 
 
 def test_ksweep_checks_completion_before_loading(tiny_prosqa, tmp_path, monkeypatch):
-    import cocobench.runner
+    import cocobench.checkpoint_eval
 
     (tmp_path / "ckpt").mkdir()
 
     def load_for_evaluation(*args, **kwargs):
         raise AssertionError("the checkpoint was loaded before --completion was checked")
 
-    monkeypatch.setattr(cocobench.runner, "load_for_evaluation", load_for_evaluation)
+    monkeypatch.setattr(cocobench.checkpoint_eval, "load_for_evaluation", load_for_evaluation)
     result = invoke("analyze", "ksweep", tmp_path / "ckpt", "--data", tiny_prosqa, "--completion", "bogus", "--out", tmp_path / "out")
     one_line_error(result, "completion", "bogus", "exact, any")
 

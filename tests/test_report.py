@@ -291,7 +291,7 @@ def _with_correct(results: dict, correct: list[bool]) -> dict:
 
 
 def test_significance_pools_the_paired_samples_of_the_seeds_both_rows_ran(tmp_path):
-    from cocobench.analysis.stats import mcnemar_exact, paired_bootstrap_ci
+    from cocobench.stats import mcnemar_exact, paired_bootstrap_ci
 
     cot = [[True] * 5 + [False] * 15, [True] * 6 + [False] * 14, [True] * 20]  # seeds 0, 1, 2
     coconut = {0: [True] * 12 + [False] * 8, 1: [False] * 2 + [True] * 10 + [False] * 8, 3: [False] * 20}  # seed 3: no cot

@@ -485,12 +485,12 @@ def test_resume_checks_that_best_holds_the_trainer_states_best_epoch(tiny_prosqa
 
 
 def test_ctrl_c_in_any_command_says_so_and_exits_130(tiny_prosqa, tmp_path, monkeypatch):
-    import cocobench.runner
+    import cocobench.checkpoint_eval
 
     def interrupt(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cocobench.runner, "evaluate_checkpoint", interrupt)
+    monkeypatch.setattr(cocobench.checkpoint_eval, "evaluate_checkpoint", interrupt)
     result = invoke("eval", "--checkpoint", tmp_path, "--data", tiny_prosqa, "--quiet")
     assert result.exit_code == 130 and result.stderr.strip() == "interrupted: stopped by Ctrl-C"
 

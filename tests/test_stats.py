@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 
 @pytest.mark.parametrize(

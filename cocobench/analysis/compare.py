@@ -28,7 +28,7 @@ from typing import Any
 from cocobench.config import MAX_SEED
 from cocobench.errors import CocobenchError
 from cocobench.results import load_results
-from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
 IDENTICAL = "identical"
 IMPROVED = "improved"

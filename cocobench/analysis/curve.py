@@ -123,7 +123,7 @@ def _without_seed(names: list[str]) -> str:
 def without_warmups(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """A suite's warm-up runs are where the runs start, not points of a sweep (as in `table`): left out,
     unless nothing else is given. Returns the runs to plot and how many were left out."""
-    from cocobench.suite import WARMUP_STAGE
+    from cocobench.results import WARMUP_STAGE
 
     rows = [r for r in results if (r.get("config") or {}).get("suite_stage") != WARMUP_STAGE]
     return (rows, len(results) - len(rows)) if rows else (results, 0)

@@ -20,6 +20,7 @@ from typing import Any
 from cocobench.analysis.plots import PLOT_HINT
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.rundir import RESULTS_FILE, RUNS_ROOT
 
 Categorize = Callable[[dict[int, Example], list[dict[str, Any]], int], dict[str, float]]  # (examples by idx, samples, k) -> shares
 METRICS = ("accuracy", "correct", "total", "generated_tokens_mean", "forward_passes_mean")
@@ -68,7 +69,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, file_fingerprint, holds_files, remove_outputs
     from cocobench.progress import log, quiet_libraries
     from cocobench.results import utc_now
-    from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir, task_of
+    from cocobench.checkpoint_eval import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir, task_of
 
     quiet_libraries()
     started_at = utc_now()
@@ -83,7 +84,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
         raise CocobenchError(f"method '{cfg.method}' has no thoughts to force <eot> after; pass a checkpoint of coconut (or another method with thoughts)")
     ks = ks if ks is not None else list(range(getattr(loaded.method, "default_k", cfg.max_thoughts_allowed) + 1))  # 0 .. the trained number (CODI: --codi-thoughts)
     run_name = checkpoint.parent.parent.name or checkpoint.name
-    out_dir = Path(out) if out else Path("runs") / f"ksweep-{run_name}-{test_file.stem}"
+    out_dir = Path(out) if out else RUNS_ROOT / f"ksweep-{run_name}-{test_file.stem}"
     if not overwrite and holds_files(out_dir):
         raise CocobenchError(f"--out '{out_dir}' already holds files; pass --overwrite to replace them, or choose another --out")
     examples = limited(all_examples, cfg)
@@ -131,7 +132,7 @@ def previous_outputs(out_dir: Path) -> tuple[str, ...]:
 def sweep(loaded, examples: list[Example], ks: list[int], *, out_dir: Path, task: str, test_file: Path, started_at: str | None,
           categorize: Categorize | None) -> list[dict[str, Any]]:
     """Evaluate the loaded checkpoint with eot forced after each k; write OUT/k<k>/results.json; one row per k."""
-    from cocobench.runner import evaluate_loaded, write_evaluation
+    from cocobench.checkpoint_eval import evaluate_loaded, write_evaluation
 
     by_idx = dict(enumerate(examples))  # samples' idx is the position in `examples`
     rows = []
@@ -143,7 +144,7 @@ def sweep(loaded, examples: list[Example], ks: list[int], *, out_dir: Path, task
         rows.append({
             "label": f"k={k}", "k": k, **{name: evaluation.metrics[name] for name in METRICS},
             "categories": categorize(by_idx, evaluation.samples, k) if categorize else None,
-            "results": str(Path(f"k{k}") / "results.json"),
+            "results": str(Path(f"k{k}") / RESULTS_FILE),
         })
     return rows
 

@@ -31,6 +31,7 @@ import torch
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.rundir import RUNS_ROOT
 
 SUBJECT_PREFIX = "Every"  # how a step about a concept starts ("Every X is a Y.")
 TOP = (1, 2, 3)  # the parallelism curves: cumulative value of the top-n frontier nodes
@@ -277,7 +278,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
     from cocobench.analysis.ksweep import parse_ks
     from cocobench.io import atomic_write_json, directory_lock, file_fingerprint, holds_files
     from cocobench.progress import log, quiet_libraries
-    from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
+    from cocobench.checkpoint_eval import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
     from cocobench.tasks.prosqa import recognizes
 
     quiet_libraries()
@@ -296,7 +297,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
     if not loaded.method.takes_k:
         raise CocobenchError(f"method '{cfg.method}' has no thoughts to probe; pass a checkpoint of coconut (or another method with thoughts)")
     run_name = checkpoint.parent.parent.name or checkpoint.name
-    out_dir = Path(out) if out else Path("runs") / f"probe-{run_name}-{test_file.stem}"
+    out_dir = Path(out) if out else RUNS_ROOT / f"probe-{run_name}-{test_file.stem}"
     if not overwrite and holds_files(out_dir):
         raise CocobenchError(f"--out '{out_dir}' already holds files; pass --overwrite to replace them, or choose another --out")
     examples = limited(all_examples, cfg)

@@ -63,7 +63,7 @@ class Cell:
         """(right, named, p): of the answers that name one of a two-option question's options, pooled over
         the seeds, how many name the right one, and the exact binomial p against a coin flip. None when a
         run did not record it (open-answer tasks, results from before cocobench 0.2)."""
-        from cocobench.analysis.stats import mcnemar_exact
+        from cocobench.stats import mcnemar_exact
 
         if not self.runs or any(r["metrics"].get("choice_named") is None for r in self.runs):
             return None
@@ -168,7 +168,7 @@ def build_table(results: list[dict[str, Any]], baseline: str = "cot", *, signifi
 def _split_warm_starts(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[WarmStart]]:
     """A suite's warm-up runs are where rows start, not rows: they move to the caption. Given only
     warm-up runs (`cocobench table OUT/prosqa-cot-warmup-seed0`), they are the rows."""
-    from cocobench.suite import WARMUP_STAGE
+    from cocobench.results import WARMUP_STAGE
 
     warmups = [r for r in results if (r.get("config") or {}).get("suite_stage") == WARMUP_STAGE]
     rows = [r for r in results if r not in warmups]
@@ -191,7 +191,7 @@ def _warm_start_identities(result: dict[str, Any]) -> set[str]:
     """The identities a warm-up's runs may record: hashing its data's fingerprints, and (results written
     before that) its data's path. None for a config from another cocobench version: it matches no row."""
     from cocobench.config import coerce, normalize_keys
-    from cocobench.suite import warmup_identity
+    from cocobench.results import warmup_identity
 
     try:
         cfg = coerce(normalize_keys(result["config"], "results config"))
@@ -290,7 +290,7 @@ def paired_significance(base: Cell, new: Cell) -> Significance | None:
     every seed both cells ran, paired by example (a seed whose test examples differ is left out).
     Pooling treats the (seed, example) pairs as independent: the same question answered under three
     seeds counts three times, which makes the interval somewhat narrower than a per-question bootstrap."""
-    from cocobench.analysis.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
+    from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci
 
     base_by_seed, new_by_seed = {r["seed"]: r for r in base.runs}, {r["seed"]: r for r in new.runs}
     before: list[bool] = []

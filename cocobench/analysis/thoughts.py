@@ -51,7 +51,7 @@ def decode_thoughts(loaded, example: Example, *, k: int | None, top: int) -> dic
 def run(checkpoint: Path, data: Path, *, index: int, k: int | None, top: int, overrides: dict[str, Any]) -> dict[str, Any]:
     """`cocobench analyze thoughts`: check, load, decode the thoughts of example `index`."""
     from cocobench.progress import quiet_libraries
-    from cocobench.runner import check_evaluation_fits, load_for_evaluation, read_test_examples, require_checkpoint_dir
+    from cocobench.checkpoint_eval import check_evaluation_fits, load_for_evaluation, read_test_examples, require_checkpoint_dir
 
     quiet_libraries()
     if top <= 0:

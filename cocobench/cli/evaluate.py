@@ -28,7 +28,7 @@ FORMATS = ("rich", "json")  # metrics, not a table: rich is the summary on stder
 )
 def eval_command(checkpoint: Path, data: Path, out: Path | None, overwrite: bool, quiet: bool, output_format: OutputFormat, json_output: bool, **settings) -> None:
     """Evaluate a saved model; the checkpoint carries its method and settings, the options override them."""
-    from cocobench.runner import evaluate_checkpoint
+    from cocobench.checkpoint_eval import evaluate_checkpoint
 
     output = check_format(output_format, "eval", FORMATS, json_alias=json_output)
     overrides = given(settings) | {"quiet": quiet}  # output, not a setting: never inherited from the run (which may have been --quiet)

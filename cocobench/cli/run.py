@@ -29,7 +29,8 @@ def run(config: Path | None, output_format: OutputFormat, json_output: bool, **s
     """
     from cocobench.config import load_yaml, resolve_config
     from cocobench.errors import Interrupted
-    from cocobench.runner import run_dir_of, run_experiment
+    from cocobench.rundir import RunDir
+    from cocobench.runner import run_experiment
 
     output = check_format(output_format, "run", FORMATS, json_alias=json_output)
     if config is not None:
@@ -38,14 +39,14 @@ def run(config: Path | None, output_format: OutputFormat, json_output: bool, **s
     overrides["overwrite"] = settings["overwrite"]  # never inherited: a resume reads config.yaml, which a run started over records
     base = None
     if settings["resume"]:  # a resumed run keeps its saved settings; the runner refuses changes to those that define the result
-        run_dir = run_dir_of(resolve_config(config, overrides))  # --out, or where a fresh run with these settings would go
-        if (run_dir / "config.yaml").is_file():
-            base = load_yaml(run_dir / "config.yaml")
+        saved = RunDir.of(resolve_config(config, overrides)).config  # under --out, or where a fresh run with these settings would go
+        if saved.is_file():
+            base = load_yaml(saved)
     cfg = resolve_config(config, overrides, base=base)
     try:
         results = run_experiment(cfg)
     except KeyboardInterrupt:
-        raise Interrupted(f"resume with cocobench run --out {run_dir_of(cfg)} --resume") from None
+        raise Interrupted(f"resume with cocobench run --out {RunDir.of(cfg).path} --resume") from None
     if output == "json":
         print_json({k: v for k, v in results["metrics"].items() if k != "epochs"} | {"run_name": results["run_name"]})
 

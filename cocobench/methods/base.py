@@ -21,20 +21,10 @@ from typing import ClassVar
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
+from cocobench.sequences import IGNORE, TrainSequence
 from cocobench.tokenizer import TokenIds, sequence_format, token_ids
 
-IGNORE = -100  # label of positions without loss (PyTorch's cross-entropy ignore_index)
 AUGMENTED = "_augmented"  # marks an example's training-time view (never cached: each one is drawn anew)
-
-
-@dataclass(frozen=True)
-class TrainSequence:
-    input_ids: list[int]
-    labels: list[int]  # same length; IGNORE = no loss
-
-    def __post_init__(self):
-        if len(self.input_ids) != len(self.labels):
-            raise ValueError(f"input_ids ({len(self.input_ids)}) and labels ({len(self.labels)}) differ in length")
 
 
 @dataclass(frozen=True)
@@ -253,7 +243,7 @@ class Method:
     # --- training hooks (defaults: one sequence per example, the plain cross-entropy) ---
     def collate(self, sequences: Sequence[TrainSequence], pad_id: int) -> dict:
         """The micro-batch the trainer hands to the engine's LatentLM (keyword arguments of its forward)."""
-        from cocobench.batches import collate
+        from cocobench.batches import collate  # torch: imported when training, not at start-up
 
         return collate(sequences, pad_id)
 

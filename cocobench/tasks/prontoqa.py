@@ -455,7 +455,7 @@ def features(examples: list[Example]) -> dict[str, list[int]]:
 
 def extra_stats(examples: list[Example]) -> dict:
     """Proof length, context size, query polarity, and property placement by role for `data stats`."""
-    from cocobench.datastats import histogram, summary
+    from cocobench.summaries import histogram, summary
 
     hops, sentence_counts, concept_counts, negated = [], [], [], 0
     for ex in examples:
