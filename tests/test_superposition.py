@@ -137,7 +137,7 @@ def trained(tmp_path_factory):
 def test_recomputed_thoughts_equal_the_engines(trained):
     from cocobench.engine import generate
     from cocobench.examples import load_examples
-    from cocobench.runner import load_for_evaluation
+    from cocobench.checkpoint_eval import load_for_evaluation
     from cocobench.tokenizer import token_ids
 
     root, runs = trained

@@ -257,7 +257,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def sign_test(differences: Sequence[float]) -> dict[str, Any]:
     """Exact two-sided sign test of paired differences against 0 (ties dropped)."""
-    from cocobench.analysis.stats import mcnemar_exact
+    from cocobench.stats import mcnemar_exact
 
     above = sum(1 for d in differences if d > 0)
     below = sum(1 for d in differences if d < 0)
@@ -442,7 +442,7 @@ def run(checkpoint: Path, data: Path, *, k: int | None, out: Path | None, overwr
     from cocobench.analysis.plots import PLOT_HINT
     from cocobench.io import atomic_write_json, atomic_write_text, directory_lock, file_fingerprint, holds_files
     from cocobench.progress import counter, log, quiet_libraries
-    from cocobench.runner import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
+    from cocobench.checkpoint_eval import check_evaluation_fits, limited, load_for_evaluation, read_test_examples, require_checkpoint_dir
     from cocobench.tasks.prosqa_symbolic import is_symbolic
 
     quiet_libraries()

@@ -1,7 +1,8 @@
 """`cocobench analyze ...`: the paper's analyses. The numbers live in `cocobench/analysis/`.
 
 This module holds the analyses over results files (`paths`, `curve`); the ones that load a model
-(k-sweep, probe, thoughts) register themselves from `cocobench/cli/analyze_model.py` when it exists.
+(k-sweep, probe, thoughts) register themselves from `cocobench/cli/analyze_model.py` when it exists, and
+`superposition` from `cocobench/cli/analyze_superposition.py`.
 Every command prints a table (--format, -q as everywhere) and writes its numbers as JSON and CSV,
 and a PNG when matplotlib is installed, into --out.
 """
@@ -160,6 +161,9 @@ def _register_model_analyses() -> None:
             raise
         return
     analyze_model.register(analyze_app)
+    from cocobench.cli.analyze_superposition import superposition_command
+
+    analyze_app.command("superposition")(superposition_command)
 
 
 _register_model_analyses()

@@ -21,9 +21,7 @@ DATA_HELP = "A split file (JSON/JSONL) or a data directory (its test split is us
 
 def register(analyze_app: typer.Typer) -> None:
     """Add ksweep, probe and thoughts to the `analyze` sub-app."""
-    from cocobench.cli.analyze_superposition import superposition_command
-
-    for name, command in (("ksweep", ksweep_command), ("probe", probe_command), ("thoughts", thoughts_command), ("superposition", superposition_command)):
+    for name, command in (("ksweep", ksweep_command), ("probe", probe_command), ("thoughts", thoughts_command)):
         analyze_app.command(name)(command)  # defaults in --help: cli.__init__ applies show_defaults to every command
 
 
