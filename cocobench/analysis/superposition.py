@@ -230,10 +230,14 @@ def analyse_example(loaded, example: Example, *, k: int | None) -> dict[str, Any
             "inner_product": {name: _mean([score[v] for v in nodes]) for name, nodes in groups.items()},
             "mass": {name: sum(share[v] for v in nodes) if nodes else None for name, nodes in groups.items()},
             "edges": {name: len(indices) for name, indices in edge_sets.items()},
-            "attention": {name: per_edge[:, :, indices].mean(-1).tolist() if indices else None for name, indices in edge_sets.items()},  # layers x heads
+            "attention": {name: _rounded(per_edge[:, :, indices].mean(-1).tolist()) if indices else None for name, indices in edge_sets.items()},  # layers x heads
             "node_scores": {str(v): round(score[v], 6) for v in graph_nodes},
         })
     return {"thoughts": n, "written": [w for w in trace.written if w is not None], "steps": steps}
+
+
+def _rounded(rows: list[list[float]]) -> list[list[float]]:
+    return [[round(value, 6) for value in row] for row in rows]
 
 
 def _node_ids(tokenizer) -> dict[int, int]:
@@ -377,9 +381,9 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
         finite = [v for vs in values.values() for v in vs]
         bins = 30 if not finite or min(finite) == max(finite) else [min(finite) + (max(finite) - min(finite)) * b / 30 for b in range(31)]
         for name, vs in values.items():
-            axis.hist(vs, bins=bins, alpha=0.45, color=COLORS[name], label=f"{LABELS[name]} ({row['inner_product'][name]['mean']:.2f})")
+            axis.hist(vs, bins=bins, alpha=0.45, density=True, color=COLORS[name], label=f"{LABELS[name]} ({row['inner_product'][name]['mean']:.2f})")
         p = row["tests"]["inner_product_frontier_vs_other"]["p"]
-        axis.set(title=f"{report['step_name']} {i}: frontier > other, p={p:.1g}", ylabel="nodes")
+        axis.set(title=f"{report['step_name']} {i}: frontier > other, p={p:.1g}", ylabel="density (each group sums to 1)")
         axis.legend(fontsize="small", title="group (mean)", title_fontsize="small")
     figure.supxlabel("inner product of the state with a node's token embedding")
     figure.suptitle(report["caption"], fontsize="medium")
@@ -486,7 +490,7 @@ def run(checkpoint: Path, data: Path, *, k: int | None, out: Path | None, overwr
             "summary": summarise(records, model_config.n_layer, model_config.n_head),
             "records": records,
         }
-        atomic_write_json(out_dir / "superposition.json", report)
+        atomic_write_json(out_dir / "superposition.json", report, indent=None)  # per-node scores of every example: compact
         atomic_write_text(out_dir / "examples.csv", examples_csv(records))
         atomic_write_text(out_dir / "summary.csv", summary_csv(report["summary"]))
         figures = plots(report, out_dir)
