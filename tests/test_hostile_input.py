@@ -113,10 +113,10 @@ def test_a_damaged_lock(content, tmp_path):
 
 @pytest.mark.parametrize("key, value", [("train", "many"), ("train", True), ("balanced", "yes"), ("out", 3)])
 def test_suite_generate_options_are_type_checked(key, value):
-    from cocobench.cli.gen import generate_from_settings
+    from cocobench.tasks import get_generator
 
     with pytest.raises(CocobenchError, match=f"'{key}' of `cocobench gen prontoqa` must be"):
-        generate_from_settings("prontoqa", {key: value}, check_only=True)
+        get_generator("prontoqa").from_mapping({key: value}, task="prontoqa", where="suite.yaml generate")
 
 
 def test_disk_full_inside_torch_save(tmp_path, monkeypatch):
