@@ -82,6 +82,18 @@ def test_rows_follow_the_papers_order_and_tasks_table_1s(suite):
     assert t.tasks == ["prontoqa", "prosqa"]  # Table 1: GSM8k, ProntoQA, ProsQA
 
 
+def test_row_and_column_orders_come_from_the_method_and_task_registries():
+    """Every registered method in the registry's order; tasks in TASK.table_column order, the rest alphabetically."""
+    from cocobench.methods import method_names
+    from cocobench.tasks import task_names
+
+    runs = [make_results(method=method) for method in reversed(method_names())] + [make_results(method="a-new-method")]
+    runs += [make_results(task=task, method="cot") for task in [*task_names(), "a-custom-task"] if task != "prosqa"]
+    t = build_table(runs)
+    assert [row.label for row in t.rows] == [*method_names(), "a-new-method"]
+    assert t.tasks == ["gsm", "prontoqa", "prosqa", "mult", "a-custom-task", "prosqa-symbolic"]
+
+
 def test_mean_and_sample_std_over_three_seeds(suite):
     coconut = build_table(load_results([suite])).rows[2].cells["prosqa"]
     # By hand: mean (90 + 95 + 97) / 3 = 94; deviations -4, 1, 3 -> (16 + 1 + 9) / (3 - 1) = 13 -> std sqrt(13).

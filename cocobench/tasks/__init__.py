@@ -1,7 +1,8 @@
 """Task registry: every task is one module that defines a `TASK`; add it to `_MODULES`.
 
-`_MODULES` is the one list of tasks: `run --task`'s choices, `data check`'s detection and `gen`'s commands
-(the tasks whose `TASK.generator` is set) all derive from it.
+`_MODULES` is the one list of tasks: `run --task`'s choices, `data check`'s detection, `gen`'s commands
+(the tasks whose `TASK.generator` is set) and `cocobench table`'s columns (in `TASK.table_column` order)
+all derive from it.
 """
 
 from __future__ import annotations

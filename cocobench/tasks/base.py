@@ -67,3 +67,6 @@ class Task:
     # The settings dataclass of `cocobench gen NAME` (a tasks.generator.GeneratorSettings), or None when no
     # command of that name makes its data (prosqa-symbolic: `gen prosqa --format symbolic`; read-only tasks).
     generator: type | None = None
+    # Its column in `cocobench table`: the paper's Table 1 order (GSM8k 0, ProntoQA 1, ProsQA 2), then iCoT's
+    # multiplication (3); None: after those, alphabetically.
+    table_column: int | None = None

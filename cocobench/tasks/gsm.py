@@ -291,5 +291,6 @@ TASK = Task(
     extra_stats=extra_stats,
     default_sizes=None,  # load-only: the train file must come from the user (`cocobench gen gsm --from`)
     generator=GSMSettings,
+    table_column=0,
     generate_default=None,
 )

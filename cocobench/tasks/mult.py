@@ -269,4 +269,5 @@ TASK = Task(
     generate_default=generate_default,
     version=VERSION,
     generator=MultSettings,
+    table_column=3,
 )

@@ -537,5 +537,6 @@ TASK = Task(
     generate_default=generate_default,
     version=VERSION,
     generator=ProntoQASettings,
+    table_column=1,
     options=lambda example: ("True", "False"),
 )

@@ -801,5 +801,6 @@ TASK = Task(
     generate_default=generate_default,
     version=VERSION,
     generator=ProsQASettings,
+    table_column=2,
     options=options,
 )
