@@ -14,7 +14,7 @@ from cocobench.errors import CocobenchError
 from cocobench.results import load_results
 from cocobench.suite import plan_suite
 from tests.conftest import one_line_error
-from tests.test_report import make_results, write_run
+from tests.helpers import make_results, write_run
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks" / "analysis"
 

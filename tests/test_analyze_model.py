@@ -9,28 +9,19 @@ import types
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from cocobench.analysis.ksweep import parse_ks
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
-from tests.test_run import FAST
+from tests.helpers import FAST, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def coconut(tiny_prosqa, tmp_path_factory):
+def coconut(tiny_run):
     """A tiny Coconut run (2 epochs, max_latent_stage 2): its directory."""
-    run_dir = tmp_path_factory.mktemp("analyze") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST)
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return tiny_run("--method", "coconut", "--epochs", "2", *FAST)
 
 
 def test_k_ranges_and_lists():

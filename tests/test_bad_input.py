@@ -9,27 +9,19 @@ import os
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "1", "--max-new-tokens", "8", "--eval-batch-size", "8",
         "--max-latent-stage", "2", "--epochs-per-stage", "1", "--limit-train", "16", "--limit-eval", "4", "--quiet"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def trained(tiny_prosqa, tmp_path_factory):
+def trained(tiny_run):
     """A finished one-epoch CoT run (its checkpoints are copied and damaged by the tests)."""
-    out = tmp_path_factory.mktemp("trained") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST)
-    assert result.exit_code == 0, result.output
-    return out
+    return tiny_run("--method", "cot", "--epochs", "1", *FAST)
 
 
 def damaged_copy(src, dst, file, damage):

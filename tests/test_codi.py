@@ -142,7 +142,7 @@ def test_codi_records_none_of_the_curriculum_settings_it_ignores(tmp_path):
     """CODI trains one stage of codi_thoughts thoughts: c, max_latent_stage, ... are not its options, so runs
     that differ only in them pair, and results written when they were read as options still pair."""
     from cocobench.results import read_results
-    from tests.test_report import make_results
+    from tests.helpers import make_results
 
     plain, curriculum = RunConfig(method="codi"), RunConfig(method="codi", c=2, max_latent_stage=3, epochs_per_stage=1)
     assert plain.options() == curriculum.options() and not {"c", "max_latent_stage", "epochs_per_stage"} & plain.options().keys()

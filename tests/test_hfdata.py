@@ -92,7 +92,7 @@ def test_a_save_to_disk_folder_with_columns_and_a_parquet_folder_load_as_the_sam
 
 
 def test_run_on_a_datasets_folder_records_the_dataset_and_bad_columns_are_one_line(tmp_path, monkeypatch):
-    from tests.test_run import FAST
+    from tests.helpers import FAST
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "prosqa"

@@ -9,17 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 MULT = ["--train", "4", "--valid", "2", "--test", "2", "--quiet"]
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
 # --- unbounded sizes: refused before any memory is taken ---
@@ -216,9 +211,9 @@ def test_json_and_another_format_together(tiny_prosqa):
 
 
 def test_table_baseline_that_no_row_has(tmp_path):
-    from tests.test_compare import make_results, write_run
+    from tests.helpers import make_results, write_results
 
-    write_run(tmp_path / "run", make_results(method="coconut"))
+    write_results(tmp_path / "run", make_results(method="coconut"))
     one_line_error(invoke("table", tmp_path / "run", "--baseline", "nosuch"), "unknown --baseline method 'nosuch'", "coconut")
     one_line_error(invoke("table", tmp_path / "run", "--baseline", "cocnut"), "did you mean 'coconut'?")
     result = invoke("table", tmp_path / "run")  # the default baseline, absent: a note, and the table
@@ -227,14 +222,11 @@ def test_table_baseline_that_no_row_has(tmp_path):
 
 # --- analyze ---
 @pytest.fixture(scope="module")
-def coconut(tiny_prosqa, tmp_path_factory):
+def coconut(tiny_run):
     """A tiny Coconut run (2 epochs, max_latent_stage 2; evaluated on the first 4 examples): its directory."""
-    from tests.test_run import FAST
+    from tests.helpers import FAST
 
-    run_dir = tmp_path_factory.mktemp("analyze") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--limit-eval", "4", "--out", run_dir, *FAST)
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return tiny_run("--method", "coconut", "--epochs", "2", "--limit-eval", "4", *FAST)
 
 
 def test_ksweep_checks_completion_before_loading(tiny_prosqa, tmp_path, monkeypatch):

@@ -19,16 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import cocobench.evaluate
 import cocobench.io
 import cocobench.models
 import cocobench.train
-from cocobench.cli import app
 from cocobench.methods.base import Method
 from cocobench.methods.codi import Codi
 from cocobench.progress import TrainingReporter
+from tests.helpers import invoke
 
 ARGS = ["--method", "coconut", "--epochs", "3", "--model", "gpt2-tiny", "--batch-size", "4", "--grad-accum", "2", "--limit-train", "16",
         "--limit-eval", "4", "--max-new-tokens", "12", "--eval-batch-size", "4", "--max-latent-stage", "2", "--epochs-per-stage", "2",
@@ -164,10 +163,6 @@ KILL_POINTS = {  # name -> (install, how it stops: "ctrl-c" in this process, "ki
     "in-results-write": (in_results_write, "kill"),
 }
 KILLED = 137  # the child's exit status at a kill, as after SIGKILL
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def run_in_child(kill_point: str, args: list[str]) -> subprocess.CompletedProcess:

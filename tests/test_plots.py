@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cocobench.analysis import plots
 from cocobench.cli import app
 from tests.test_analysis_paths import runs  # noqa: F401  (fixture)
-from tests.test_report import make_results, write_run
+from tests.helpers import make_results, write_run
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 

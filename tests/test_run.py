@@ -6,19 +6,11 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from tests.conftest import one_line_error, shared_file
+from tests.helpers import FAST, invoke
 
-FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "2", "--max-new-tokens", "20", "--eval-batch-size", "8",
-        "--max-latent-stage", "2", "--epochs-per-stage", "1", "--lr", "1e-3", "--quiet"]
 METHODS = ["cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought", "pause-as-thought", "pause-multipass"]
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return result
 
 
 def weights(run_dir, which="last"):

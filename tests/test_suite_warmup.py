@@ -6,19 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cocobench.checkpoints import checkpoint_fingerprint
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.suite import WARMUP_STAGE, plan_suite
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 FAST = "model: gpt2-tiny, epochs: 1, batch_size: 8, grad_accum: 1, max_new_tokens: 16, max_latent_stage: 1, epochs_per_stage: 1"
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def write_suite(tmp_path: Path, text: str) -> Path:
