@@ -367,6 +367,7 @@ def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
     assert "PASS" in result.stdout and "IDENTICAL" in result.stdout and "options differ" not in result.stdout
 
 
+@pytest.mark.slow
 def test_the_committed_results_still_load():
     """One reader for every command: each committed results.json loads (schema 1 upgraded), and both
     `table` (load_results) and `compare` (load_side) see the same runs in every committed suite."""

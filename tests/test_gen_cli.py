@@ -58,6 +58,7 @@ def test_an_interrupted_gen_leaves_the_old_directory_whole(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.slow
 def test_two_gens_into_one_directory_the_second_is_refused(tmp_path):
     """A real second process: while one `gen` generates into OUT (held inside its generator), another
     `gen` into OUT stops in one line naming the first one's pid and writes nothing; the first then
@@ -104,6 +105,7 @@ main()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "release", "started", "undisturbed"]  # no lock or temporary left
 
 
+@pytest.mark.slow
 def test_gen_takes_over_a_dead_gens_lock_and_refuses_a_live_ones(tmp_path):
     import os
     import signal

@@ -81,6 +81,7 @@ def test_analyze_thoughts_out_an_existing_directory(tiny_prosqa, tmp_path):
     one_line_error(result, "--out", "is a directory", "thoughts.json")  # before the checkpoint is even looked at
 
 
+@pytest.mark.slow
 def test_model_directory_with_damaged_weights(tiny_prosqa, tmp_path):
     from cocobench.models import build_model_and_tokenizer
 
@@ -114,6 +115,7 @@ def test_suite_generate_options_are_type_checked(key, value):
         get_generator("prontoqa").from_mapping({key: value}, task="prontoqa", where="suite.yaml generate")
 
 
+@pytest.mark.slow
 def test_disk_full_inside_torch_save(tmp_path, monkeypatch):
     """torch.save's error on a full disk carries no errno: extra files go through a buffer, then a plain write."""
     import torch
@@ -242,6 +244,7 @@ def test_ksweep_checks_completion_before_loading(tiny_prosqa, tmp_path, monkeypa
     one_line_error(result, "completion", "bogus", "exact, any")
 
 
+@pytest.mark.slow
 def test_ksweep_overwrite_leaves_no_earlier_k_and_says_whose_limit(coconut, tiny_prosqa, tmp_path):
     best, out = coconut / "checkpoints" / "best", tmp_path / "sweep"
     (out / "mine.txt").parent.mkdir()
@@ -275,6 +278,7 @@ def test_run_config_file_cannot_set_suite_or_directory_keys(text, message, tiny_
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_saved_config_yaml_is_still_a_config_file(coconut, tiny_prosqa, tmp_path):
     from cocobench.cli.run import check_config_file
 
@@ -329,6 +333,7 @@ def test_gen_overwrite_over_a_symlinked_directory_leaves_nothing_aside(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"] and (tmp_path / "link" / "test.json").is_file()
 
 
+@pytest.mark.slow
 def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     """`timeout`, Slurm and `docker stop` send SIGTERM: the command says so, exits 130 and releases its lock."""
     import os

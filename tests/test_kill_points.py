@@ -209,6 +209,7 @@ def reference(tiny_prosqa, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_a_run_stopped_at_any_point_resumes_to_the_same_weights_and_samples(kill_point, reference, tiny_prosqa, tmp_path):
     install, how = KILL_POINTS[kill_point]
@@ -283,6 +284,7 @@ def codi_reference(tiny_prosqa, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_point", CODI_KILL_POINTS)
 def test_a_codi_run_stopped_after_an_improving_epoch_resumes_to_the_same_weights(kill_point, codi_reference, tiny_prosqa, tmp_path):
     out = tmp_path / "run"
@@ -305,6 +307,7 @@ def test_a_codi_run_stopped_after_an_improving_epoch_resumes_to_the_same_weights
     assert outcome(out) == outcome(codi_reference)
 
 
+@pytest.mark.slow
 def test_a_finished_codi_run_resumes(codi_reference, tmp_path):
     import shutil
 
