@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import statistics
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -100,7 +100,7 @@ class GeneratorSettings:
             value = getattr(self, f.name)
             if f.type == "Path | None" and isinstance(value, str):
                 setattr(self, f.name, Path(value))
-            elif f.type == "list[Path]" and value is not REQUIRED:
+            elif f.type == "list[Path]":
                 setattr(self, f.name, [Path(v) for v in ([value] if isinstance(value, str) else value)])
 
     @classmethod

@@ -290,7 +290,7 @@ TASK = Task(
     recognizes=recognizes,
     extra_stats=extra_stats,
     default_sizes=None,  # load-only: the train file must come from the user (`cocobench gen gsm --from`)
+    generate_default=None,
     generator=GSMSettings,
     table_column=0,
-    generate_default=None,
 )
