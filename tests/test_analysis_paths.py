@@ -191,6 +191,7 @@ def official_examples():
     return [ex for f in files for ex in json.loads(f.read_text())]
 
 
+@pytest.mark.slow
 def test_the_parser_reads_every_official_question():
     for ex in official_examples():
         names = ex["idx_to_symbol"]
@@ -261,6 +262,7 @@ def analyze(*args):
     return CliRunner().invoke(app, ["analyze", *map(str, args)])
 
 
+@pytest.mark.slow
 def test_paths_command_writes_shares_per_sample_categories_and_prints_them(runs):
     result = analyze("paths", runs / "suite", "--out", runs / "out", "--format", "json")
     assert result.exit_code == 0, result.output

@@ -143,6 +143,7 @@ def test_plots_are_pngs_and_absent_without_matplotlib(tmp_path, monkeypatch):
     assert probe.plots(report, tmp_path / "b") == [] and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_the_probe_graph_agrees_with_the_question_text_on_the_official_files():
     """The probe reads the graph from the structured fields, the path categories from the text: one graph."""
     import json

@@ -261,6 +261,7 @@ def official():
     return {path.name: load_examples(path) for path in OFFICIAL}
 
 
+@pytest.mark.slow
 def test_official_files_load_and_pass_the_checker(official):
     assert {name: len(ex) for name, ex in official.items()} == {"prosqa_valid.json": 300, "prosqa_test.json": 500}
     for name, examples in official.items():
