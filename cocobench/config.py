@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cocobench.checks import positive, seed_range
 from cocobench.errors import CocobenchError, unknown_name
 
 LATENT_STOPS = ("fixed", "classifier")
@@ -29,7 +30,6 @@ CODI_LOSSES = ("smooth_l1", "l1")
 OPTIMIZER_RESETS = ("stage", "epoch", "never")
 SUPERVISIONS = ("rest-of-chain", "next-node", "frontier-node")
 PRECISIONS = ("auto", "fp32", "bf16")  # cocobench.device says what each means
-MAX_SEED = 2**32 - 1  # what every seeded library takes (NumPy's limit); torch's 2**64 - 1 would overflow the trainer's derived seeds
 DEFAULT_TASK = "prosqa"  # the paper's headline task: what `run` trains on given neither --task nor --data
 
 Check = Callable[[str, Any], None]  # (the option's flag, a value that is not None) -> raises CocobenchError
@@ -57,12 +57,8 @@ def flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-# --- checks (each gets the option's flag, e.g. `--epochs`, and a value that is not None) ---
-def positive(option: str, value: int) -> None:
-    if value <= 0:
-        raise CocobenchError(f"{option} must be a positive integer, got {value}")
-
-
+# --- checks (each gets the option's flag, e.g. `--epochs`, and a value that is not None; positive and
+# seed_range, which the generators' settings share, live in cocobench/checks.py) ---
 MAX_EPOCHS = 100_000  # far past any schedule in the paper (50); the schedule and estimates walk every epoch
 
 
@@ -102,11 +98,6 @@ def max_gradient_norm(option: str, value: float) -> None:
 def probability(option: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise CocobenchError(f"{option} is a probability in [0, 1], got {value}")
-
-
-def seed_range(option: str, value: int) -> None:
-    if not 0 <= value <= MAX_SEED:
-        raise CocobenchError(f"{option} must be in 0..{MAX_SEED} (2**32 - 1), got {value}")
 
 
 def smoothing(option: str, value: float) -> None:

@@ -11,7 +11,7 @@ Each run goes to OUT/<task>-<method>[-<name>]-seed<seed>. A run whose results.js
 but no results is resumed, so an interrupted suite picks up where it stopped.
 
 A suite may generate its data first (once: kept while its meta.json agrees with the settings), with
-the options of `cocobench gen TASK`:
+the options of `cocobench gen TASK` (the task's generator settings, cocobench/tasks/generator.py):
 
     generate: {task: prosqa, out: data/prosqa-cpu, min_nodes: 14, max_nodes: 14, max_hops: 4}
     defaults: {data: data/prosqa-cpu, ...}
@@ -193,21 +193,23 @@ def data_to_generate(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _generate(entry: dict[str, Any], path: str | Path, *, quiet: bool) -> None:
+    """Make a `generate:` entry's data with its task's generator settings (the options of `cocobench gen
+    TASK`, read from cocobench/tasks/), unless its meta.json shows it was made with these settings."""
     import json
 
-    from cocobench.cli.gen import generate_from_settings
     from cocobench.progress import log
+    from cocobench.tasks import get_generator
 
-    settings = {str(k).replace("-", "_"): v for k, v in entry.items() if k != "task"}
-    generate_from_settings(str(entry["task"]), settings, where=f"{path} generate", check_only=True)
-    meta_file = Path(settings["out"]) / "meta.json"
+    given = {str(k).replace("-", "_"): v for k, v in entry.items() if k != "task"}
+    settings = get_generator(str(entry["task"])).from_mapping(given, task=str(entry["task"]), where=f"{path} generate")
+    meta_file = Path(settings.out) / "meta.json"
     if not meta_file.is_file():
-        generate_from_settings(str(entry["task"]), settings, quiet=quiet, where=f"{path} generate")
+        settings.write(quiet=quiet)
         return
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     recorded = {"seed": meta.get("seed"), **(meta.get("params") or {})}
-    differing = [f"{k}: {recorded[k]!r} there, {v!r} here" for k, v in settings.items() if k in recorded and recorded[k] != v]
-    if meta.get("generator") != entry["task"] or differing:
+    differing = [f"{k}: {recorded[k]!r} there, {v!r} here" for k, v in given.items() if k in recorded and recorded[k] != v]
+    if meta.get("generator") != settings.task_name() or differing:
         what = "; ".join(differing) or f"it holds {meta.get('generator')} data"
         raise CocobenchError(f"{path}: the data in '{meta_file.parent}' was generated with other settings ({what}); "
                              "remove that directory to generate it again, or change generate.out")

@@ -117,3 +117,22 @@ def tiny_prosqa(tmp_path_factory) -> Path:
     splits = generate_splits(seed=0, sizes={"train": 48, "valid": 8, "test": 8})
     write_splits(out, splits, {"generator": "prosqa", "seed": 0})
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_prosqa, tmp_path_factory):
+    """Trains `cocobench run --data tiny_prosqa FLAGS...` once per session for each set of flags:
+    `tiny_run("--method", "coconut", "--epochs", "2", *FAST)` -> the run's directory. Tests read it and
+    copy it before they change anything: another test may hold the same run."""
+    from tests.helpers import train_run
+
+    made: dict[tuple[str, ...], Path] = {}
+
+    def train(*flags) -> Path:
+        key = tuple(map(str, flags))
+        if key not in made:
+            made[key] = train_run(tmp_path_factory.mktemp("run") / "run", tiny_prosqa, *key)
+        return made[key]
+
+    return train
+

@@ -14,7 +14,7 @@ from cocobench.errors import CocobenchError
 from cocobench.results import load_results
 from cocobench.suite import plan_suite
 from tests.conftest import one_line_error
-from tests.test_report import make_results, write_run
+from tests.helpers import make_results, write_run
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks" / "analysis"
 
@@ -62,6 +62,7 @@ def test_runs_of_two_tasks_never_share_a_line_and_equal_names_are_told_apart(tmp
     assert sorted(p.name for p in points if p.task == "prosqa") == ["a/prosqa-cot-seed0", "b/prosqa-cot-seed0"]
 
 
+@pytest.mark.slow
 def test_curve_command_writes_json_csv_and_prints_the_table(sweep, tmp_path):
     result = curve(sweep, "--out", tmp_path / "out", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -77,6 +78,7 @@ def test_curve_command_writes_json_csv_and_prints_the_table(sweep, tmp_path):
     assert "| coconut | coconut-m3 | 90.0 | 9.5 | 15.0 | 19.0 |" in markdown
 
 
+@pytest.mark.slow
 def test_warm_up_runs_are_left_out_unless_alone(sweep, tmp_path):
     warmup = make_results(method="cot", options={}) | {"run_name": "prosqa-cot-warmup-seed0"}
     warmup["config"] = {**warmup["config"], "suite_stage": "warmup"}

@@ -191,6 +191,7 @@ def official_examples():
     return [ex for f in files for ex in json.loads(f.read_text())]
 
 
+@pytest.mark.slow
 def test_the_parser_reads_every_official_question():
     for ex in official_examples():
         names = ex["idx_to_symbol"]
@@ -202,6 +203,7 @@ def test_the_parser_reads_every_official_question():
         assert graph.distances()[graph.target] == len(ex["steps"])
 
 
+@pytest.mark.slow
 def test_every_official_gold_chain_is_a_correct_path():
     """800 examples: the gold steps with the answer are a correct path at k = 0, and so is every suffix
     after k hidden steps under both completion rules; the bare answers are labels."""
@@ -260,6 +262,7 @@ def analyze(*args):
     return CliRunner().invoke(app, ["analyze", *map(str, args)])
 
 
+@pytest.mark.slow
 def test_paths_command_writes_shares_per_sample_categories_and_prints_them(runs):
     result = analyze("paths", runs / "suite", "--out", runs / "out", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -275,6 +278,7 @@ def test_paths_command_writes_shares_per_sample_categories_and_prints_them(runs)
     assert per_sample["completion"] == "exact" and per_sample["n"] == 4
 
 
+@pytest.mark.slow
 def test_answers_are_read_for_the_option_they_name(runs, tmp_path):
     """right (scored correct), the other option (about the person asked), or neither: another concept, another
     person, a chain without an answer, nothing."""
@@ -305,6 +309,7 @@ def test_completion_any_accepts_the_suffix_exact_refuses(runs):
     one_line_error(analyze("paths", run, "--out", run), "is a run directory", "choose another --out")
 
 
+@pytest.mark.slow
 def test_rich_and_markdown_tables_show_percent(runs):
     rich = analyze("paths", runs / "suite", "--out", runs / "out", "-q")
     assert rich.exit_code == 0 and "Correct Path %" in rich.stdout and "25.0" in rich.stdout and rich.stderr == ""
@@ -312,6 +317,7 @@ def test_rich_and_markdown_tables_show_percent(runs):
     assert markdown.startswith("| run | n | Correct Path % |") and "| prosqa-cot-seed0 | 4 | 25.0 | 25.0 | 25.0 | 0.0 | 0.0 | 25.0 | 100.0 | 75.0 |" in markdown
 
 
+@pytest.mark.slow
 def test_the_test_file_is_found_from_the_run_or_given_with_data(runs, tmp_path, monkeypatch):
     run = runs / "suite" / "prosqa-cot-seed0"
     results = json.loads((run / "results.json").read_text())
@@ -325,6 +331,7 @@ def test_the_test_file_is_found_from_the_run_or_given_with_data(runs, tmp_path, 
     assert analyze("paths", run, "--out", runs / "out", "--data", runs / "data" / "test.json", "-q").exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_different_test_file_is_refused_or_noted(runs):
     other = runs / "data" / "other.json"
     swapped = {**EXAMPLE, "answer": "Tom is a brimpus."}

@@ -9,28 +9,19 @@ import types
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from cocobench.analysis.ksweep import parse_ks
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
-from tests.test_run import FAST
+from tests.helpers import FAST, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def coconut(tiny_prosqa, tmp_path_factory):
+def coconut(tiny_run):
     """A tiny Coconut run (2 epochs, max_latent_stage 2): its directory."""
-    run_dir = tmp_path_factory.mktemp("analyze") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST)
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return tiny_run("--method", "coconut", "--epochs", "2", *FAST)
 
 
 def test_k_ranges_and_lists():
@@ -79,6 +70,7 @@ def fake_categories(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("says, language", [(-1, 0), (9, 5)], ids=["eos-at-once", "never-eos"])
 def test_ksweep_forces_eot_after_exactly_k_thoughts_with_one_load(coconut, tiny_prosqa, tmp_path, monkeypatch, says, language):
     """A model that says EOS at once costs 1 + k passes and counts k tokens (the thoughts); one that never
@@ -108,6 +100,7 @@ def test_ksweep_forces_eot_after_exactly_k_thoughts_with_one_load(coconut, tiny_
         assert (out / "ksweep.png").read_bytes().startswith(PNG)
 
 
+@pytest.mark.slow
 def test_ksweep_rows_equal_eval_at_that_k_and_work_without_matplotlib(coconut, tiny_prosqa, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
@@ -123,6 +116,7 @@ def test_ksweep_rows_equal_eval_at_that_k_and_work_without_matplotlib(coconut, t
     assert [s["text"] for s in swept] == [s["text"] for s in evaluated]
 
 
+@pytest.mark.slow
 def test_eval_default_name_carries_k(coconut, tiny_prosqa, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for k in ("1", "2"):
@@ -130,6 +124,7 @@ def test_eval_default_name_carries_k(coconut, tiny_prosqa, tmp_path, monkeypatch
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["eval-run-test-k1", "eval-run-test-k2"]
 
 
+@pytest.mark.slow
 def test_thoughts_are_decoded_through_the_models_own_head(coconut, tiny_prosqa):
     """As many thoughts as asked (and the run's 2 by default); the top token of each is the LM head's
     argmax on the training forward's hidden state before that latent."""
@@ -161,6 +156,7 @@ def test_thoughts_are_decoded_through_the_models_own_head(coconut, tiny_prosqa):
     assert rich.exit_code == 0 and "2 continuous thoughts through the LM head" in rich.stdout
 
 
+@pytest.mark.slow
 def test_probe_end_to_end(coconut, tiny_prosqa, tmp_path):
     out = tmp_path / "probe"
     result = invoke("analyze", "probe", coconut / "checkpoints" / "best", "--data", tiny_prosqa, "--out", out, "--show", "1", "--height", "longest", "-q")
@@ -176,6 +172,7 @@ def test_probe_end_to_end(coconut, tiny_prosqa, tmp_path):
     assert "records" not in summary and summary["case_study"]["idx"] == 0 and [row["k"] for row in summary["summary"]] == [1]
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(coconut, tiny_prosqa, tmp_path):
     best = coconut / "checkpoints" / "best"
     not_prosqa = tmp_path / "plain.json"

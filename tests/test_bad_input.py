@@ -9,27 +9,19 @@ import os
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "1", "--max-new-tokens", "8", "--eval-batch-size", "8",
         "--max-latent-stage", "2", "--epochs-per-stage", "1", "--limit-train", "16", "--limit-eval", "4", "--quiet"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def trained(tiny_prosqa, tmp_path_factory):
+def trained(tiny_run):
     """A finished one-epoch CoT run (its checkpoints are copied and damaged by the tests)."""
-    out = tmp_path_factory.mktemp("trained") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", "--out", out, *FAST)
-    assert result.exit_code == 0, result.output
-    return out
+    return tiny_run("--method", "cot", "--epochs", "1", *FAST)
 
 
 def damaged_copy(src, dst, file, damage):
@@ -43,6 +35,7 @@ RANDOM = lambda data: os.urandom(max(64, len(data) // 4))  # noqa: E731
 TRUNCATED = lambda data: data[: len(data) // 3]  # noqa: E731
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file, damage", [
     ("model.safetensors", RANDOM), ("model.safetensors", TRUNCATED), ("cocobench.json", TRUNCATED), ("config.json", TRUNCATED),
 ])
@@ -54,6 +47,7 @@ def test_damaged_checkpoint_for_eval_and_init_from(file, damage, trained, tiny_p
     assert not (tmp_path / "eval").exists() and not (tmp_path / "run").exists()  # nothing is left behind
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [RANDOM, TRUNCATED])
 def test_damaged_trainer_state_on_resume(damage, trained, tiny_prosqa, tmp_path):
     run = tmp_path / "run"
@@ -66,6 +60,7 @@ def test_damaged_trainer_state_on_resume(damage, trained, tiny_prosqa, tmp_path)
     assert not (run / "results.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, option", [
     (["--method", "cot", "--max-new-tokens", "100000"], "--max-new-tokens"),
     (["--method", "pause", "--pause-tokens", "2000"], "--pause-tokens"),
@@ -78,6 +73,7 @@ def test_sequences_past_the_models_positions_are_rejected_before_any_work(args, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_long_questions_and_eval_generation_are_checked(trained, tiny_prosqa, tmp_path):
     long = tmp_path / "long.json"
     example = json.loads((tiny_prosqa / "test.json").read_text())[0]
@@ -126,6 +122,7 @@ def test_gen_mult_digits_has_a_maximum(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_data_files_of_the_wrong_shape(trained, tiny_prosqa, tmp_path):
     best = trained / "checkpoints" / "best"
     surrogate = tmp_path / "surrogate.json"
@@ -140,6 +137,7 @@ def test_data_files_of_the_wrong_shape(trained, tiny_prosqa, tmp_path):
     assert not (tmp_path / "e").exists()
 
 
+@pytest.mark.slow
 def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
     best = trained / "checkpoints" / "best"
     one_line_error(invoke("run", "--data", tiny_prosqa / "test.json", "--method", "cot", "--quiet"), "is a file", "train/valid/test")
@@ -165,6 +163,7 @@ def test_disk_full_while_writing_data(tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "m").glob("*") if p.is_file()]  # no partial file
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_checkpoints_and_results(tiny_prosqa, tmp_path, monkeypatch):
     def save_fails(self, *args, **kwargs):
         disk_full()
@@ -215,6 +214,7 @@ def test_a_directory_that_takes_no_files_is_one_line(tmp_path, monkeypatch):
             write()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file, damage", [
     ("start.json", TRUNCATED), ("start.json", lambda data: b"[1, 2]"), ("checkpoints/best/cocobench.json", TRUNCATED),
 ])

@@ -142,7 +142,7 @@ def test_codi_records_none_of_the_curriculum_settings_it_ignores(tmp_path):
     """CODI trains one stage of codi_thoughts thoughts: c, max_latent_stage, ... are not its options, so runs
     that differ only in them pair, and results written when they were read as options still pair."""
     from cocobench.results import read_results
-    from tests.test_report import make_results
+    from tests.helpers import make_results
 
     plain, curriculum = RunConfig(method="codi"), RunConfig(method="codi", c=2, max_latent_stage=3, epochs_per_stage=1)
     assert plain.options() == curriculum.options() and not {"c", "max_latent_stage", "epochs_per_stage"} & plain.options().keys()
@@ -338,6 +338,7 @@ def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["codi", "codi-no-distill", "codi-no-projection", "codi-keep-last-step"])
 def test_each_variant_trains_evaluates_and_reloads(name, tiny_prosqa, tmp_path):
     out = tmp_path / name
@@ -362,6 +363,7 @@ GSM_LINES = ["Tom has 3 apples and buys 4 more. How many does he have?||<<3+4=7>
              "Ann reads 5 pages a day for 6 days. How many pages?||<<5*6=30>> #### 30"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["prontoqa", "gsm", "mult"])
 def test_codi_trains_and_evaluates_on_the_other_tasks(task, tmp_path):
     """ProsQA above; here ProntoQA and multiplication (generated) and GSM8k-Aug (converted from iCoT's
@@ -382,6 +384,7 @@ def test_codi_trains_and_evaluates_on_the_other_tasks(task, tmp_path):
     assert all(s["num_thoughts"] == 2 for s in run["samples"])
 
 
+@pytest.mark.slow
 def test_analyses_decode_codi_thoughts_and_sweep_k_up_to_codi_thoughts(tiny_prosqa, tmp_path):
     out = tmp_path / "codi"
     assert invoke("run", "--data", tiny_prosqa, "--method", "codi", "--epochs", "1", "--out", out, *FAST).exit_code == 0
@@ -395,6 +398,7 @@ def test_analyses_decode_codi_thoughts_and_sweep_k_up_to_codi_thoughts(tiny_pros
     assert json.loads((tmp_path / "sweep" / "ksweep.json").read_text())["ks"] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_projection_is_loaded_by_init_from_and_made_fresh_from_a_plain_checkpoint(tiny_prosqa, tmp_path):
     from cocobench.checkpoints import load_run_checkpoint
 

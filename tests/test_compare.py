@@ -9,63 +9,7 @@ from typer.testing import CliRunner
 from cocobench.cli import app
 from cocobench.analysis.compare import Settings, compare_paths
 from tests.conftest import one_line_error
-
-OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
-
-
-def make_results(
-    *,
-    task="prosqa",
-    method="coconut",
-    seed=0,
-    options=None,
-    correct=(True,) * 8 + (False,) * 2,
-    tokens=6,
-    passes=7,
-    examples_per_second=100.0,
-    fingerprint="sha256:" + "a" * 64,
-    golds=None,
-    idxs=None,
-    texts=None,
-):
-    """A complete results file; every sample has `tokens` generated tokens and `passes` forward passes."""
-    n = len(correct)
-    golds = golds or [f"answer {i}" for i in range(n)]
-    idxs = idxs or list(range(n))
-    texts = texts or [f"thoughts # {golds[i] if ok else 'wrong'}" for i, ok in enumerate(correct)]
-    samples = [
-        {"idx": idxs[i], "prediction": golds[i] if ok else "wrong", "gold": golds[i], "correct": ok,
-         "generated_tokens": tokens, "forward_passes": passes, "num_thoughts": 3, "text": texts[i]}
-        for i, ok in enumerate(correct)
-    ]
-    return {
-        "schema_version": 1,
-        "cocobench_version": "0.1.0", "torch_version": "2.13.0", "transformers_version": "5.24.0", "python_version": "3.11.9",
-        "device": "cpu",
-        "run_name": f"{task}-{method}-seed{seed}",
-        "task": task,
-        "method": method,
-        "seed": seed,
-        "options": dict(OPTIONS if options is None else options),
-        "data": {"test_file": "data/test.json", "test_fingerprint": fingerprint, "train_fingerprint": "sha256:" + "b" * 64},
-        "config": {"out": "runs/x", **OPTIONS},
-        "metrics": {
-            "accuracy": sum(correct) / n, "correct": sum(correct), "total": n,
-            "generated_tokens_mean": float(tokens), "forward_passes_mean": float(passes),
-            "examples_per_second": examples_per_second, "eval_seconds": n / examples_per_second,
-            "train_seconds": 12.5, "epochs": [{"epoch": 0, "stage": 0, "train_loss": 1.5, "val_accuracy": 0.5, "seconds": 3.0}],
-            "best_epoch": 0, "classifier_accuracy": None,
-        },
-        "samples": samples,
-    }
-
-
-def write_run(directory: Path, results: dict) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "results.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
+from tests.helpers import OPTIONS, make_results, write_results
 
 def compare(*args):
     return CliRunner().invoke(app, ["compare", *map(str, args)])
@@ -82,11 +26,11 @@ def compare_json(*args):
 
 
 def test_identical_runs_ignore_timing(tmp_path):
-    base = write_run(tmp_path / "base", make_results(examples_per_second=100.0))
+    base = write_results(tmp_path / "base", make_results(examples_per_second=100.0))
     new = make_results(examples_per_second=120.0)
     new["metrics"]["train_seconds"] = 99.0
     new["metrics"]["epochs"][0]["seconds"] = 7.0
-    new_path = write_run(tmp_path / "new", new)
+    new_path = write_results(tmp_path / "new", new)
     code, out = compare_json(base, new_path)
     assert code == 0 and out["status"] == "pass"
     [pair] = out["pairs"]
@@ -97,16 +41,16 @@ def test_identical_runs_ignore_timing(tmp_path):
 
 
 def test_same_accuracy_different_text_is_within_noise_not_identical(tmp_path):
-    base = write_run(tmp_path / "base", make_results())
+    base = write_results(tmp_path / "base", make_results())
     new = make_results()
     new["samples"][0]["text"] = "other thoughts # answer 0"
-    code, out = compare_json(base, write_run(tmp_path / "new", new))
+    code, out = compare_json(base, write_results(tmp_path / "new", new))
     assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
 
 
 def test_significant_improvement(tmp_path):
-    base = write_run(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
-    new = write_run(tmp_path / "new", make_results(correct=[True] * 20))
+    base = write_results(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
+    new = write_results(tmp_path / "new", make_results(correct=[True] * 20))
     code, out = compare_json(base, new)
     pair = out["pairs"][0]
     assert code == 0 and pair["verdict"] == "improved"
@@ -117,8 +61,8 @@ def test_significant_improvement(tmp_path):
 
 def test_significant_drop_is_a_regression(tmp_path):
     # b = 6 lost, c = 0 gained: p = 2 / 2^6 = 0.03125 < 0.05
-    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
-    new = write_run(tmp_path / "new", make_results(correct=[False] * 6 + [True] * 14))
+    base = write_results(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_results(tmp_path / "new", make_results(correct=[False] * 6 + [True] * 14))
     code, out = compare_json(base, new)
     pair = out["pairs"][0]
     assert code == 1 and out["status"] == "fail"
@@ -130,8 +74,8 @@ def test_significant_drop_is_a_regression(tmp_path):
 
 def test_insignificant_drop_is_within_noise(tmp_path):
     # b = 5 lost, c = 0 gained: p = 0.0625 >= 0.05, so it passes
-    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
-    new = write_run(tmp_path / "new", make_results(correct=[False] * 5 + [True] * 15))
+    base = write_results(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_results(tmp_path / "new", make_results(correct=[False] * 5 + [True] * 15))
     code, out = compare_json(base, new)
     assert code == 0 and out["pairs"][0]["verdict"] == "within noise"
     assert out["pairs"][0]["p_value"] == pytest.approx(0.0625)
@@ -141,13 +85,13 @@ def test_insignificant_drop_is_within_noise(tmp_path):
 
 
 def test_token_counts_beyond_tolerance_fail_either_way(tmp_path):
-    base = write_run(tmp_path / "base", make_results(tokens=6, passes=7))
+    base = write_results(tmp_path / "base", make_results(tokens=6, passes=7))
     for tokens in (7, 5):  # +16.7% and -16.7%: the method behaves differently
-        new = write_run(tmp_path / f"new{tokens}", make_results(tokens=tokens, passes=7))
+        new = write_results(tmp_path / f"new{tokens}", make_results(tokens=tokens, passes=7))
         code, out = compare_json(base, new)
         assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
         assert "generated_tokens_mean" in out["pairs"][0]["reasons"][0]
-    new = write_run(tmp_path / "new", make_results(tokens=6, passes=8))
+    new = write_results(tmp_path / "new", make_results(tokens=6, passes=8))
     code, out = compare_json(base, new)
     assert code == 1 and "forward_passes_mean" in out["pairs"][0]["reasons"][0]
     code, out = compare_json(base, new, "--tokens-rtol", "0.2")
@@ -157,20 +101,20 @@ def test_token_counts_beyond_tolerance_fail_either_way(tmp_path):
 def test_token_counts_from_or_to_zero_fail(tmp_path):
     """A relative tolerance is undefined on a zero baseline: any change from 0 is a change (e.g. a
     method that stopped emitting its thoughts, or started emitting tokens where it emitted none)."""
-    base = write_run(tmp_path / "base", make_results(tokens=0, passes=1))
-    new = write_run(tmp_path / "new", make_results(tokens=3, passes=1))
+    base = write_results(tmp_path / "base", make_results(tokens=0, passes=1))
+    new = write_results(tmp_path / "new", make_results(tokens=3, passes=1))
     code, out = compare_json(base, new)
     assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
     assert "generated_tokens_mean changed from zero" in out["pairs"][0]["reasons"][0]
     code, out = compare_json(new, base)  # 3 -> 0 is -100%
     assert code == 1 and out["pairs"][0]["verdict"] == "tokens changed"
-    code, out = compare_json(base, write_run(tmp_path / "same", make_results(tokens=0, passes=1)))
+    code, out = compare_json(base, write_results(tmp_path / "same", make_results(tokens=0, passes=1)))
     assert code == 0 and out["pairs"][0]["verdict"] == "identical"  # 0 -> 0 is no change
 
 
 def test_slower_is_only_a_warning(tmp_path):
-    base = write_run(tmp_path / "base", make_results(examples_per_second=100.0))
-    new = write_run(tmp_path / "new", make_results(examples_per_second=50.0))
+    base = write_results(tmp_path / "base", make_results(examples_per_second=100.0))
+    new = write_results(tmp_path / "new", make_results(examples_per_second=50.0))
     code, out = compare_json(base, new)
     pair = out["pairs"][0]
     assert code == 0 and pair["verdict"] == "identical"
@@ -183,9 +127,9 @@ def test_slower_is_only_a_warning(tmp_path):
 
 
 def test_missing_run_in_new_fails_and_extra_run_is_informational(tmp_path):
-    write_run(tmp_path / "base" / "seed0", make_results(seed=0))
-    write_run(tmp_path / "base" / "seed1", make_results(seed=1))
-    write_run(tmp_path / "new" / "seed0", make_results(seed=0))
+    write_results(tmp_path / "base" / "seed0", make_results(seed=0))
+    write_results(tmp_path / "base" / "seed1", make_results(seed=1))
+    write_results(tmp_path / "new" / "seed0", make_results(seed=0))
     code, out = compare_json(tmp_path / "base", tmp_path / "new")
     assert code == 1
     [missing] = out["unmatched"]
@@ -199,8 +143,8 @@ def test_missing_run_in_new_fails_and_extra_run_is_informational(tmp_path):
 
 
 def test_options_differ_are_reported_by_key_not_compared(tmp_path):
-    base = write_run(tmp_path / "base", make_results())
-    new = write_run(tmp_path / "new", make_results(options={**OPTIONS, "lr": 0.0002, "epochs": 3}))
+    base = write_results(tmp_path / "base", make_results())
+    new = write_results(tmp_path / "new", make_results(options={**OPTIONS, "lr": 0.0002, "epochs": 3}))
     code, out = compare_json(base, new)
     assert code == 1 and out["pairs"] == []
     [item] = out["unmatched"]
@@ -210,13 +154,13 @@ def test_options_differ_are_reported_by_key_not_compared(tmp_path):
 
     options = dict(OPTIONS)
     del options["k"]
-    code, out = compare_json(base, write_run(tmp_path / "new2", make_results(options=options)))
+    code, out = compare_json(base, write_results(tmp_path / "new2", make_results(options=options)))
     assert code == 1 and "k null -> (absent)" in out["unmatched"][0]["reason"]
 
 
 def test_option_order_does_not_matter(tmp_path):
-    base = write_run(tmp_path / "base", make_results())
-    new = write_run(tmp_path / "new", make_results(options=dict(reversed(list(OPTIONS.items())))))
+    base = write_results(tmp_path / "base", make_results())
+    new = write_results(tmp_path / "new", make_results(options=dict(reversed(list(OPTIONS.items())))))
     code, out = compare_json(base, new)
     assert code == 0 and out["pairs"][0]["verdict"] == "identical"
 
@@ -224,15 +168,15 @@ def test_option_order_does_not_matter(tmp_path):
 def test_suite_directories_are_matched_by_key_not_by_name(tmp_path):
     runs = [("prosqa", "coconut", 0), ("prosqa", "coconut", 1), ("prosqa", "cot", 0), ("gsm", "coconut", 0)]
     for task, method, seed in runs:
-        write_run(tmp_path / "base" / f"{task}-{method}-seed{seed}", make_results(task=task, method=method, seed=seed))
+        write_results(tmp_path / "base" / f"{task}-{method}-seed{seed}", make_results(task=task, method=method, seed=seed))
         # Different directory names and nesting on the new side; matching uses the file's contents.
-        write_run(tmp_path / "new" / "nested" / f"run-{seed}-{method}-{task}", make_results(task=task, method=method, seed=seed))
+        write_results(tmp_path / "new" / "nested" / f"run-{seed}-{method}-{task}", make_results(task=task, method=method, seed=seed))
     # The only regression is in one run of the suite.
-    write_run(tmp_path / "new" / "nested" / "run-1-coconut-prosqa",
+    write_results(tmp_path / "new" / "nested" / "run-1-coconut-prosqa",
               make_results(seed=1, correct=[False] * 8 + [True] * 12, golds=[f"answer {i}" for i in range(20)]))
-    write_run(tmp_path / "base" / "prosqa-coconut-seed1", make_results(seed=1, correct=[True] * 20))
+    write_results(tmp_path / "base" / "prosqa-coconut-seed1", make_results(seed=1, correct=[True] * 20))
     # An interrupted atomic write leaves a hidden temporary directory: never a run.
-    write_run(tmp_path / "new" / ".prosqa-coconut-seed0.tmp", make_results(seed=0, correct=[False] * 10))
+    write_results(tmp_path / "new" / ".prosqa-coconut-seed0.tmp", make_results(seed=0, correct=[False] * 10))
     code, out = compare_json(tmp_path / "base", tmp_path / "new")
     assert code == 1 and out["unmatched"] == []
     verdicts = {(p["task"], p["method"], p["seed"]): p["verdict"] for p in out["pairs"]}
@@ -241,7 +185,7 @@ def test_suite_directories_are_matched_by_key_not_by_name(tmp_path):
 
 
 def test_a_side_may_be_a_file_or_a_run_directory(tmp_path):
-    path = write_run(tmp_path / "run", make_results())
+    path = write_results(tmp_path / "run", make_results())
     assert compare(path, tmp_path / "run").exit_code == 0
     assert compare(tmp_path / "run", tmp_path).exit_code == 0  # tmp_path holds exactly one run
 
@@ -251,8 +195,8 @@ def test_a_side_may_be_a_file_or_a_run_directory(tmp_path):
 
 
 def test_different_test_data_is_unpaired(tmp_path):
-    base = write_run(tmp_path / "base", make_results())
-    new = write_run(tmp_path / "new", make_results(fingerprint="sha256:" + "c" * 64))
+    base = write_results(tmp_path / "base", make_results())
+    new = write_results(tmp_path / "new", make_results(fingerprint="sha256:" + "c" * 64))
     code, out = compare_json(base, new)
     pair = out["pairs"][0]
     assert code == 1 and pair["verdict"] == "unpaired samples"
@@ -260,14 +204,14 @@ def test_different_test_data_is_unpaired(tmp_path):
 
 
 def test_different_idx_sets_or_gold_are_unpaired(tmp_path):
-    base = write_run(tmp_path / "base", make_results())
-    new = write_run(tmp_path / "idx", make_results(idxs=list(range(1, 11))))
+    base = write_results(tmp_path / "base", make_results())
+    new = write_results(tmp_path / "idx", make_results(idxs=list(range(1, 11))))
     code, out = compare_json(base, new)
     assert code == 1 and "1 idx only in baseline, 1 only in new" in out["pairs"][0]["reasons"][0]
 
     golds = [f"answer {i}" for i in range(10)]
     golds[3] = "another answer"
-    new = write_run(tmp_path / "gold", make_results(golds=golds))
+    new = write_results(tmp_path / "gold", make_results(golds=golds))
     code, out = compare_json(base, new)
     assert code == 1 and "gold answer differs at idx 3" in out["pairs"][0]["reasons"][0]
 
@@ -276,7 +220,7 @@ def test_samples_pair_by_idx_not_by_position(tmp_path):
     base = make_results(correct=[True] * 5 + [False] * 5)
     new = make_results(correct=[True] * 5 + [False] * 5)
     new["samples"].reverse()
-    code, out = compare_json(write_run(tmp_path / "base", base), write_run(tmp_path / "new", new))
+    code, out = compare_json(write_results(tmp_path / "base", base), write_results(tmp_path / "new", new))
     assert code == 0 and out["pairs"][0]["verdict"] == "identical"
 
 
@@ -285,7 +229,7 @@ def test_samples_pair_by_idx_not_by_position(tmp_path):
 
 
 def test_missing_path_and_empty_directory(tmp_path):
-    good = write_run(tmp_path / "good", make_results())
+    good = write_results(tmp_path / "good", make_results())
     one_line_error(compare(tmp_path / "nope", good), "baseline", "does not exist")
     (tmp_path / "empty").mkdir()
     one_line_error(compare(good, tmp_path / "empty"), "no results.json found", "empty")
@@ -314,7 +258,7 @@ def test_missing_path_and_empty_directory(tmp_path):
 )
 def test_malformed_results_exit_2_with_one_line(tmp_path, mutate, fragments):
     results = make_results()
-    good = write_run(tmp_path / "good", results)
+    good = write_results(tmp_path / "good", results)
     bad = tmp_path / "bad" / "results.json"
     bad.parent.mkdir()
     content = mutate(good.read_text(), results)
@@ -324,19 +268,19 @@ def test_malformed_results_exit_2_with_one_line(tmp_path, mutate, fragments):
 
 
 def test_the_same_run_twice_on_one_side_is_ambiguous(tmp_path):
-    write_run(tmp_path / "suite" / "a", make_results())
-    write_run(tmp_path / "suite" / "b", make_results())
+    write_results(tmp_path / "suite" / "a", make_results())
+    write_results(tmp_path / "suite" / "b", make_results())
     one_line_error(compare(tmp_path / "suite", tmp_path / "suite" / "a"), "are the same run")
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--alpha", "1.5"), ("--alpha", "0"), ("--tokens-rtol", "-0.1"), ("--bootstrap", "0")])
 def test_bad_settings_exit_2(tmp_path, flag, value):
-    good = write_run(tmp_path / "good", make_results())
+    good = write_results(tmp_path / "good", make_results())
     one_line_error(compare(good, good, flag, value), flag)
 
 
 def test_unknown_format_is_a_usage_error(tmp_path):
-    good = write_run(tmp_path / "good", make_results())
+    good = write_results(tmp_path / "good", make_results())
     one_line_error(compare(good, good, "--format", "html"), "--format")
 
 
@@ -345,12 +289,12 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 
 
 def _mixed_suites(tmp_path):
-    write_run(tmp_path / "base" / "s0", make_results(seed=0, correct=[True] * 20))
-    write_run(tmp_path / "new" / "s0", make_results(seed=0, correct=[False] * 7 + [True] * 13))
-    write_run(tmp_path / "base" / "s1", make_results(seed=1))
-    write_run(tmp_path / "new" / "s1", make_results(seed=1))
-    write_run(tmp_path / "base" / "s2", make_results(seed=2))
-    write_run(tmp_path / "new" / "s3", make_results(seed=3, options={**OPTIONS, "k": 3}))
+    write_results(tmp_path / "base" / "s0", make_results(seed=0, correct=[True] * 20))
+    write_results(tmp_path / "new" / "s0", make_results(seed=0, correct=[False] * 7 + [True] * 13))
+    write_results(tmp_path / "base" / "s1", make_results(seed=1))
+    write_results(tmp_path / "new" / "s1", make_results(seed=1))
+    write_results(tmp_path / "base" / "s2", make_results(seed=2))
+    write_results(tmp_path / "new" / "s3", make_results(seed=3, options={**OPTIONS, "k": 3}))
     return tmp_path / "base", tmp_path / "new"
 
 
@@ -402,8 +346,8 @@ def test_output_is_deterministic(tmp_path):
 
 
 def test_compare_paths_api(tmp_path):
-    base = write_run(tmp_path / "base", make_results(correct=[True] * 20))
-    new = write_run(tmp_path / "new", make_results(correct=[False] * 2 + [True] * 18))
+    base = write_results(tmp_path / "base", make_results(correct=[True] * 20))
+    new = write_results(tmp_path / "new", make_results(correct=[False] * 2 + [True] * 18))
     comparison = compare_paths(base, new, Settings(alpha=0.6))  # p = 0.5
     assert comparison.failed and comparison.pairs[0].verdict == "regressed"
     assert comparison.summary().startswith("FAIL: 1 regressed")
@@ -416,13 +360,14 @@ def test_a_version_1_file_pairs_with_a_version_2_file(tmp_path):
     new = make_results(correct=[True, False, True, True]) | {"schema_version": 2, "git_commit": "a" * 40, "git_dirty": False,
                                                       "started_at": "2026-11-26T14:19:32Z", "torch_threads": 1}
     new["metrics"] = new["metrics"] | {"accuracy_stderr": (0.75 * 0.25 / 4) ** 0.5}
-    write_run(tmp_path / "old" / "run", old)
-    write_run(tmp_path / "new" / "run", new)
+    write_results(tmp_path / "old" / "run", old)
+    write_results(tmp_path / "new" / "run", new)
     result = compare(tmp_path / "old", tmp_path / "new")
     assert result.exit_code == 0, result.output
     assert "PASS" in result.stdout and "IDENTICAL" in result.stdout and "options differ" not in result.stdout
 
 
+@pytest.mark.slow
 def test_the_committed_results_still_load():
     """One reader for every command: each committed results.json loads (schema 1 upgraded), and both
     `table` (load_results) and `compare` (load_side) see the same runs in every committed suite."""
@@ -443,8 +388,8 @@ def test_the_committed_results_still_load():
 
 def test_tables_show_accuracy_in_percent_and_json_in_fractions(tmp_path):
     """As `table` does: 50.0→100.0 % in rich and markdown; the JSON keeps the fractions of results.json."""
-    base = write_run(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
-    new = write_run(tmp_path / "new", make_results(correct=[True] * 20))
+    base = write_results(tmp_path / "base", make_results(correct=[False] * 10 + [True] * 10))
+    new = write_results(tmp_path / "new", make_results(correct=[True] * 20))
     for output_format in ("markdown", "rich"):
         text = compare(base, new, "--format", output_format).stdout
         assert "50.0→100.0 %" in text and "+50.0 pts" in text and "0.500→1.000" not in text
@@ -452,5 +397,5 @@ def test_tables_show_accuracy_in_percent_and_json_in_fractions(tmp_path):
 
 
 def test_csv_is_refused_in_one_line(tmp_path):
-    path = write_run(tmp_path / "base", make_results())
+    path = write_results(tmp_path / "base", make_results())
     one_line_error(compare(path, path, "--format", "csv"), "`compare` cannot print --format csv", "rich, markdown, json")

@@ -10,8 +10,8 @@ import copy
 import sys
 from pathlib import Path
 
+import pytest
 import torch
-from torch._dynamo.utils import counters
 
 from cocobench.engine import latent_forward
 from cocobench.models import build_model_and_tokenizer, compile_transformer
@@ -28,7 +28,10 @@ def forward_and_grads(model, ids, input_ids, mask, labels):
     return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.slow
 def test_a_compiled_transformer_trains_like_the_eager_one_in_at_most_four_graphs():
+    from torch._dynamo.utils import counters  # here, not at the top: importing dynamo costs a second of every test run
+
     torch._dynamo.reset()
     counters.clear()
     model, tokenizer = build_model_and_tokenizer("gpt2-tiny", TEXTS, seed=0)

@@ -303,6 +303,7 @@ def test_compare_bad_inputs_exit_2(tmp_path):
     one_line_error(data("compare", a, a, "--task", "nosuch"), "unknown task 'nosuch'")
 
 
+@pytest.mark.slow
 def test_official_prosqa_valid_compares_with_the_generator_near_the_floor(official):
     """Every feature of 1,500 generated examples within 3 floors of the official validation file's."""
     from cocobench.tasks import prosqa

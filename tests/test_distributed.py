@@ -135,6 +135,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert diff <= TOL, f"{name}: max abs diff {diff:.2e}"
 
 
+@pytest.mark.slow
 def test_ddp_gives_the_weights_of_one_process_with_the_same_effective_batch(runs):
     assert_same_weights(runs / "ddp", runs / "single")
     initial = setup_run("coconut")[1].state_dict()
@@ -145,6 +146,7 @@ def test_ddp_gives_the_weights_of_one_process_with_the_same_effective_batch(runs
     assert [h["train_loss"] for h in ddp_history] == pytest.approx([h["train_loss"] for h in single_history], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_sharded_evaluation_equals_one_process_sample_for_sample(runs):
     from cocobench.evaluate import evaluate
 
@@ -156,6 +158,7 @@ def test_sharded_evaluation_equals_one_process_sample_for_sample(runs):
     assert sharded == alone
 
 
+@pytest.mark.slow
 def test_fsdp_trains_like_one_process_and_saves_a_plain_transformers_checkpoint(runs):
     from transformers import AutoModelForCausalLM
 
@@ -165,6 +168,7 @@ def test_fsdp_trains_like_one_process_and_saves_a_plain_transformers_checkpoint(
     assert (runs / "fsdp" / "checkpoints" / "last" / "trainer_state.pt").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wrapper", ["ddp", "fsdp"])
 def test_codi_trains_its_projection_like_one_process(runs, wrapper):
     from cocobench.engine import thought_projection
@@ -183,6 +187,7 @@ def torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cocobench", "run", *args]
 
 
+@pytest.mark.slow
 def test_killed_two_process_run_resumes_to_the_uninterrupted_weights(tiny_prosqa, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     settings = ["--data", str(tiny_prosqa), "--method", "coconut", "--model", "gpt2-tiny", "--epochs", "3", "--epochs-per-stage", "1",

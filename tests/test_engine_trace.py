@@ -24,6 +24,7 @@ def thoughts_of(model, ids, sequence: list[int]) -> torch.Tensor:
     return hidden[[p - 1 for p in slots]] if slots else hidden[:0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_kept_thoughts_equal_the_training_forward(setup, use_cache):
     """Rows with 3, 1, 0 (pauses only) and 2 latents in one batch: each row's thoughts are the training

@@ -73,6 +73,7 @@ def gold_speaker(model, scripts: dict[tuple[int, ...], list[int]]):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cot", "coconut"])
 def test_a_model_that_says_the_gold_text_scores_one(name, tiny):
     """Through `evaluate` (decoding, answer extraction, scoring, counting), a stub model that emits

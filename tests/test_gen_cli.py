@@ -58,6 +58,7 @@ def test_an_interrupted_gen_leaves_the_old_directory_whole(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.slow
 def test_two_gens_into_one_directory_the_second_is_refused(tmp_path):
     """A real second process: while one `gen` generates into OUT (held inside its generator), another
     `gen` into OUT stops in one line naming the first one's pid and writes nothing; the first then
@@ -104,6 +105,7 @@ main()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "release", "started", "undisturbed"]  # no lock or temporary left
 
 
+@pytest.mark.slow
 def test_gen_takes_over_a_dead_gens_lock_and_refuses_a_live_ones(tmp_path):
     import os
     import signal
@@ -121,3 +123,47 @@ def test_gen_takes_over_a_dead_gens_lock_and_refuses_a_live_ones(tmp_path):
     with held_by_another_process(out, beside=True) as other:
         for task in ("prosqa", "mult"):
             one_line_error(gen(task, "--out", out, *SMALL, "--quiet", "--overwrite"), f"'{out}' is in use by cocobench (pid {other.pid})")
+
+
+def test_gen_has_one_command_per_generator_and_one_option_per_setting():
+    """`gen TASK` is made from the task's generator settings (cocobench/tasks/generator.py): the commands are
+    the registry's tasks with a generator, the options the settings' fields in order, then -q."""
+    import inspect
+    from dataclasses import fields
+
+    from cocobench.cli.gen import gen_app
+    from cocobench.tasks import generator_names, get_generator
+    from cocobench.tasks.generator import option_flag
+
+    commands = {info.name: info.callback for info in gen_app.registered_commands}
+    assert list(commands) == generator_names() == ["prosqa", "prontoqa", "mult", "gsm"]
+    for name, command in commands.items():
+        settings = fields(get_generator(name))
+        parameters = inspect.signature(command).parameters.values()
+        assert [(p.name, p.default.param_decls[0]) for p in parameters] == [(f.name, option_flag(f)) for f in settings] + [("quiet", "--quiet")]
+
+
+def test_a_suites_generate_entry_is_checked_against_the_generators_settings(tmp_path, monkeypatch):
+    from cocobench.errors import CocobenchError
+    from cocobench.suite import _generate
+
+    monkeypatch.chdir(tmp_path)
+    for key, value, message in [("min-hops", 2.5, "'min_hops' of `cocobench gen prosqa` must be an integer, got 2.5"),
+                                ("format", 3, "'format' of `cocobench gen prosqa` must be language or symbolic, got 3"),
+                                ("balanced", True, "'balanced' is not an option of `cocobench gen prosqa`; its options: out, overwrite, seed")]:
+        with pytest.raises(CocobenchError, match=message):
+            _generate({"task": "prosqa", "out": "x", key: value}, "s.yaml", quiet=True)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_suite_keeps_the_symbolic_prosqa_it_generated(tmp_path, monkeypatch):
+    """Its meta.json says prosqa-symbolic, the task `gen prosqa --format symbolic` writes: the same entry keeps it."""
+    from cocobench.suite import _generate
+
+    monkeypatch.chdir(tmp_path)
+    entry = {"task": "prosqa", "out": "sym", "format": "symbolic", "train": 6, "valid": 2, "test": 2}
+    _generate(dict(entry), "s.yaml", quiet=True)
+    stamp = (tmp_path / "sym" / "train.json").stat().st_mtime_ns
+    _generate(dict(entry), "s.yaml", quiet=True)
+    assert (tmp_path / "sym" / "train.json").stat().st_mtime_ns == stamp
+

@@ -93,6 +93,19 @@ def test_explicit_files_are_named_by_their_stem(tmp_path):
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["counts"] == {"valid": 2, "test": 1}
 
 
+def test_a_suite_generates_gsm_from_its_sources(tmp_path, monkeypatch):
+    """A suite's `generate: {task: gsm, sources: [...]}` is `gen gsm --from ...` (one path or a list)."""
+    from cocobench.suite import _generate
+
+    monkeypatch.chdir(tmp_path)
+    write_lines(tmp_path / "in" / "train.txt", GOOD)
+    _generate({"task": "gsm", "out": "a", "sources": ["in/train.txt"]}, "s.yaml", quiet=True)
+    _generate({"task": "gsm", "out": "b", "sources": "in"}, "s.yaml", quiet=True)
+    assert (tmp_path / "a" / "train.json").read_bytes() == (tmp_path / "b" / "train.json").read_bytes()
+    with pytest.raises(CocobenchError, match="s.yaml generate: `cocobench gen gsm` needs 'sources'"):
+        _generate({"task": "gsm", "out": "c"}, "s.yaml", quiet=True)
+
+
 def test_crlf_and_blank_lines_are_accepted(tmp_path):
     path = tmp_path / "test.txt"
     path.write_bytes(("\r\n".join(GOOD) + "\r\n\r\n").encode())

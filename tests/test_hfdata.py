@@ -23,6 +23,7 @@ def card_front(path: Path) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["prosqa", "prontoqa", "mult"])
 def test_export_round_trips_through_load_dataset(task, tmp_path):
     import datasets
@@ -46,6 +47,7 @@ def test_export_round_trips_through_load_dataset(task, tmp_path):
     assert record["splits"]["test"]["examples"] == 2
 
 
+@pytest.mark.slow
 def test_export_refuses_what_it_cannot_do_in_one_line(tmp_path):
     data = tmp_path / "prosqa"
     assert cli("gen", "prosqa", "--out", data, *SMALL, "--quiet").exit_code == 0
@@ -69,6 +71,7 @@ def save_to_disk_fixture(data: Path, out: Path) -> None:
     datasets.DatasetDict(renamed).save_to_disk(str(out))
 
 
+@pytest.mark.slow
 def test_a_save_to_disk_folder_with_columns_and_a_parquet_folder_load_as_the_same_examples(tmp_path, monkeypatch):
     from cocobench.hfdata import local_data_dir
 
@@ -91,8 +94,9 @@ def test_a_save_to_disk_folder_with_columns_and_a_parquet_folder_load_as_the_sam
     assert (made / "train.json").stat().st_mtime_ns == written
 
 
+@pytest.mark.slow
 def test_run_on_a_datasets_folder_records_the_dataset_and_bad_columns_are_one_line(tmp_path, monkeypatch):
-    from tests.test_run import FAST
+    from tests.helpers import FAST
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "prosqa"
@@ -109,6 +113,7 @@ def test_run_on_a_datasets_folder_records_the_dataset_and_bad_columns_are_one_li
     assert recorded["id"] == str(tmp_path / "disk") and recorded["revision"] is None and len(recorded["fingerprints"]) == 3
 
 
+@pytest.mark.slow
 def test_a_hub_dataset_offline_and_not_cached_is_one_line_naming_the_fix(tmp_path):
     import os
     import subprocess

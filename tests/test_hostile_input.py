@@ -9,17 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 MULT = ["--train", "4", "--valid", "2", "--test", "2", "--quiet"]
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
 # --- unbounded sizes: refused before any memory is taken ---
@@ -86,6 +81,7 @@ def test_analyze_thoughts_out_an_existing_directory(tiny_prosqa, tmp_path):
     one_line_error(result, "--out", "is a directory", "thoughts.json")  # before the checkpoint is even looked at
 
 
+@pytest.mark.slow
 def test_model_directory_with_damaged_weights(tiny_prosqa, tmp_path):
     from cocobench.models import build_model_and_tokenizer
 
@@ -113,12 +109,13 @@ def test_a_damaged_lock(content, tmp_path):
 
 @pytest.mark.parametrize("key, value", [("train", "many"), ("train", True), ("balanced", "yes"), ("out", 3)])
 def test_suite_generate_options_are_type_checked(key, value):
-    from cocobench.cli.gen import generate_from_settings
+    from cocobench.tasks import get_generator
 
     with pytest.raises(CocobenchError, match=f"'{key}' of `cocobench gen prontoqa` must be"):
-        generate_from_settings("prontoqa", {key: value}, check_only=True)
+        get_generator("prontoqa").from_mapping({key: value}, task="prontoqa", where="suite.yaml generate")
 
 
+@pytest.mark.slow
 def test_disk_full_inside_torch_save(tmp_path, monkeypatch):
     """torch.save's error on a full disk carries no errno: extra files go through a buffer, then a plain write."""
     import torch
@@ -216,9 +213,9 @@ def test_json_and_another_format_together(tiny_prosqa):
 
 
 def test_table_baseline_that_no_row_has(tmp_path):
-    from tests.test_compare import make_results, write_run
+    from tests.helpers import make_results, write_results
 
-    write_run(tmp_path / "run", make_results(method="coconut"))
+    write_results(tmp_path / "run", make_results(method="coconut"))
     one_line_error(invoke("table", tmp_path / "run", "--baseline", "nosuch"), "unknown --baseline method 'nosuch'", "coconut")
     one_line_error(invoke("table", tmp_path / "run", "--baseline", "cocnut"), "did you mean 'coconut'?")
     result = invoke("table", tmp_path / "run")  # the default baseline, absent: a note, and the table
@@ -227,14 +224,11 @@ def test_table_baseline_that_no_row_has(tmp_path):
 
 # --- analyze ---
 @pytest.fixture(scope="module")
-def coconut(tiny_prosqa, tmp_path_factory):
+def coconut(tiny_run):
     """A tiny Coconut run (2 epochs, max_latent_stage 2; evaluated on the first 4 examples): its directory."""
-    from tests.test_run import FAST
+    from tests.helpers import FAST
 
-    run_dir = tmp_path_factory.mktemp("analyze") / "run"
-    result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--limit-eval", "4", "--out", run_dir, *FAST)
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return tiny_run("--method", "coconut", "--epochs", "2", "--limit-eval", "4", *FAST)
 
 
 def test_ksweep_checks_completion_before_loading(tiny_prosqa, tmp_path, monkeypatch):
@@ -250,6 +244,7 @@ def test_ksweep_checks_completion_before_loading(tiny_prosqa, tmp_path, monkeypa
     one_line_error(result, "completion", "bogus", "exact, any")
 
 
+@pytest.mark.slow
 def test_ksweep_overwrite_leaves_no_earlier_k_and_says_whose_limit(coconut, tiny_prosqa, tmp_path):
     best, out = coconut / "checkpoints" / "best", tmp_path / "sweep"
     (out / "mine.txt").parent.mkdir()
@@ -283,6 +278,7 @@ def test_run_config_file_cannot_set_suite_or_directory_keys(text, message, tiny_
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_saved_config_yaml_is_still_a_config_file(coconut, tiny_prosqa, tmp_path):
     from cocobench.cli.run import check_config_file
 
@@ -337,6 +333,7 @@ def test_gen_overwrite_over_a_symlinked_directory_leaves_nothing_aside(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"] and (tmp_path / "link" / "test.json").is_file()
 
 
+@pytest.mark.slow
 def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     """`timeout`, Slurm and `docker stop` send SIGTERM: the command says so, exits 130 and releases its lock."""
     import os

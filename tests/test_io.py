@@ -107,6 +107,7 @@ def test_checkpoint_directory_survives_a_failed_write(fault, tmp_path, monkeypat
     assert (last / "weights.txt").read_text() == "new weights" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
 
 
+@pytest.mark.slow
 @pytest.mark.deadline(30)  # it waits on a lock: a holder never seen to go would hang it
 def test_directory_lock_is_exclusive_reentrant_and_waits_for_a_live_holder(tmp_path, monkeypatch):
     import threading

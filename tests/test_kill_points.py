@@ -19,16 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import cocobench.evaluate
 import cocobench.io
 import cocobench.models
 import cocobench.train
-from cocobench.cli import app
 from cocobench.methods.base import Method
 from cocobench.methods.codi import Codi
 from cocobench.progress import TrainingReporter
+from tests.helpers import invoke
 
 ARGS = ["--method", "coconut", "--epochs", "3", "--model", "gpt2-tiny", "--batch-size", "4", "--grad-accum", "2", "--limit-train", "16",
         "--limit-eval", "4", "--max-new-tokens", "12", "--eval-batch-size", "4", "--max-latent-stage", "2", "--epochs-per-stage", "2",
@@ -166,10 +165,6 @@ KILL_POINTS = {  # name -> (install, how it stops: "ctrl-c" in this process, "ki
 KILLED = 137  # the child's exit status at a kill, as after SIGKILL
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def run_in_child(kill_point: str, args: list[str]) -> subprocess.CompletedProcess:
     """`cocobench run ARGS` in a child process that dies at the kill point (os._exit: nothing cleans up)."""
     code = f"""
@@ -214,6 +209,7 @@ def reference(tiny_prosqa, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_a_run_stopped_at_any_point_resumes_to_the_same_weights_and_samples(kill_point, reference, tiny_prosqa, tmp_path):
     install, how = KILL_POINTS[kill_point]
@@ -288,6 +284,7 @@ def codi_reference(tiny_prosqa, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_point", CODI_KILL_POINTS)
 def test_a_codi_run_stopped_after_an_improving_epoch_resumes_to_the_same_weights(kill_point, codi_reference, tiny_prosqa, tmp_path):
     out = tmp_path / "run"
@@ -310,6 +307,7 @@ def test_a_codi_run_stopped_after_an_improving_epoch_resumes_to_the_same_weights
     assert outcome(out) == outcome(codi_reference)
 
 
+@pytest.mark.slow
 def test_a_finished_codi_run_resumes(codi_reference, tmp_path):
     import shutil
 

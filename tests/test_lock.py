@@ -54,6 +54,7 @@ def take(path: Path, how: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["wait", "no-wait"])
 def test_a_live_holder_refuses_and_a_killed_holders_lock_is_taken_over(how, tmp_path):
     run_dir, holding = tmp_path / "run", tmp_path / "holding"

@@ -72,6 +72,7 @@ def test_a_path_is_a_path_and_a_misspelt_preset_never_waits_on_the_network(tmp_p
             build_model_and_tokenizer(name, TEXTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2-tiny", "llama-tiny"])
 def test_checkpoint_round_trip(tmp_path, name):
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cocobench.analysis import plots
 from cocobench.cli import app
 from tests.test_analysis_paths import runs  # noqa: F401  (fixture)
-from tests.test_report import make_results, write_run
+from tests.helpers import make_results, write_run
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 
@@ -60,6 +60,7 @@ def test_line_and_stacked_panels_save_a_png(matplotlib_installed, tmp_path):
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["coconut", "cot"]
 
 
+@pytest.mark.slow
 def test_the_commands_write_pngs(matplotlib_installed, runs, tmp_path):  # noqa: F811
     assert analyze("paths", runs / "suite", "--out", tmp_path / "out", "-q").exit_code == 0
     assert_png(tmp_path / "out" / "paths.png")

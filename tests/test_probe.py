@@ -60,6 +60,7 @@ def with_fixed_logits(model, bias: torch.Tensor):
     return model
 
 
+@pytest.mark.slow
 def test_values_on_a_model_whose_logits_are_known(tiny):
     """With logits fixed to `bias`, a concept's value is softmax(bias) at its token, and a continuation of
     several tokens gets the product of their probabilities."""
@@ -129,6 +130,7 @@ def test_summaries_curves_and_case_study():
     assert "Tom (target wumpus)" in text and "lempus  value 0.5 (height 1/2)" in text and "gerpus" in text
 
 
+@pytest.mark.slow
 def test_plots_are_pngs_and_absent_without_matplotlib(tmp_path, monkeypatch):
     report = {"run": "r", "ks": [1], "height": "shortest", "parallelism": {"1": {"top1": [0.2, 0.5], "top2": [0.4, 0.8], "top3": [0.4, 0.9]}},
               "summary": [{"k": 1, "value_by_height": [{"correct": True, "height": 1, "mean_value": 0.5, "nodes": 2}]}]}
@@ -141,6 +143,7 @@ def test_plots_are_pngs_and_absent_without_matplotlib(tmp_path, monkeypatch):
     assert probe.plots(report, tmp_path / "b") == [] and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_the_probe_graph_agrees_with_the_question_text_on_the_official_files():
     """The probe reads the graph from the structured fields, the path categories from the text: one graph."""
     import json

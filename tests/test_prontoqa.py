@@ -91,6 +91,7 @@ def test_cli_output_is_byte_identical_on_rerun(tmp_path):
     assert_generator_cli_is_deterministic(gen, tmp_path, train=30)
 
 
+@pytest.mark.slow
 def test_every_generated_example_passes_the_checker(sample):
     for split, examples in sample.items():
         for i, example in enumerate(examples):
@@ -170,6 +171,7 @@ def test_generate_default_writes_the_default_splits(tmp_path, monkeypatch):
 ORIGINAL = {"proved_negated": 0.466, "negated_below_c1": 1.09, "shortcut_correct": 0.534, "answer_true": 0.492}
 
 
+@pytest.mark.slow
 def test_placement_and_polarity_match_the_original_on_10000_examples():
     f = prontoqa.features(prontoqa.generate_splits(seed=0, sizes={"train": 10_000})["train"])
 

@@ -87,6 +87,7 @@ def test_cli_meta_records_generator_version_seed_and_params(tmp_path):
     assert len(load_examples(tmp_path / "train.json")) == 5
 
 
+@pytest.mark.slow
 def test_generated_examples_pass_the_checker_and_follow_the_official_layout(sample):
     for split, examples in sample.items():
         for i, example in enumerate(examples):
@@ -135,6 +136,7 @@ def large_sample():
     return prosqa.generate_splits(seed=0, sizes={"train": 3000})["train"]
 
 
+@pytest.mark.slow
 def test_generated_structure_matches_the_official_files_within_5_percent(large_sample):
     stats = prosqa.extra_stats(large_sample)
     for name in STRUCTURE:
@@ -164,6 +166,7 @@ def test_graph_features_of_a_hand_made_example():
     assert features["root_exclusive_leaves"] == 0 and features["other_exclusive_leaves"] == 1
 
 
+@pytest.mark.slow
 def test_out_of_distribution_hops_give_only_the_requested_step_counts(tmp_path):
     result = gen("--out", str(tmp_path), "--min-hops", "7", "--max-hops", "8",
                  "--train", "4", "--valid", "2", "--test", "4", "--quiet")  # fmt: skip
@@ -258,6 +261,7 @@ def official():
     return {path.name: load_examples(path) for path in OFFICIAL}
 
 
+@pytest.mark.slow
 def test_official_files_load_and_pass_the_checker(official):
     assert {name: len(ex) for name, ex in official.items()} == {"prosqa_valid.json": 300, "prosqa_test.json": 500}
     for name, examples in official.items():

@@ -65,6 +65,7 @@ def test_checker_names_what_is_wrong(change, message):
     assert any(message in problem for problem in prosqa_symbolic.check_example(ex))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split, count, digest", [
     ("valid", 257, "4e4c33b3ee748b898072b1bd3da954e62b0ca88e8f27d5aceff9cdd536f1ce26"),
     ("test", 419, "08f2af85572fa0b83d6fb2f68218ab4c2c47caf97261fbf050225de1f994f08b"),
@@ -181,6 +182,7 @@ def test_a_coconut_model_that_says_the_target_scores_one_and_choice_is_counted(s
     assert result.metrics["choice_p"] < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, extra", [
     ("cot", []), ("no-cot", []), ("icot", []), ("pause", []), ("coconut", ["--supervision", "next-node"]),
     ("coconut", []), ("pause-as-thought", ["--supervision", "next-node"]), ("codi", ["--codi-thoughts", "2"]),

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import statistics
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,46 +13,7 @@ from cocobench.errors import CocobenchError
 from cocobench.analysis.table import build_table, format_option, render_csv, render_markdown, to_json
 from cocobench.results import load_results
 from tests.conftest import one_line_error
-
-OPTIONS = {"model": "gpt2-tiny", "epochs": 2, "lr": 0.0001, "c": 1, "max_latent_stage": 3, "k": None, "limit_eval": None}
-
-
-def make_results(*, task="prosqa", method="coconut", seed=0, options=None, correct=8, total=10, tokens=6.0, passes=7.0,
-                 examples_per_second=100.0, fingerprint="sha256:" + "a" * 64):  # fmt: skip
-    """A complete results file: `correct` of `total` samples right, each with `tokens` tokens and `passes` passes."""
-    samples = [
-        {"idx": i, "prediction": "yes" if i < correct else "no", "gold": "yes", "correct": i < correct,
-         "generated_tokens": tokens, "forward_passes": passes, "num_thoughts": 3, "text": "..."}
-        for i in range(total)
-    ]  # fmt: skip
-    return {
-        "schema_version": 1,
-        "cocobench_version": "0.1.0", "torch_version": "2.13.0", "transformers_version": "5.24.0", "python_version": "3.11.9",
-        "device": "cpu",
-        "run_name": f"{task}-{method}-seed{seed}",
-        "task": task,
-        "method": method,
-        "seed": seed,
-        "options": dict(OPTIONS if options is None else options),
-        "data": {"test_file": "data/test.json", "test_fingerprint": fingerprint, "train_fingerprint": "sha256:" + "b" * 64},
-        "config": {"out": "runs/x", **OPTIONS},
-        "metrics": {
-            "accuracy": correct / total, "correct": correct, "total": total,
-            "generated_tokens_mean": float(tokens), "forward_passes_mean": float(passes),
-            "examples_per_second": examples_per_second, "eval_seconds": 0.1,
-            "train_seconds": 12.5, "epochs": [{"epoch": 0, "stage": 0, "train_loss": 1.5, "val_accuracy": 0.5, "seconds": 3.0}],
-            "best_epoch": 0, "classifier_accuracy": None,
-        },  # fmt: skip
-        "samples": samples,
-    }
-
-
-def write_run(suite: Path, results: dict) -> Path:
-    path = suite / results["run_name"] / "results.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
+from tests.helpers import OPTIONS, make_results, write_run
 
 def table(*args):
     return CliRunner().invoke(app, ["table", *map(str, args)])
@@ -80,6 +40,18 @@ def test_rows_follow_the_papers_order_and_tasks_table_1s(suite):
     t = build_table(load_results([suite]))
     assert [row.label for row in t.rows] == ["cot", "no-cot", "coconut", "my-method"]
     assert t.tasks == ["prontoqa", "prosqa"]  # Table 1: GSM8k, ProntoQA, ProsQA
+
+
+def test_row_and_column_orders_come_from_the_method_and_task_registries():
+    """Every registered method in the registry's order; tasks in TASK.table_column order, the rest alphabetically."""
+    from cocobench.methods import method_names
+    from cocobench.tasks import task_names
+
+    runs = [make_results(method=method) for method in reversed(method_names())] + [make_results(method="a-new-method")]
+    runs += [make_results(task=task, method="cot") for task in [*task_names(), "a-custom-task"] if task != "prosqa"]
+    t = build_table(runs)
+    assert [row.label for row in t.rows] == [*method_names(), "a-new-method"]
+    assert t.tasks == ["gsm", "prontoqa", "prosqa", "mult", "a-custom-task", "prosqa-symbolic"]
 
 
 def test_mean_and_sample_std_over_three_seeds(suite):

@@ -9,7 +9,7 @@ from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.results import REQUIRED_FIELDS, find_results, load_results, read_results
 from tests.conftest import one_line_error
-from tests.test_report import make_results, write_run
+from tests.helpers import make_results, write_run
 
 
 def readers(path, good):

@@ -6,19 +6,11 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from cocobench.cli import app
 from tests.conftest import one_line_error, shared_file
+from tests.helpers import FAST, invoke
 
-FAST = ["--model", "gpt2-tiny", "--batch-size", "8", "--grad-accum", "2", "--max-new-tokens", "20", "--eval-batch-size", "8",
-        "--max-latent-stage", "2", "--epochs-per-stage", "1", "--lr", "1e-3", "--quiet"]
 METHODS = ["cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought", "pause-as-thought", "pause-multipass"]
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return result
 
 
 def weights(run_dir, which="last"):
@@ -27,6 +19,7 @@ def weights(run_dir, which="last"):
     return load_file(str(run_dir / "checkpoints" / which / "model.safetensors"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_runs_end_to_end(method, tiny_prosqa, tmp_path):
     out = tmp_path / method
@@ -47,6 +40,7 @@ def test_every_method_runs_end_to_end(method, tiny_prosqa, tmp_path):
     assert (out / "config.yaml").is_file() and (out / "checkpoints" / "best" / "cocobench.json").is_file()
 
 
+@pytest.mark.slow
 def test_same_seed_same_results(tiny_prosqa, tmp_path):
     for name in ("a", "b"):
         assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", tmp_path / name, *FAST).exit_code == 0
@@ -56,6 +50,7 @@ def test_same_seed_same_results(tiny_prosqa, tmp_path):
         assert torch.equal(tensor, weights(tmp_path / "b")[name])
 
 
+@pytest.mark.slow
 def test_a_run_from_the_tokenized_cache_is_the_run_without_it(tiny_prosqa, tmp_path, monkeypatch):
     from cocobench import tokenized
 
@@ -72,6 +67,7 @@ def test_a_run_from_the_tokenized_cache_is_the_run_without_it(tiny_prosqa, tmp_p
         assert torch.equal(tensor, weights(tmp_path / "second")[name])
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monkeypatch):
     """Stages 0, 0, 1 with some examples at a random stage: cut after epoch 2's training steps, the
     resumed run trains epoch 2 on the restored AdamW state (no stage change there, so no reset hides
@@ -107,6 +103,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monk
     assert sorted(p.name for p in checkpoints.iterdir()) == ["best", "last"]  # the swap finished, the leftover gone
 
 
+@pytest.mark.slow
 def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
     run_dir = tmp_path / "run"
     assert invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", "--out", run_dir, *FAST).exit_code == 0
@@ -127,6 +124,7 @@ def test_eval_reproduces_the_runs_test_results(tiny_prosqa, tmp_path):
     assert "max-latent-stage" not in line and not (tmp_path / "k1000").exists()
 
 
+@pytest.mark.slow
 def test_eval_on_the_official_prosqa_test_file(tiny_prosqa, tmp_path):
     official = shared_file("data", "prosqa", "prosqa_test.json")
     run_dir = tmp_path / "run"
@@ -138,6 +136,7 @@ def test_eval_on_the_official_prosqa_test_file(tiny_prosqa, tmp_path):
     assert json.loads(result.stdout)["total"] == 16
 
 
+@pytest.mark.slow
 def test_stop_classifier_is_trained_and_used(tiny_prosqa, tmp_path):
     out = tmp_path / "clf"
     result = invoke("run", "--data", tiny_prosqa, "--method", "coconut", "--epochs", "3", "--latent-stop", "classifier",
@@ -149,6 +148,7 @@ def test_stop_classifier_is_trained_and_used(tiny_prosqa, tmp_path):
     assert (out / "checkpoints" / "best" / "stop_classifier.pt").is_file()
 
 
+@pytest.mark.slow
 def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(
@@ -164,6 +164,7 @@ def test_suite_runs_skips_and_prints_the_table(tiny_prosqa, tmp_path):
     assert (tmp_path / "out" / f"{tiny_prosqa.name}-cot-seed0" / "results.json").stat().st_mtime_ns == stamp  # skipped
 
 
+@pytest.mark.slow
 def test_an_interrupted_suite_resumes_its_run_where_it_stopped(tiny_prosqa, tmp_path, monkeypatch):
     """Ctrl-C in a suite's run after its first epoch's checkpoint: the suite run again resumes that run
     (trains only the epoch left, keeps the start.json of its start) and ends with the weights and
@@ -200,6 +201,7 @@ def test_an_interrupted_suite_resumes_its_run_where_it_stopped(tiny_prosqa, tmp_
     assert json.loads((run / "results.json").read_text())["samples"] == json.loads((tmp_path / "whole" / run.name / "results.json").read_text())["samples"]
 
 
+@pytest.mark.slow
 def test_a_suite_reuses_only_results_of_its_own_settings(tiny_prosqa, tmp_path):
     """A finished run is skipped only when it records the planned settings: a suite changed since (or a run
     copied in by hand) stops in one line naming the difference and --overwrite, before any training."""
@@ -259,6 +261,7 @@ def test_run_data_errors(tmp_path):
     assert result.exit_code == 2 and "unknown key 'learnin-rate'" in result.output
 
 
+@pytest.mark.slow
 def test_eval_of_a_checkpoint_without_cocobench_json_says_how_it_is_taken(tiny_prosqa, tmp_path):
     import shutil
 
@@ -281,6 +284,7 @@ def test_eval_rejects_a_directory_that_is_not_a_model(tiny_prosqa, tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+@pytest.mark.slow
 def test_init_from_starts_from_the_checkpoint_and_is_part_of_the_runs_identity(tiny_prosqa, tmp_path):
     """--init-from loads the checkpoint's weights, and its fingerprint goes into the results' options, so
     that `compare` never pairs (and `table` never averages) runs that started from different weights."""
@@ -303,6 +307,7 @@ def test_init_from_starts_from_the_checkpoint_and_is_part_of_the_runs_identity(t
     assert result.exit_code == 1 and "options differ" in result.stdout and "init_from" in result.stdout
 
 
+@pytest.mark.slow
 def test_init_from_must_be_the_runs_model_and_read_its_data(tiny_prosqa, tmp_path):
     """A Llama checkpoint is not recorded as gpt2-tiny, and a checkpoint whose tokenizer knows other data's
     words is not trained on <unk>: both refused in one line before anything is written."""
@@ -328,6 +333,7 @@ def test_init_from_a_missing_checkpoint_is_one_line_exit_2(tiny_prosqa, tmp_path
     assert not (tmp_path / "run").exists()  # nothing is left behind
 
 
+@pytest.mark.slow
 def test_a_directory_in_use_is_refused_by_run_and_eval_and_left_alone_by_suite(tiny_prosqa, tmp_path):
     """Another live process's lock: `run` and `eval` each stop with one line naming it; `suite` leaves
     a run another process holds to it (suites may share a directory) and says so."""
@@ -351,6 +357,7 @@ def test_a_directory_in_use_is_refused_by_run_and_eval_and_left_alone_by_suite(t
     assert not held_run.exists()  # the other process made it for its lock and removed it again
 
 
+@pytest.mark.slow
 def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa, tmp_path, monkeypatch):
     """Schema 2: the source's git commit (a checkout here) and dirtiness, the start time (UTC), torch's
     thread count and sqrt(p(1-p)/n); none of them in `options`, so runs still pair."""
@@ -383,6 +390,7 @@ def test_results_record_provenance_and_the_accuracys_standard_error(tiny_prosqa,
     assert cocobench.results.git_state() == {"git_commit": None, "git_dirty": None}
 
 
+@pytest.mark.slow
 def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path):
     """A resumed run is the run it continues: its saved config.yaml is loaded and a changed result-defining
     setting (options, seed, method, precision, the data's contents) is refused in one line; an
@@ -409,6 +417,7 @@ def test_resume_refuses_changes_to_what_defines_the_result(tiny_prosqa, tmp_path
     assert saved["eval_batch_size"] == 3 and saved["lr"] == 0.001
 
 
+@pytest.mark.slow
 def test_resume_trusts_the_checkpoint_not_the_files_beside_it(tiny_prosqa, tmp_path):
     """config.yaml and start.json are editable copies: a resume judges its settings by what the checkpoint
     recorded, refuses when either file is gone, and fingerprints the validation file (it picks `best`)."""
@@ -435,6 +444,7 @@ def test_resume_trusts_the_checkpoint_not_the_files_beside_it(tiny_prosqa, tmp_p
     assert invoke("run", "--out", out, "--resume", "--quiet").exit_code == 0
 
 
+@pytest.mark.slow
 def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tmp_path, monkeypatch):
     import shutil
 
@@ -451,6 +461,7 @@ def test_resume_without_out_finds_the_run_a_fresh_run_would_make(tiny_prosqa, tm
     assert saved["lr"] == 0.001 and saved["max_new_tokens"] == 20 and saved["eval_batch_size"] == 3  # its own settings, not the defaults
 
 
+@pytest.mark.slow
 def test_resume_checks_that_best_holds_the_trainer_states_best_epoch(tiny_prosqa, tmp_path):
     """A kill between the `best` and `last` writes leaves `best` one epoch ahead: the resume redoes that
     epoch, and goes on if it validates as well (it rewrites `best`), else stops in one line rather than
@@ -495,6 +506,7 @@ def test_ctrl_c_in_any_command_says_so_and_exits_130(tiny_prosqa, tmp_path, monk
     assert result.exit_code == 130 and result.stderr.strip() == "interrupted: stopped by Ctrl-C"
 
 
+@pytest.mark.slow
 def test_run_without_task_or_data_trains_on_prosqa_and_names_the_changed_options(tiny_prosqa, tmp_path, monkeypatch):
     """`cocobench run --method coconut --c 2`: ProsQA's default data (made once; here a small stand-in with
     the current generator version), runs/prosqa-coconut-c2-...-seed0, the changed settings and an estimate."""
@@ -520,6 +532,7 @@ def test_run_without_task_or_data_trains_on_prosqa_and_names_the_changed_options
     assert again.exit_code == 0 and len(list((tmp_path / "runs").iterdir())) == 2  # c=1 does not collide with c=2
 
 
+@pytest.mark.slow
 def test_the_estimate_leaves_training_unchanged(tiny_prosqa, tmp_path):
     """The timed micro-batches before training touch neither the weights nor the random state."""
     args = ["--data", tiny_prosqa, "--method", "coconut", "--epochs", "2", *[a for a in FAST if a != "--quiet"]]
@@ -529,6 +542,7 @@ def test_the_estimate_leaves_training_unchanged(tiny_prosqa, tmp_path):
         assert torch.equal(tensor, weights(tmp_path / "quiet")[name]), name
 
 
+@pytest.mark.slow
 def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     """An output that already holds files is refused unless --overwrite; run --overwrite starts over, never with --resume."""
     out = tmp_path / "run"
@@ -567,6 +581,7 @@ def test_one_overwrite_policy_for_run_and_eval(tiny_prosqa, tmp_path):
     assert invoke("eval", "--checkpoint", out / "checkpoints" / "best", "--data", tiny_prosqa / "test.json", "--out", out, "--overwrite", "--quiet").exit_code == 0
 
 
+@pytest.mark.slow
 def test_overwrite_that_cannot_remove_a_file_removes_nothing(tiny_prosqa, tmp_path):
     """An immutable checkpoints/ (chattr +i; root only): `run --overwrite` stops in one line, every old
     file still in place, instead of a traceback after emptying best and last."""
@@ -585,6 +600,7 @@ def test_overwrite_that_cannot_remove_a_file_removes_nothing(tiny_prosqa, tmp_pa
         subprocess.run(["chattr", "-i", str(out / "checkpoints")], check=True)
 
 
+@pytest.mark.slow
 def test_the_test_evaluation_runs_in_the_precision_the_results_record(tiny_prosqa, tmp_path, monkeypatch):
     """Validation, the run's test and `eval` generate under the run's precision (bf16 autocast when the
     results say bf16), not in fp32 while recording bf16."""

@@ -63,6 +63,7 @@ def test_bootstrap_two_examples_by_hand():
     assert paired_bootstrap_ci([False, True], [True, True], confidence=0.4) == (0.5, 0.5)
 
 
+@pytest.mark.slow
 def test_bootstrap_is_deterministic_and_matches_index_resampling():
     rng = random.Random(1)
     base = [rng.random() < 0.6 for _ in range(200)]

@@ -6,19 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cocobench.checkpoints import checkpoint_fingerprint
-from cocobench.cli import app
 from cocobench.errors import CocobenchError
 from cocobench.suite import WARMUP_STAGE, plan_suite
 from tests.conftest import one_line_error
+from tests.helpers import invoke
 
 FAST = "model: gpt2-tiny, epochs: 1, batch_size: 8, grad_accum: 1, max_new_tokens: 16, max_latent_stage: 1, epochs_per_stage: 1"
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def write_suite(tmp_path: Path, text: str) -> Path:
@@ -90,6 +85,7 @@ def test_bad_warmups_are_refused(tmp_path, warmup, run, message):
         plan_suite(suite)
 
 
+@pytest.mark.slow
 def test_suite_trains_its_warmup_once_and_starts_every_run_from_it(tiny_prosqa, tmp_path):
     suite = write_suite(tmp_path, f"""
 warmup: {{epochs: 1}}
@@ -119,6 +115,7 @@ runs:
     assert "warm start: " in second.stdout and "| cot |" in second.stdout and "| coconut |" in second.stdout
 
 
+@pytest.mark.slow
 def test_suite_generates_its_data_once_and_refuses_other_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     suite = write_suite(tmp_path, f"""
@@ -140,6 +137,7 @@ runs:
     one_line_error(invoke("suite", suite, "--out", "out", "--quiet"), "'max_hopz' is not an option of `cocobench gen prosqa`")
 
 
+@pytest.mark.slow
 def test_two_suite_processes_share_a_directory_and_one_warmup(tiny_prosqa, tmp_path):
     """Shards of one suite (`--only`) run at once: the warm-up both need is trained by one and waited for
     by the other, and each trains its own run from it."""

@@ -37,6 +37,7 @@ def word_method(examples):
     return get_method("coconut", make_cfg(), build_word_tokenizer(sequence_text(e) for e in examples))
 
 
+@pytest.mark.slow
 def test_batched_map_gives_method_tokenize_ids_bit_for_bit(tmp_path):
     examples = language_examples()
     method = word_method(examples)

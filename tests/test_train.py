@@ -47,6 +47,7 @@ def micro_batch_gradient(model, tokenizer, method, examples, indices) -> list[to
     return gradients
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grad_clip", [None, 1e-3])
 def test_each_step_applies_the_mean_gradient_of_its_group_the_partial_one_included(grad_clip, tiny_prosqa, tmp_path, monkeypatch):
     """5 micro-batches with --grad-accum 2: three optimizer steps, the last of a single micro-batch.
@@ -84,6 +85,7 @@ def test_each_step_applies_the_mean_gradient_of_its_group_the_partial_one_includ
             assert torch.allclose(got, want, rtol=1e-4, atol=1e-8), f"step {step}: max abs diff {float((got - want).abs().max()):.2e}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reset, steps", [("stage", 3), ("never", 6)])
 def test_the_optimizer_is_reset_where_the_method_says(reset, steps, tiny_prosqa, tmp_path):
     """Coconut, one epoch per stage: the stage changes at epoch 1, so with resets the AdamW saved after
@@ -94,6 +96,7 @@ def test_the_optimizer_is_reset_where_the_method_says(reset, steps, tiny_prosqa,
     assert {int(s["step"]) for s in saved.values()} == {steps}
 
 
+@pytest.mark.slow
 def test_every_epoch_draws_new_dropout_masks(tiny_prosqa, tmp_path, monkeypatch):
     """Two epochs on the same micro-batches in the same order (CoT's sequences do not change): the
     dropout masks differ between the epochs, and a rerun draws the same masks again."""
@@ -115,6 +118,7 @@ def test_every_epoch_draws_new_dropout_masks(tiny_prosqa, tmp_path, monkeypatch)
     assert all(torch.equal(a, b) for a, b in zip(first + second, again[0] + again[1]))
 
 
+@pytest.mark.slow
 def test_every_epoch_draws_new_icot_smoothing_offsets(tiny_prosqa, tmp_path):
     """iCoT's removal smoothing draws from a generator seeded by (seed, epoch): different offsets in
     every epoch, the same ones on a rerun."""
@@ -132,6 +136,7 @@ def test_every_epoch_draws_new_icot_smoothing_offsets(tiny_prosqa, tmp_path):
     assert offsets(tmp_path / "b") == drawn
 
 
+@pytest.mark.slow
 def test_a_tie_in_validation_accuracy_keeps_the_earlier_epoch_as_best(tiny_prosqa, tmp_path, monkeypatch):
     """Validation accuracies 50%, 50%, 25%: `best` is epoch 0's model (the first to reach the best
     accuracy), not epoch 1's; that is the model the test split evaluates."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocobench.config import MAX_SEED
+from cocobench.checks import MAX_SEED
 from cocobench.errors import CocobenchError
 from cocobench.results import load_results
 from cocobench.stats import discordant_pairs, mcnemar_exact, paired_bootstrap_ci

@@ -24,13 +24,6 @@ from typing import Any
 
 from cocobench.errors import CocobenchError
 
-# Table 1's row order, then the controls from follow-up work, then CODI and its ablations; other methods follow alphabetically.
-PAPER_METHODS = (
-    "cot", "no-cot", "icot", "pause", "coconut", "coconut-no-curriculum", "coconut-no-thought",
-    "pause-as-thought", "pause-multipass", "codi", "codi-no-distill", "codi-no-projection", "codi-keep-last-step",
-)  # fmt: skip
-# Table 1's column order (GSM8k, ProntoQA, ProsQA), then iCoT's multiplication; others alphabetically.
-PAPER_TASKS = ("gsm", "prontoqa", "prosqa", "mult")
 _MISSING = object()  # an option absent from a run's file (written by an older cocobench)
 
 
@@ -314,11 +307,19 @@ def paired_significance(base: Cell, new: Cell) -> Significance | None:
 
 
 def _task_order(task: str) -> tuple:
-    return (PAPER_TASKS.index(task), "") if task in PAPER_TASKS else (len(PAPER_TASKS), task)
+    """The tasks with a `table_column` (the paper's Table 1 order, then iCoT's multiplication) first; others alphabetically."""
+    from cocobench.tasks import get_task, task_names
+
+    columns = {name: get_task(name).table_column for name in task_names() if get_task(name).table_column is not None}
+    return (columns[task], "") if task in columns else (len(columns), task)
 
 
 def _row_order(row: Row) -> tuple:
-    method = (PAPER_METHODS.index(row.method), "") if row.method in PAPER_METHODS else (len(PAPER_METHODS), row.method)
+    """The method registry's order (Table 1's rows, then the controls from follow-up work, then CODI); others alphabetically."""
+    from cocobench.methods import method_names
+
+    methods = method_names()
+    method = (methods.index(row.method), "") if row.method in methods else (len(methods), row.method)
     # Variants in the natural order of their option values (c=2 before c=10), the unlabelled row first.
     values = tuple((k, *_sortable(v)) for k, v in row.options.items())
     return (*method, values)

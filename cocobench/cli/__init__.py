@@ -119,8 +119,7 @@ def _register() -> None:
     # Each command module attaches itself to `app`; importing them here keeps this file tiny.
     from cocobench.cli.common import show_defaults
 
-    generators = [f"gen_{task}" for task in ("prosqa", "prontoqa", "mult", "gsm")]  # each attaches itself to gen's `gen_app`
-    for optional in ("gen", *generators, "data", "run", "evaluate", "table", "suite", "compare", "analyze"):
+    for optional in ("gen", "data", "run", "evaluate", "table", "suite", "compare", "analyze"):
         try:
             __import__(f"cocobench.cli.{optional}")
         except ModuleNotFoundError as exc:

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option
+from cocobench.cli.setting_options import setting_option_info
 from cocobench.errors import CocobenchError
 
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
@@ -17,6 +18,9 @@ THOUGHT_FORMATS = ("rich", "json")
 
 CHECKPOINT = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint directory (e.g. runs/X/checkpoints/best).")
 DATA_HELP = "A split file (JSON/JSONL) or a data directory (its test split is used)."
+# The evaluation settings an analysis may change are `eval`'s (cocobench/config.py), with these defaults shown.
+RUNS = "the run's"
+RUNS_LIMIT = "the run's --limit-eval, if it had one"
 
 
 def register(analyze_app: typer.Typer) -> None:
@@ -31,9 +35,9 @@ def ksweep_command(
     k: Optional[str] = typer.Option(None, "--k", help="Thoughts before the forced <eot>: a range 0..6, a list 0,1,3, or both (0..2,5). [default: 0..max_latent_stage*c of the checkpoint]"),
     reference: list[Path] = typer.Option([], "--reference", metavar="RUN", help="A CoT / No-CoT run (results.json, run or suite directory) to show beside the sweep; repeat for several."),
     completion: Optional[str] = typer.Option(None, "--completion", help="How a language suffix counts as a valid path after k thoughts (passed to the ProsQA categories of `analyze paths`). [default: theirs]"),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit per example. [default: the run's]"),
-    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Examples per generation batch. [default: the run's]"),
-    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples. [default: the run's --limit-eval, if it had one]"),
+    max_new_tokens: Optional[int] = setting_option_info("max_new_tokens", note=RUNS),
+    eval_batch_size: Optional[int] = setting_option_info("eval_batch_size", note=RUNS),
+    limit_eval: Optional[int] = setting_option_info("limit_eval", note=RUNS_LIMIT),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: k<k>/results.json per k, ksweep.json, ksweep.csv, ksweep.png. [default: runs/ksweep-<run>-<data>]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its files are replaced)."),
     quiet: bool = quiet_option(),
@@ -64,8 +68,8 @@ def probe_command(
     k: str = typer.Option("1,2", "--k", help="Thoughts after which the frontier is probed: a list 1,2 or a range 1..3 (k >= 1)."),
     height: str = typer.Option("shortest", "--height", help="Node height for the value-vs-height plot: shortest | longest distance to a leaf (both are saved)."),
     show: Optional[int] = typer.Option(None, "--show", help="Also print example N as a tree with its frontier values."),
-    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", help="Prompts per batch. [default: the run's]"),
-    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples. [default: the run's --limit-eval, if it had one]"),
+    eval_batch_size: Optional[int] = setting_option_info("eval_batch_size", note=RUNS),
+    limit_eval: Optional[int] = setting_option_info("limit_eval", note=RUNS_LIMIT),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: probe.json, parallelism.png, value_height.png. [default: runs/probe-<run>-<data>]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its files are replaced)."),
     quiet: bool = quiet_option(),
@@ -98,9 +102,9 @@ def thoughts_command(
     checkpoint: Path = CHECKPOINT,
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
     index: int = typer.Option(..., "--index", help="The example to decode (0-based, in the data file)."),
-    k: Optional[int] = typer.Option(None, "--k", help="Thoughts before <eot>. [default: the run's]"),
+    k: Optional[int] = setting_option_info("k", note=RUNS),
     top: int = typer.Option(5, "--top", help="Tokens listed per thought."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation limit. [default: the run's]"),
+    max_new_tokens: Optional[int] = setting_option_info("max_new_tokens", note=RUNS),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON to this file."),
     quiet: bool = quiet_option(),
     output_format: OutputFormat = format_option(THOUGHT_FORMATS, "the decoded thoughts"),

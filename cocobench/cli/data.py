@@ -269,8 +269,9 @@ def export_command(
 ) -> None:
     """Write DIR's splits as parquet with a dataset card (generator, version, settings, fingerprints):
     `datasets.load_dataset(OUT)` reads it back, `push_to_hub` shares it."""
-    from cocobench.cli.common import check_out_dir, data_dir_lock, stderr
+    from cocobench.cli.common import stderr
     from cocobench.hfdata import check_export_format, export_parquet
+    from cocobench.tasks.generator import check_out_dir, data_dir_lock
 
     check_export_format(to)
     out = data_dir.with_name(f"{data_dir.name}-{to}") if out is None else out

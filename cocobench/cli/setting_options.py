@@ -66,6 +66,13 @@ def setting_option(f: Field, *, note: str | None = None, panel: str | None = Non
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
 
 
+def setting_option_info(name: str, *, note: str | None = None) -> typer.models.OptionInfo:
+    """One setting's option for a command written with ordinary parameters (`analyze ksweep`):
+    `max_new_tokens: Optional[int] = setting_option_info("max_new_tokens", note="the run's")`."""
+    (f,) = setting_fields([name])
+    return setting_option(f, note=note).default
+
+
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The settings as the command line gave them: None where not given (a flag not given included, so
     that a saved run's or a YAML file's value stands), paths as text."""

@@ -11,7 +11,7 @@ import importlib
 from cocobench.errors import unknown_name
 from cocobench.methods.base import Method, TrainSequence
 
-# method name -> module (in the order of the paper's table, then the extra controls, then CODI: a later method)
+# method name -> module, in the order of `cocobench table`'s rows: the paper's Table 1, then the extra controls, then CODI (a later method)
 _MODULES = {
     "cot": "cot",
     "no-cot": "cot",

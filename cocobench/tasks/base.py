@@ -64,3 +64,9 @@ class Task:
     # The answers a two-option question allows, the gold one among them (ProsQA: the two concepts;
     # ProntoQA: True/False), or None for open answers. Evaluation reads each prediction's choice with it.
     options: Callable[[Example], tuple[str, ...] | None] = field(default=lambda example: None)
+    # The settings dataclass of `cocobench gen NAME` (a tasks.generator.GeneratorSettings), or None when no
+    # command of that name makes its data (prosqa-symbolic: `gen prosqa --format symbolic`; read-only tasks).
+    generator: type | None = None
+    # Its column in `cocobench table`: the paper's Table 1 order (GSM8k 0, ProntoQA 1, ProsQA 2), then iCoT's
+    # multiplication (3); None: after those, alphabetically.
+    table_column: int | None = None

@@ -24,15 +24,18 @@ claim, so a file whose first example has an empty chain is checked with `--task 
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import operator
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cocobench.errors import CocobenchError
-from cocobench.examples import SPLITS, Example
+from cocobench.examples import SPLITS, Example, write_data_dir
 from cocobench.tasks.base import Task
+from cocobench.tasks.generator import REQUIRED, GeneratorSettings, data_dir_lock, data_out_dir, gen_setting, out_setting, overwrite_setting, stderr_console
 
 VERSION = "1"
 
@@ -130,6 +133,37 @@ def meta(files: dict[str, Path]) -> dict:
 
     sources = {split: {"file": str(path), "sha256": file_fingerprint(path)} for split, path in files.items()}
     return {"generator": "gsm", "version": VERSION, "params": {"sources": sources}}
+
+
+@dataclass
+class GSMSettings(GeneratorSettings):
+    """Convert GSM8k-Aug files in iCoT's line format 'question||<<step>> ... #### answer' into example splits."""
+
+    sources: list[Path] = gen_setting(REQUIRED, "A directory holding train.txt / valid.txt / test.txt (any of them), or such files "
+                                                "themselves (the file name's stem is the split); repeatable.", flag="--from", metavar="DIR_OR_FILE")
+    out: Path | None = out_setting("gsm", "{split}.json and meta.json")
+    overwrite: bool = overwrite_setting()
+
+    quiet_help = "No progress or summary on stderr."
+
+    def task_name(self) -> str:
+        return TASK.name
+
+    def write(self, *, quiet: bool = False) -> Path:
+        """Read every source file, then write the splits it found (the user's files: never downloaded)."""
+        self.check()
+        stderr = stderr_console()
+        out = data_out_dir(self.out, self.task_name(), overwrite=self.overwrite)
+        with stderr.status("reading iCoT files", spinner="dots") if not quiet else contextlib.nullcontext():
+            splits, files = convert(self.sources)  # every line parsed before anything is written
+        with data_dir_lock(out, overwrite=self.overwrite):
+            write_data_dir(out, splits, meta(files))
+        if not quiet:
+            found = ", ".join(f"{split} <- {files[split]} ({len(splits[split])} examples)" for split in splits)
+            missing = [split for split in SPLITS if split not in splits]
+            stderr.print(f"found {found}" + (f"; no {', '.join(missing)} file" if missing else ""))
+            stderr.print(f"wrote {', '.join(f'{split}.json' for split in splits)} to {out}; verify with `cocobench data check`")
+        return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,4 +291,6 @@ TASK = Task(
     extra_stats=extra_stats,
     default_sizes=None,  # load-only: the train file must come from the user (`cocobench gen gsm --from`)
     generate_default=None,
+    generator=GSMSettings,
+    table_column=0,
 )

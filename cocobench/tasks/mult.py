@@ -24,15 +24,18 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.tasks.base import Task, check_sizes, generation_order, report_progress, write_default_splits
+from cocobench.tasks.generator import GeneratorSettings, gen_setting, out_setting, overwrite_setting, seed_setting, split_setting
 
 VERSION = "1"
 
 DIGITS = 4  # iCoT's smallest benchmark (4x4); its others are 5x5, 7x7 and 9x9
+DEFAULT_SIZES = (80000, 1000, 1000)  # train, valid, test (see the module docstring)
 MAX_DIGITS = 20  # stepwise internalization's largest (20x20); its chains already fill about 1,000 tokens
 
 _DIGIT_GROUP = r"\d(?: \d)*"
@@ -139,6 +142,34 @@ def generate_default(out_dir: Path, seed: int = 0) -> None:
     write_default_splits(out_dir, TASK.default_sizes, generate_splits, meta, seed)
 
 
+@dataclass
+class MultSettings(GeneratorSettings):
+    """Generate D x D multiplication train/valid/test splits (iCoT's format), deterministic for --seed."""
+
+    out: Path | None = out_setting("mult")
+    overwrite: bool = overwrite_setting()
+    digits: int = gen_setting(DIGITS, f"Digits of each operand, D in D x D (iCoT: 4, 5, 7, 9; at most {MAX_DIGITS}).")
+    seed: int = seed_setting()
+    train: int = split_setting(DEFAULT_SIZES[0], "Number of training examples (iCoT's own train files are far larger).")
+    valid: int = split_setting(DEFAULT_SIZES[1], "Number of validation examples (iCoT: 1000).")
+    test: int = split_setting(DEFAULT_SIZES[2], "Number of test examples (iCoT: 1000); independent of --train.")
+
+    def task_name(self) -> str:
+        return TASK.name
+
+    def check_together(self) -> None:
+        validate_knobs(self.digits, self.sizes)  # --digits' range, and enough distinct questions for the sizes
+
+    def splits(self, progress: Callable[[str, int], None]) -> dict[str, list[Example]]:
+        return generate_splits(self.seed, self.sizes, self.digits, progress=progress)
+
+    def meta(self) -> dict:
+        return meta(self.seed, self.sizes, self.digits)
+
+    def summary_note(self) -> str:
+        return f" ({self.digits}x{self.digits} digits)"
+
+
 # ----------------------------------------------------------------------------------------------
 # iCoT text lines
 
@@ -234,7 +265,9 @@ TASK = Task(
     check=check_example,
     recognizes=recognizes,
     extra_stats=extra_stats,
-    default_sizes=(80000, 1000, 1000),
+    default_sizes=DEFAULT_SIZES,
     generate_default=generate_default,
     version=VERSION,
+    generator=MultSettings,
+    table_column=3,
 )

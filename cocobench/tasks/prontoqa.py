@@ -45,6 +45,7 @@ from pathlib import Path
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.tasks.base import Task, check_sizes, generation_order, report_progress, write_default_splits
+from cocobench.tasks.generator import GeneratorSettings, gen_setting, out_setting, overwrite_setting, seed_setting, split_setting
 
 VERSION = "2"  # 2: property placement and polarity follow the original's theory builder and proof walk
 
@@ -62,6 +63,7 @@ PROPERTY_FAMILIES = (
 ADJECTIVES = frozenset(adjective for family in PROPERTY_FAMILIES for adjective in family)
 
 HOPS = 5  # the paper's setting
+DEFAULT_SIZES = (9000, 200, 800)  # the paper's train / valid / test
 MAX_HOPS = min((len(CONCEPTS) - 4) // 2, (len(PROPERTY_FAMILIES) - 1) // 2)  # vocabulary limit: 6
 # Template frequencies measured on the original generator: "Xs are Ys." 50%, "Each X is a Y." 25%,
 # "Every X is a Y." 25% (properties alike).
@@ -286,6 +288,36 @@ def generate_default(out_dir: Path, seed: int = 0) -> None:
     write_default_splits(out_dir, TASK.default_sizes, generate_splits, meta, seed)
 
 
+@dataclass
+class ProntoQASettings(GeneratorSettings):
+    """Generate ProntoQA train/valid/test splits (fictional ontology, 'True or false' queries), deterministic for --seed."""
+
+    out: Path | None = out_setting("prontoqa")
+    overwrite: bool = overwrite_setting()
+    seed: int = seed_setting()
+    train: int = split_setting(DEFAULT_SIZES[0], "Number of training examples (paper: 9000).")
+    valid: int = split_setting(DEFAULT_SIZES[1], "Number of validation examples (paper: 200).")
+    test: int = split_setting(DEFAULT_SIZES[2], "Number of test examples (paper: 800); independent of --train.")
+    hops: int = gen_setting(HOPS, f"Reasoning hops per question (paper: 5; 1..{MAX_HOPS}); the proof has 2*hops+1 sentences, hops+1 steps.",
+                            check=lambda option, value: validate_hops(value))
+    balanced: bool = gen_setting(False, "Exactly as many True as False answers per split (default: a fair coin per example, as the "
+                                        "original generator does).")
+
+    def task_name(self) -> str:
+        return TASK.name
+
+    def check_together(self) -> None:
+        odd = [name for name, size in self.sizes.items() if size % 2]
+        if self.balanced and odd:  # half True, half False: an odd split cannot be, and meta.json would say it is
+            raise CocobenchError(f"--balanced needs even split sizes, but --{odd[0]} is {self.sizes[odd[0]]}; make it even or leave out --balanced")
+
+    def splits(self, progress: Callable[[str, int], None]) -> dict[str, list[Example]]:
+        return generate_splits(self.seed, self.sizes, self.hops, progress=progress, balanced=self.balanced)
+
+    def meta(self) -> dict:
+        return meta(self.seed, self.sizes, self.hops, self.balanced)
+
+
 # ----------------------------------------------------------------------------------------------
 # Checking: parse every sentence, forward-chain from the person's memberships, walk the proof
 
@@ -501,8 +533,10 @@ TASK = Task(
     recognizes=recognizes,
     extra_stats=extra_stats,
     features=features,
-    default_sizes=(9000, 200, 800),
+    default_sizes=DEFAULT_SIZES,
     generate_default=generate_default,
     version=VERSION,
+    generator=ProntoQASettings,
+    table_column=1,
     options=lambda example: ("True", "False"),
 )

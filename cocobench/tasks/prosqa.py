@@ -52,9 +52,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from cocobench import tasks
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.tasks.base import Task, check_sizes, generation_order, write_default_splits
+from cocobench.tasks.generator import GeneratorSettings, gen_setting, out_setting, overwrite_setting, seed_setting, split_setting
 
 VERSION = "2"  # 2: two-draw branch reading, shortest-distance depth (shared descendants as official)
 
@@ -79,6 +81,8 @@ MIN_HOPS, MAX_HOPS = 3, 6
 NODES_LIMIT = 2 + len(CONCEPTS)
 # Give up when this many graphs in a row are rejected: the hop range is out of reach for N.
 STALL_LIMIT = 20_000
+DEFAULT_SIZES = (17886, 300, 500)  # the official files' train / valid / test
+FORMATS = {"language": "prosqa", "symbolic": "prosqa-symbolic"}  # `gen prosqa --format` -> the task its data is
 
 
 # Labels of Algorithm 1: bit 1 = reachable from node 0, bit 2 = reachable from node 1.
@@ -369,6 +373,46 @@ def meta(seed: int, sizes: dict[str, int], **knobs: int) -> dict:
 def generate_default(out_dir: Path, seed: int = 0) -> None:
     """Write the paper-sized splits (17886 / 300 / 500) into out_dir, as `cocobench gen prosqa` does."""
     write_default_splits(out_dir, TASK.default_sizes, generate_splits, meta, seed)
+
+
+@dataclass
+class ProsQASettings(GeneratorSettings):
+    """Generate ProsQA train/valid/test splits (paper Appendix A, Algorithm 1), deterministic for --seed."""
+
+    out: Path | None = out_setting("prosqa")
+    overwrite: bool = overwrite_setting()
+    seed: int = seed_setting()
+    train: int = split_setting(DEFAULT_SIZES[0], "Number of training examples (paper: 17886).")
+    valid: int = split_setting(DEFAULT_SIZES[1], "Number of validation examples (paper: 300).")
+    test: int = split_setting(DEFAULT_SIZES[2], "Number of test examples (paper: 500); independent of --train.")
+    min_nodes: int = gen_setting(MIN_NODES, "Smallest N, the nodes Algorithm 1 grows before people without a child are dropped "
+                                            "(N=28 gives the official 22.8 nodes on average).")
+    max_nodes: int = gen_setting(MAX_NODES, f"Largest N (N is drawn uniformly from min..max; at most {NODES_LIMIT}).")
+    # None: the format's own default (the symbolic format keeps "Reasoning by Superposition"'s 3-4 hops)
+    min_hops: int | None = gen_setting(None, "Fewest reasoning steps (shortest root -> target path length) to keep.",
+                                       note=lambda: f"{MIN_HOPS}; symbolic: {tasks.task_module(FORMATS['symbolic']).MIN_HOPS}")
+    max_hops: int | None = gen_setting(None, "Most reasoning steps to keep (out-of-distribution sets: --min-hops 7 --max-hops 8).",
+                                       note=lambda: f"{MAX_HOPS}; symbolic: {tasks.task_module(FORMATS['symbolic']).MAX_HOPS}")
+    format: str = gen_setting("language", "language (the paper's English sentences) | symbolic (every node one token, 'Reasoning by "
+                                          "Superposition'; adds neighbor_k; default --out data/prosqa-symbolic).", choices=tuple(FORMATS))
+
+    def task_name(self) -> str:
+        return FORMATS[self.format]
+
+    def knobs(self) -> dict[str, int]:
+        """The graph and hop settings, each format's own hop defaults filled in."""
+        module = tasks.task_module(self.task_name())  # this module, or prosqa_symbolic (which builds on it)
+        return {"min_nodes": self.min_nodes, "max_nodes": self.max_nodes, "min_hops": module.MIN_HOPS if self.min_hops is None else self.min_hops,
+                "max_hops": module.MAX_HOPS if self.max_hops is None else self.max_hops}
+
+    def check_together(self) -> None:
+        validate_knobs(**self.knobs())
+
+    def splits(self, progress: Callable[[str, int], None]) -> dict[str, list[Example]]:
+        return tasks.task_module(self.task_name()).generate_splits(self.seed, self.sizes, **self.knobs(), progress=progress)
+
+    def meta(self) -> dict:
+        return tasks.task_module(self.task_name()).meta(self.seed, self.sizes, **self.knobs())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -753,8 +797,10 @@ TASK = Task(
     recognizes=recognizes,
     extra_stats=extra_stats,
     features=features,
-    default_sizes=(17886, 300, 500),
+    default_sizes=DEFAULT_SIZES,
     generate_default=generate_default,
     version=VERSION,
+    generator=ProsQASettings,
+    table_column=2,
     options=options,
 )
