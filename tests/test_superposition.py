@@ -134,6 +134,7 @@ def trained(tmp_path_factory):
     return root, runs
 
 
+@pytest.mark.slow
 def test_recomputed_thoughts_equal_the_engines(trained):
     from cocobench.engine import generate
     from cocobench.examples import load_examples
@@ -151,6 +152,7 @@ def test_recomputed_thoughts_equal_the_engines(trained):
         torch.testing.assert_close(trace.states, generation.trace.thoughts, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["coconut", "cot"])
 def test_the_command_writes_its_numbers_and_figures(name, trained, tmp_path):
     root, runs = trained
@@ -173,6 +175,7 @@ def test_the_command_writes_its_numbers_and_figures(name, trained, tmp_path):
         assert all(len(r["written"]) == r["thoughts"] for r in report["records"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, message", [
     ("no-cot", "neither continuous thoughts nor a language chain"),
     ("language", "not symbolic ProsQA"),

@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
+from cocobench.cli.analyze_model import RUNS_LIMIT
 from cocobench.cli.common import OutputFormat, check_format, format_option, print_json, quiet_option
+from cocobench.cli.setting_options import setting_option_info
 
 FORMATS = ("rich", "markdown", "csv", "json")
 
@@ -18,7 +20,7 @@ def superposition_command(
     data: Path = typer.Option(..., "--data", help="A symbolic ProsQA split file or data directory (its test split is used)."),
     k: Optional[int] = typer.Option(None, "--k", help="Continuous thoughts per example. [default: the run's inference (node supervision: the example's own steps)]"),
     show: Optional[int] = typer.Option(None, "--show", help="Also print example N's nodes with their inner product at each thought."),
-    limit_eval: Optional[int] = typer.Option(None, "--limit-eval", help="Use only the first N examples. [default: the run's --limit-eval, if it had one]"),
+    limit_eval: Optional[int] = setting_option_info("limit_eval", note=RUNS_LIMIT),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: superposition.json, examples.csv, summary.csv, thoughts.png, attention.png. [default: runs/superposition-<run>-<data>]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out directory that already holds files (its files are replaced)."),
     quiet: bool = quiet_option(),
