@@ -95,3 +95,17 @@ def test_every_relative_link_resolves(doc: Path):
 def test_the_docs_are_there():
     names = {str(p.relative_to(ROOT)) for p in doc_files()}
     assert {"README.md", "CONTRIBUTING.md", "results/README.md", "docs/running.md"} <= names
+
+
+def test_the_contributing_layout_names_every_module():
+    """The layout in CONTRIBUTING.md goes stale when a module is added or renamed: every module of the
+    package is named there, and every module named there exists."""
+    import re
+
+    package = ROOT / "cocobench"
+    modules = {p.name for p in package.rglob("*.py") if p.name != "__init__.py"}
+    layout = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"\b([a-z_0-9]+\.py)\b", layout))
+    assert modules - named == set(), f"modules missing from CONTRIBUTING.md's layout: {sorted(modules - named)}"
+    stale = {name for name in named - modules if name != "__init__.py" and not (ROOT / "benchmarks" / name).exists()}
+    assert not stale, f"CONTRIBUTING.md's layout names modules that do not exist: {sorted(stale)}"
