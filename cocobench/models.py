@@ -36,11 +36,6 @@ PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
         dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
         "2-layer Llama (rotary positions, grouped-query attention, untied head): tests",
     ),
-    "llama-2l-128": (
-        "llama",
-        dict(num_hidden_layers=2, hidden_size=128, intermediate_size=512, num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True),
-        "2 layers, 128 wide, rotary positions, tied embeddings: gpt2-2l-128's size with relative positions",
-    ),
 }
 MAX_POSITIONS = 1024
 
