@@ -20,6 +20,7 @@ import io
 import json
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cocobench.errors import CocobenchError
@@ -129,6 +130,7 @@ class Table:
     baseline: str
     warm_starts: list[WarmStart] = field(default_factory=list)
     significance: bool = False
+    shortcuts: dict[str, tuple[float, int]] = field(default_factory=dict)  # task -> (accuracy %, questions) of its best shortcut
 
     def has_baseline(self, task: str) -> bool:
         return any(row.method == self.baseline and task in row.cells for row in self.rows)
@@ -432,6 +434,32 @@ def _rich_table(table: Table, tasks: list[str], title: str | None = None):
     return out
 
 
+SHORTCUT_TASKS = ("prosqa", "prosqa-symbolic")  # tasks whose graphs have the farther-option shortcut
+
+
+def add_shortcuts(table: Table, results: list[dict[str, Any]]) -> None:
+    """For each ProsQA task of the table, the farther-option shortcut's accuracy on the questions its runs
+    answered (read from the runs' test file; a task whose runs used different test files, or whose file
+    is not here, gets none)."""
+    from cocobench.analysis.paths import test_file_of
+    from cocobench.errors import CocobenchError
+    from cocobench.examples import load_examples
+    from cocobench.tasks.prosqa import shortcut_accuracy
+
+    for task in table.tasks:
+        runs = [r for r in results if r["task"] == task]
+        if task not in SHORTCUT_TASKS or not runs or len({r["data"].get("test_fingerprint") for r in runs}) != 1:
+            continue
+        try:
+            test_file, _ = test_file_of(runs[0], Path(runs[0]["_source"]), None)
+            examples = load_examples(test_file)
+        except CocobenchError:
+            continue
+        asked = sorted({s["idx"] for r in runs for s in r["samples"]})
+        if all(0 <= i < len(examples) for i in asked):
+            table.shortcuts[task] = (100 * shortcut_accuracy([examples[i] for i in asked]), len(asked))
+
+
 def table_notes(table: Table) -> list[str]:
     """What the numbers rest on, under the table: the shared warm start, how p and the interval were got."""
     notes = []
@@ -444,6 +472,9 @@ def table_notes(table: Table) -> list[str]:
     if any(cell.choice is not None for row in table.rows for cell in row.cells.values()):
         notes.append("choice %: of the answers that name one of the question's two options, the share naming the right one, pooled "
                      "over seeds; (chance): not above a coin flip (exact binomial p >= 0.01), so the row does not reason better than a guess")
+    for task, (accuracy, n) in table.shortcuts.items():
+        notes.append(f"shortcut on {task}: answering the option farther from the nearest start node, with no search, scores "
+                     f"{accuracy:.1f}% of the same {n} test questions (ties as coin flips); a row near it shows no reasoning beyond it")
     if table.significance:
         notes.append(f"p: exact McNemar test vs the {table.baseline} row; paired Δacc and its 95% CI (paired bootstrap): "
                      "both over the test examples of the seeds both rows ran, pooled (named when the two rows ran other "
@@ -525,6 +556,8 @@ def to_json(table: Table) -> dict[str, Any]:
         "warm_starts": [{"identity": w.identity, "methods": w.methods, "warmup": None if w.cell is None else _record(Row("warmup"), "", w.cell)}
                         for w in table.warm_starts],
         "notes": table_notes(table),
+        "shortcuts": {task: {"accuracy_pct": accuracy, "questions": n, "rule": "the option farther from the nearest start node"}
+                      for task, (accuracy, n) in table.shortcuts.items()},
         "rows": [
             {"method": row.method, "label": row.label, "options": plain_options(row.options),
              "cells": {task: _record(row, task, cell) for task, cell in row.cells.items()}}

@@ -30,12 +30,14 @@ def render_paths(results: list[Path], output_format: str = "rich", baseline: str
     """Print the table of these results files/directories in one of the formats (shared with `suite`).
     A --baseline that is no method at all (a typo) is an error; a method these results lack, a note."""
     from cocobench.cli.common import print_json, stderr, stdout
-    from cocobench.analysis.table import build_table, render_csv, render_markdown, render_rich, to_json
+    from cocobench.analysis.table import add_shortcuts, build_table, render_csv, render_markdown, render_rich, to_json
     from cocobench.errors import unknown_name
     from cocobench.methods import method_names
     from cocobench.results import load_results
 
-    table = build_table(load_results(results), baseline=baseline, significance=significance)
+    loaded = load_results(results)
+    table = build_table(loaded, baseline=baseline, significance=significance)
+    add_shortcuts(table, loaded)
     if baseline not in method_names() and not any(table.has_baseline(task) for task in table.tasks):
         raise unknown_name("--baseline method", baseline, sorted(set(method_names()) | {row.method for row in table.rows}))
     if not quiet and not any(table.has_baseline(task) for task in table.tasks):

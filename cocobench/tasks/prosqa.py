@@ -804,3 +804,38 @@ TASK = Task(
     table_column=2,
     options=options,
 )
+
+
+# ----------------------------------------------------------------------------------------------
+# The best-known shortcut: a benchmark's floor for "reasoning"
+
+START_NODES = (0, 1)  # Algorithm 1 grows every graph from two start nodes: the question's two people
+
+
+def farther_option(example: Example) -> str:
+    """What a model that never searches could answer: the option farther (in edges) from the nearest
+    start node, since the other option tends to hang near the top of the graph. 'right', 'other', or
+    'tie' (equally far, or both unreachable). On the official ProsQA test it is right on 438 of 500
+    questions and ties on 62 (93.8% with ties as coin flips): accuracy near it says nothing about search."""
+    children: dict[int, list[int]] = {}
+    for u, v in example["edges"]:
+        children.setdefault(u, []).append(v)
+    dist = distances_from(children, START_NODES)
+    far = len(example.get("idx_to_symbol") or ()) + 10**6  # unreachable: farther than anything
+    right, other = dist.get(example["target"], far), dist.get(example["neg_target"], far)
+    return "right" if right > other else "other" if other > right else "tie"
+
+
+def distances_from(children: dict[int, list[int]], starts: tuple[int, ...]) -> dict[int, int]:
+    """Edges from the nearest of `starts` to every node they reach (breadth-first)."""
+    dist = {s: 0 for s in starts}
+    frontier = list(starts)
+    while frontier:
+        frontier = [v for u in frontier for v in children.get(u, ()) if v not in dist and dist.setdefault(v, dist[u] + 1) is not None]
+    return dist
+
+
+def shortcut_accuracy(examples: list[Example]) -> float:
+    """The farther-option shortcut's expected accuracy on `examples` (a tie counts half)."""
+    picks = [farther_option(e) for e in examples]
+    return (picks.count("right") + picks.count("tie") / 2) / len(picks) if picks else 0.0
