@@ -1,10 +1,11 @@
 """Examples tokenized once per data and tokenizer: `datasets.Dataset.map` (batched, the fast tokenizer's
 batch encoding) writes each example's segment ids to an arrow file named by a fingerprint of the
-examples, the tokenizer and the sequence format, and a later run on the same data and tokenizer loads
-that file (memory-mapped) instead of tokenizing again.
+examples (a run's: of the bytes of its split files, `data_source`), the tokenizer and the sequence
+format, and a later run on the same data and tokenizer memory-maps that file (pyarrow alone) instead
+of tokenizing again, cutting an example's ids out of it when the method first asks for them.
 
 The ids are those `Method._tokenize` gives, bit for bit (the same tokenizer calls, batched); this module
-only pre-fills the method's segment cache. Augmented views (`_augmented`, drawn anew each time) are
+only fills the method's segment cache. Augmented views (`_augmented`, drawn anew each time) are
 still tokenized on the fly, and so is anything the method meets later.
 """
 
