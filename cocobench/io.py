@@ -176,11 +176,8 @@ def recover_directory(path: str | Path) -> None:
 
 
 def file_fingerprint(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def json_fingerprint(obj: Any) -> str:

@@ -26,24 +26,71 @@ def model_positions(model) -> int | None:
     return None
 
 
-def check_sequence_lengths(cfg, model, method, *, train: Iterable[Example] = (), evaluate: Sequence[Example] = ()) -> None:
+def check_sequence_lengths(cfg, model, method, *, train: Sequence[Example] = (), evaluate: Sequence[Example] = (), source: str | None = None) -> None:
     """Raise a one-line error naming the option to lower when a training sequence, or an inference
     prompt (with the thoughts inference uses: cfg.k, or the method's default) plus cfg.max_new_tokens,
     would not fit the model's positions. The one owner of --k's bound: more thoughts than training used
-    are allowed (with a note) as long as they fit."""
+    are allowed (with a note) as long as they fit. `source` (`tokenized.data_source` of `train` and
+    `evaluate`): large data that passed this check before, with these settings, is not measured again."""
     positions = model_positions(model)
     if positions is not None:
-        lengths = list(_train_lengths(cfg, method, train))
-        if lengths:
-            i, longest = max(lengths, key=lambda item: item[1])
-            if longest > positions:
-                _fail(positions, longest, f"the longest training sequence (train example {i})", _train_fix(cfg, method))
-        if evaluate:
-            _check_inference(cfg, method, evaluate, positions)
+        passed = _passed_marker(cfg, method, positions, source, len(train), len(evaluate)) if source is not None else None
+        if passed is None or not passed.is_file():
+            lengths = list(_train_lengths(cfg, method, train))
+            if lengths:
+                i, longest = max(lengths, key=lambda item: item[1])
+                if longest > positions:
+                    _fail(positions, longest, f"the longest training sequence (train example {i})", _train_fix(cfg, method))
+            if evaluate:
+                _check_inference(cfg, method, evaluate, positions)
+            if passed is not None:  # only a check that passed is remembered: bad data fails the same way every time
+                _record_pass(passed)
     if cfg.k is not None and method.takes_k:
         trained = getattr(method, "pauses", None) or getattr(method, "default_k", cfg.max_thoughts_allowed)
         if cfg.k > trained:
             log(f"note: --k {cfg.k} thoughts at inference; the model was trained with at most {trained}", cfg.quiet)
+
+
+# Settings that no sequence length depends on (how a run computes, logs and where it writes; the seed:
+# the check draws nothing). Any other setting, changed, measures the lengths again.
+NOT_LENGTH_SETTINGS = frozenset({"out", "quiet", "resume", "overwrite", "wandb", "tensorboard", "eval_batch_size", "precision", "fsdp",
+                                 "data", "columns", "warmup", "suite_stage", "seed"})  # fmt: skip
+SEQUENCE_CODE = ("methods", "lengths.py", "tokenizer.py")  # what builds the sequences: an edit there measures again
+
+
+def _passed_marker(cfg, method, positions: int, source: str, n_train: int, n_evaluate: int):
+    """The cache file saying that these examples' sequences fitted `positions` with this method, its
+    settings, tokenizer and sequence code; None where nothing is cached (small data, a tokenizer
+    without a fast form), as for the tokenized file."""
+    import dataclasses
+    import hashlib
+    from pathlib import Path
+
+    from cocobench import tokenized
+    from cocobench.io import json_fingerprint
+
+    tokenizer = tokenized.tokenizer_fingerprint(method.tokenizer)
+    if n_train + n_evaluate < max(tokenized.MIN_CACHED_EXAMPLES, 1) or tokenizer is None:
+        return None
+    settings = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+    code = hashlib.sha256()
+    root = Path(__file__).parent
+    for name in SEQUENCE_CODE:
+        for file in sorted((root / name).glob("*.py")) if (root / name).is_dir() else [root / name]:
+            code.update(file.read_bytes())
+    key = json_fingerprint({"source": source, "examples": [n_train, n_evaluate], "positions": positions, "method": method.name,
+                            "tokenizer": tokenizer, "format": repr(method.format), "ids": repr(method.ids), "code": code.hexdigest(),
+                            "settings": {name: value for name, value in settings.items() if name not in NOT_LENGTH_SETTINGS}})  # fmt: skip
+    return tokenized.cache_dir() / f"lengths-fit-{key.split(':')[1][:32]}"
+
+
+def _record_pass(marker) -> None:
+    from cocobench.io import atomic_write_text
+
+    try:
+        atomic_write_text(marker, "passed\n")
+    except (OSError, CocobenchError):  # a cache that cannot be written (or a full disk): measured again next time
+        pass
 
 
 def _check_inference(cfg, method, examples: Sequence[Example], positions: int) -> None:

@@ -14,7 +14,7 @@ import difflib
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +52,20 @@ def preset_config(name: str, vocab_size: int, *, pad_id: int, eos_id: int, bos_i
     return LlamaConfig(max_position_embeddings=MAX_POSITIONS, **fields, **ids)
 
 
-def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | None = None, seed: int = 0, symbolic: bool = False):
+def build_model_and_tokenizer(name_or_path: str, train_texts: Iterable[str] | None = None, seed: int = 0, symbolic: bool = False,
+                              vocabulary_source: str | None = None):
     """(model, tokenizer) for a preset name (new tokenizer from `train_texts`, or the fixed symbolic one;
-    weights seeded by `seed`) or for a local pretrained model (its own tokenizer, plus the latent tokens)."""
+    weights seeded by `seed`) or for a local pretrained model (its own tokenizer, plus the latent tokens).
+    `vocabulary_source`: what determines `train_texts` (`tokenized.data_source`), naming its cached vocabulary."""
     if name_or_path in PRESETS:
-        return _build_preset(name_or_path, train_texts, seed, symbolic)
+        return _build_preset(name_or_path, train_texts, seed, symbolic, vocabulary_source)
     if symbolic:
         raise CocobenchError(f"symbolic ProsQA trains from scratch with its own 41-token vocabulary, which '{name_or_path}' does not have; "
                              f"use a preset (--model {', '.join(PRESETS)})")
     return _load_pretrained(name_or_path)
 
 
-def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbolic: bool = False):
+def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbolic: bool = False, vocabulary_source: str | None = None):
     from transformers import AutoModelForCausalLM
 
     from cocobench.tokenized import word_tokenizer
@@ -71,7 +73,11 @@ def _build_preset(name: str, train_texts: Iterable[str] | None, seed: int, symbo
 
     if train_texts is None and not symbolic:
         raise ValueError(f"preset '{name}' builds its vocabulary from the training texts: pass train_texts")
-    tokenizer = build_symbolic_tokenizer() if symbolic else word_tokenizer(list(train_texts))  # large data: the vocabulary is counted once
+    if not symbolic:  # large data: the vocabulary is counted once
+        texts = train_texts if isinstance(train_texts, Sequence) else list(train_texts)
+        tokenizer = word_tokenizer(texts, source=vocabulary_source)
+    else:
+        tokenizer = build_symbolic_tokenizer()
     config = preset_config(name, len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, bos_id=tokenizer.bos_token_id)
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from cocobench.checkpoint_eval import run_test, write_evaluation
 from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
 from cocobench.errors import CocobenchError
-from cocobench.examples import Example, find_split, load_examples
+from cocobench.examples import Example, find_split, load_examples, read_examples, sequence_text
 from cocobench.hfdata import local_data_dir
 from cocobench.io import (atomic_write_json, atomic_write_text, directory_lock, ensure_writable_dir, file_fingerprint,
                           holds_files, recover_directory, remove_outputs, remove_temporaries)
@@ -67,23 +68,44 @@ def _default_data_is_current(data_dir: Path, version: str | None) -> bool:
     return version is None or (isinstance(made_by, dict) and made_by.get("version") == version)
 
 
-def load_splits(cfg: RunConfig, data_dir: Path) -> dict[str, list[Example]]:
-    splits = {}
+def load_splits(cfg: RunConfig, data_dir: Path) -> tuple[dict[str, list[Example]], dict[str, str]]:
+    """The splits (limited by --limit-train/--limit-eval) and their files' fingerprints (`train_fingerprint`, ...)."""
+    splits, fingerprints = {}, {}
     for split in ("train", "valid", "test"):
-        examples = load_examples(find_split(data_dir, split))
+        examples, fingerprints[f"{split}_fingerprint"] = read_examples(find_split(data_dir, split))
         limit = cfg.limit_train if split == "train" else cfg.limit_eval
         splits[split] = examples[:limit] if limit else examples
     if not splits["train"] or not splits["test"]:
         raise CocobenchError(f"data directory '{data_dir}' has an empty train or test split")
-    return splits
+    return splits, fingerprints
 
 
 def vocabulary_texts(splits: dict[str, list[Example]]) -> list[str]:
     """Text the word-level tokenizer is built from: full training examples, and the questions of the
     evaluation splits (so every input word has a token; no evaluation answer or step is read)."""
-    from cocobench.examples import sequence_text
+    return list(VocabularyTexts(splits))
 
-    return [sequence_text(e) for e in splits["train"]] + [e["question"] for s in ("valid", "test") for e in splits[s]]
+
+class VocabularyTexts(Sequence):
+    """`vocabulary_texts(splits)`, each text made when it is read: a vocabulary read back from the
+    cache reads none of them."""
+
+    def __init__(self, splits: dict[str, list[Example]]):
+        self.train, self.evaluated = splits["train"], [e for s in ("valid", "test") for e in splits[s]]
+
+    def __len__(self) -> int:
+        return len(self.train) + len(self.evaluated)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # negative indices; IndexError past the end
+        return sequence_text(self.train[i]) if i < len(self.train) else self.evaluated[i - len(self.train)]["question"]
+
+    def __iter__(self):
+        yield from map(sequence_text, self.train)
+        for example in self.evaluated:
+            yield example["question"]
 
 
 def seed_everything(seed: int) -> None:
@@ -113,7 +135,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     from cocobench.loggers import Loggers
     from cocobench.methods import get_method
     from cocobench.models import METADATA_FILE, build_model_and_tokenizer
-    from cocobench.tokenized import prefill_segments
+    from cocobench.tokenized import data_source, prefill_segments
     from cocobench.train import train
 
     layout = RunDir(run_dir)
@@ -138,9 +160,9 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         check_resume_settings(cfg, run_dir, last if from_checkpoint else None)
 
     task_name, data_dir = prepare_data(cfg)
-    splits = load_splits(cfg, data_dir)
+    splits, data_fingerprints = load_splits(cfg, data_dir)  # the fingerprints of the bytes the examples were read from
+    source = data_source(data_fingerprints, limit_train=cfg.limit_train, limit_eval=cfg.limit_eval)  # what the splits are a function of: names their caches
     init_fingerprint = init_checkpoint_fingerprint(cfg, run_dir)
-    data_fingerprints = {f"{split}_fingerprint": file_fingerprint(find_split(data_dir, split)) for split in ("train", "valid", "test")}
     start = (read_start(run_dir) if cfg.resume else {}) or {"started_at": utc_now(), **data_fingerprints}
     if cfg.resume:
         check_resume_data(run_dir, start, data_fingerprints)
@@ -152,8 +174,8 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
         check_init_model(cfg, model, init_metadata)
         check_known_words(tokenizer, vocabulary_texts(splits), f"--init-from '{cfg.init_from}'")
     else:
-        model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=vocabulary_texts(splits), seed=cfg.seed,
-                                                     symbolic=task_name == "prosqa-symbolic")
+        model, tokenizer = build_model_and_tokenizer(cfg.model, train_texts=VocabularyTexts(splits), seed=cfg.seed,
+                                                     symbolic=task_name == "prosqa-symbolic", vocabulary_source=source)
         classifier = None
     if cfg.latent_stop == "classifier" and classifier is None:
         torch.manual_seed(cfg.seed)
@@ -164,9 +186,9 @@ def _run_locked(cfg: RunConfig, run_dir: Path, device) -> dict[str, Any]:
     method = get_method(cfg.method, cfg, tokenizer)
     method.check_data(task_name, splits["train"])
     method.prepare_model(model, cfg.seed)  # CODI: the thought projection (kept when the checkpoint has one)
-    prefill_segments(method, [*splits["train"], *splits["valid"], *splits["test"]])  # large data: tokenized once per data and tokenizer
+    prefill_segments(method, [*splits["train"], *splits["valid"], *splits["test"]], source=source)  # large data: tokenized once per data and tokenizer
 
-    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"])
+    check_sequence_lengths(cfg, model, method, train=splits["train"], evaluate=splits["valid"] + splits["test"], source=source)
     if cfg.overwrite and distributed.is_main():  # only now: bad data, settings or checkpoints leave the old run as it was
         remove_outputs(run_dir, RUN_OUTPUTS)
     distributed.barrier()

@@ -137,6 +137,41 @@ def test_data_files_of_the_wrong_shape(trained, tiny_prosqa, tmp_path):
     assert not (tmp_path / "e").exists()
 
 
+@pytest.mark.parametrize("text, message", [
+    ('[{"question": "q", "steps": [], "answer": "a"}, {"question": "q \\ud800", "steps": [], "answer": "a"}]', "f.json: example 1: a lone surrogate"),
+    ('[{"question": "q", "steps": [], "answer": "a", "\\udfff": 1}]', "f.json: example 0: a lone surrogate"),  # in a key
+    ('[{"question": "\\ud83d\\ude00", "steps": [], "answer": "a"}, {"question": "q", "steps": ["s", 3], "answer": "a"}]',
+     "f.json: example 1: every entry of 'steps' must be a string"),
+    ('[{"question": "q", "steps": [], "answer": "a"}, {"question": "q", "steps": "s", "answer": "a"}]', "f.json: example 1: field 'steps' must be a list"),
+    ('[{"question": "q", "steps": [], "answer": "a"}, ["q"]]', "f.json: example 1: expected a JSON object"),
+    ('[{"question": "q", "steps": [], "answer": 1}]', "f.json: example 0: field 'answer' must be a str"),
+    ('{"question": "q", "steps": [], "answer": "a"}\r\n\r\n{"question": "q", "steps": [], "answer": "\\uD800"}\r\n', "f.jsonl:3: a lone surrogate"),
+    ('{"question": "q", "steps": [], "answer": "a"}\r{"steps": [], "answer": "a"}\r', "f.jsonl:2: missing field 'question'"),
+])  # fmt: skip
+def test_each_example_is_checked_and_the_first_bad_one_named(text, message, tmp_path):
+    from cocobench.examples import load_examples
+
+    file = tmp_path / ("f.jsonl" if message.startswith("f.jsonl") else "f.json")
+    file.write_bytes(text.encode())
+    with pytest.raises(CocobenchError) as error:
+        load_examples(file)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_what_loads_and_the_fingerprint_of_the_bytes_read(tmp_path):
+    from cocobench.examples import load_examples, read_examples
+    from cocobench.io import file_fingerprint
+
+    file = tmp_path / "f.json"
+    file.write_text('[{"question": "\\ud83d\\ude00 \\\\ud800", "steps": ["a"], "answer": "b", "extra": [1, null, {"x": 2.5}]}]')  # a pair, an escaped backslash
+    examples, fingerprint = read_examples(file)
+    assert examples == [{"question": "\U0001F600 \\ud800", "steps": ["a"], "answer": "b", "extra": [1, None, {"x": 2.5}]}]
+    assert fingerprint == file_fingerprint(file)
+    lines = tmp_path / "f.jsonl"
+    lines.write_bytes(b'{"question": "q", "steps": [], "answer": "a"}\r\n{"question": "r", "steps": ["s"], "answer": "b"}\r\n')
+    assert load_examples(lines) == [{"question": "q", "steps": [], "answer": "a"}, {"question": "r", "steps": ["s"], "answer": "b"}]
+
+
 @pytest.mark.slow
 def test_paths_of_the_wrong_kind(trained, tiny_prosqa, tmp_path):
     best = trained / "checkpoints" / "best"

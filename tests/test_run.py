@@ -68,6 +68,56 @@ def test_a_run_from_the_tokenized_cache_is_the_run_without_it(tiny_prosqa, tmp_p
 
 
 @pytest.mark.slow
+def test_the_length_check_is_remembered_for_the_data_and_settings_that_passed_it(tiny_prosqa, tmp_path, monkeypatch):
+    from cocobench import lengths, tokenized
+
+    monkeypatch.setattr(tokenized, "MIN_CACHED_EXAMPLES", 1)
+    monkeypatch.setenv(tokenized.CACHE_ENV, str(tmp_path / "cache"))
+    args = ["run", "--data", tiny_prosqa, "--method", "cot", "--epochs", "1", *FAST]
+    assert invoke(*args, "--out", tmp_path / "first").exit_code == 0
+    assert len(list((tmp_path / "cache").glob("lengths-fit-*"))) == 1
+
+    def measured(*a, **kw):
+        raise AssertionError("measured the lengths again")
+
+    with monkeypatch.context() as patched:  # the same data and settings (another --out, seed, eval batch): not measured
+        patched.setattr(lengths, "_train_lengths", measured)
+        result = invoke(*args, "--out", tmp_path / "second", "--seed", "3", "--eval-batch-size", "4")
+        assert result.exit_code == 0, result.output
+        assert isinstance(invoke(*args, "--out", tmp_path / "third", "--max-new-tokens", "24").exception, AssertionError)  # another setting: measured
+    for _ in range(2):  # a check that fails is never remembered: the same one-line error every time
+        one_line_error(invoke(*args, "--out", tmp_path / "long", "--max-new-tokens", "100000"), "1024 positions", "lower --max-new-tokens")
+    assert len(list((tmp_path / "cache").glob("lengths-fit-*"))) == 1  # the first run's (the third stopped measuring)
+
+
+@pytest.mark.slow
+def test_a_changed_data_file_is_tokenized_and_checked_anew(tiny_prosqa, tmp_path, monkeypatch):
+    """The caches are named by the bytes of the split files: an edited file is read as it now is."""
+    import shutil
+
+    from cocobench import tokenized
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prosqa, data)
+    args = ["run", "--data", data, "--method", "cot", "--epochs", "1", *FAST]
+    with monkeypatch.context() as cached:
+        cached.setattr(tokenized, "MIN_CACHED_EXAMPLES", 1)
+        cached.setenv(tokenized.CACHE_ENV, str(tmp_path / "cache"))
+        assert invoke(*args, "--out", tmp_path / "before").exit_code == 0
+        train = json.loads((data / "train.json").read_text())
+        train[0]["answer"], train[1]["steps"] = train[1]["answer"], train[1]["steps"][:1]  # other answer and chain
+        (data / "train.json").write_text(json.dumps(train))
+        assert invoke(*args, "--out", tmp_path / "cached").exit_code == 0
+        assert len(list((tmp_path / "cache").glob("segments-*.arrow"))) == 2 and len(list((tmp_path / "cache").glob("lengths-fit-*"))) == 2
+    assert invoke(*args, "--out", tmp_path / "plain").exit_code == 0  # the edited data without any cache
+    plain, cached_run = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("plain", "cached"))
+    assert plain["samples"] == cached_run["samples"] and plain["data"] == cached_run["data"]
+    assert plain["metrics"]["epochs"][-1]["train_loss"] == cached_run["metrics"]["epochs"][-1]["train_loss"]
+    for name, tensor in weights(tmp_path / "plain").items():
+        assert torch.equal(tensor, weights(tmp_path / "cached")[name])
+
+
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tiny_prosqa, tmp_path, monkeypatch):
     """Stages 0, 0, 1 with some examples at a random stage: cut after epoch 2's training steps, the
     resumed run trains epoch 2 on the restored AdamW state (no stage change there, so no reset hides
