@@ -1,3 +1,3 @@
 """cocobench: benchmarking latent reasoning (Coconut and its baselines) in language models."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
