@@ -200,3 +200,20 @@ def test_wrong_inputs_get_one_line_and_exit_2(case, message, trained, tmp_path):
     result = CliRunner().invoke(app, ["analyze", "superposition", str(checkpoint), "--data", str(data), *extra, "--out", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_ksweep_and_paths_read_symbolic_runs(trained, tmp_path):
+    """The k-sweep on a symbolic Coconut model sorts its outputs into the path categories (answer-only
+    outputs after node supervision's `[A]`: labels), as `analyze paths` does for a symbolic CoT run."""
+    root, runs = trained
+    result = CliRunner().invoke(app, ["analyze", "ksweep", str(runs["coconut"]), "--data", str(root / "data"), "--k", "0..2",
+                                      "--out", str(tmp_path / "k"), "--format", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "k" / "ksweep.json").read_text())["rows"]
+    assert [row["k"] for row in rows] == [0, 1, 2]
+    assert all(row["categories"]["correct_label"] + row["categories"]["incorrect_label"] == pytest.approx(1.0) for row in rows)
+    result = CliRunner().invoke(app, ["analyze", "paths", str(runs["cot"].parent.parent), "--out", str(tmp_path / "p"), "--format", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    shares = json.loads((tmp_path / "p" / "paths.json").read_text())["runs"][0]["shares"]
+    assert sum(shares.values()) == pytest.approx(1.0)

@@ -91,8 +91,8 @@ def run(checkpoint: Path, data: Path, *, ks_text: str | None, references: list[P
     check_evaluation_fits(loaded, examples, tuple(ks))
     task = task_of(examples)
     notes = [note] if (note := limit_note(overrides, len(examples), len(all_examples))) else []
-    categorize = categorizer if task == "prosqa" else None
-    if task != "prosqa":
+    categorize = categorizer if task in ("prosqa", "prosqa-symbolic") else None
+    if task not in ("prosqa", "prosqa-symbolic"):
         notes.append(f"reasoning categories are defined for ProsQA only; this data is {task}")
     elif categorize is None:
         notes.append("reasoning categories skipped: this cocobench has no cocobench.analysis.paths")

@@ -60,10 +60,10 @@ def paths_command(
     from cocobench.results import load_results
 
     runs_results = load_results(results)
-    prosqa = [r for r in runs_results if r["task"] == paths.TASK]
-    skipped = sorted({r["task"] for r in runs_results} - {paths.TASK})
+    prosqa = [r for r in runs_results if r["task"] in paths.TASKS]
+    skipped = sorted({r["task"] for r in runs_results} - set(paths.TASKS))
     if not prosqa:
-        raise CocobenchError(f"none of the {len(runs_results)} runs is a ProsQA run (tasks: {', '.join(skipped)}); `analyze paths` reads ProsQA results")
+        raise CocobenchError(f"none of the {len(runs_results)} runs is a ProsQA run (tasks: {', '.join(skipped)}); `analyze paths` reads ProsQA and symbolic ProsQA results")
     if skipped:
         _note(f"skipped {len(runs_results) - len(prosqa)} runs of {', '.join(skipped)}: path categories are for ProsQA", quiet)
     if per_sample and any(Path(r["_source"]).parent.resolve() == out.resolve() for r in prosqa):
