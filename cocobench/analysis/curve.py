@@ -115,8 +115,13 @@ def configurations(points: list[Point]) -> list[Configuration]:
     return sorted(out, key=lambda c: (c.group, c.generated_tokens, c.label))
 
 
+def seedless(name: str) -> str:
+    """A run's name without its seed suffix ("prosqa-cot-seed2" -> "prosqa-cot")."""
+    return re.sub(r"[-_]?seed\d+$", "", name)
+
+
 def _without_seed(names: list[str]) -> str:
-    stems = {re.sub(r"[-_]?seed\d+$", "", name) for name in names}
+    stems = {seedless(name) for name in names}
     return stems.pop() if len(stems) == 1 else names[0]
 
 

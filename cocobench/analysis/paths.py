@@ -118,8 +118,8 @@ def _categorize_symbolic(example: Example, output_text: str, k: int, completion:
         return CORRECT_LABEL if answer is not None and answer == str(example["answer"]) else INCORRECT_LABEL
     if answer is None:  # a chain that states no answer never reaches one
         return HALLUCINATION
-    edges, _, root = parse_question(example["question"])
-    graph = _SymbolicGraph.of(edges, str(root))
+    edges, options, root = parse_question(example["question"])
+    graph = QuestionGraph(tuple((str(u), str(v)) for u, v in edges), str(root), (str(options[0]), str(options[1])), str(example["target"]))
     # A symbolic step is written as the node it reaches: with k steps hidden, the first written node
     # ends step k+1, so the hidden part leads to it in k+1 edges; with none hidden the path starts at the root.
     path = [graph.root, *chain, answer] if k == 0 else [*chain, answer]
@@ -128,9 +128,9 @@ def _categorize_symbolic(example: Example, output_text: str, k: int, completion:
     hidden = 0 if k == 0 else _hidden_edges(graph, path[0], k + 1, completion)
     if hidden is None:
         return HALLUCINATION
-    if path[-1] != str(example["target"]):
+    if path[-1] != graph.target:
         return WRONG_TARGET
-    return CORRECT_PATH if hidden + len(path) - 1 == graph.distances()[str(example["target"])] else LONGER_PATH
+    return CORRECT_PATH if hidden + len(path) - 1 == graph.distances()[graph.target] else LONGER_PATH
 
 
 def _symbolic_output(text: str) -> tuple[list[str], str | None]:
@@ -141,36 +141,6 @@ def _symbolic_output(text: str) -> tuple[list[str], str | None]:
         return ([], tokens[0]) if len(tokens) == 1 else (tokens, None)
     at = tokens.index("[A]")
     return tokens[:at], (tokens[at + 1] if at + 1 < len(tokens) else None)
-
-
-@dataclass
-class _SymbolicGraph:
-    """The question's graph by node id, with what `_hidden_edges` asks of a graph."""
-
-    children: dict[str, set[str]]
-    root: str
-
-    @classmethod
-    def of(cls, edges: list[list[int]], root: str) -> "_SymbolicGraph":
-        children: dict[str, set[str]] = {}
-        for u, v in edges:
-            children.setdefault(str(u), set()).add(str(v))
-        return cls(children, root)
-
-    def distances(self) -> dict[str, int]:
-        dist, frontier = {self.root: 0}, [self.root]
-        while frontier:
-            reached = [c for n in frontier for c in sorted(self.children.get(n, ())) if c not in dist]
-            for c in reached:
-                dist.setdefault(c, dist[frontier[0]] + 1)
-            frontier = list(dict.fromkeys(reached))
-        return dist
-
-    def reachable_in(self, k: int) -> set[str]:
-        nodes = {self.root}
-        for _ in range(k):
-            nodes = {c for n in nodes for c in self.children.get(n, ())}
-        return nodes
 
 
 def _valid_path(graph: QuestionGraph, output: ReasoningOutput) -> list[str] | None:
@@ -420,14 +390,14 @@ def plot(runs: list[RunPaths], path: str | Path) -> Path:
     """A stacked bar per configuration (the seeds of one run name, merged): the mean category shares in
     percent, with ±1 std over seeds on the top of the right-answer categories; a caption names the
     test file and the seeds (needs matplotlib)."""
-    import re
     import statistics
 
     from cocobench.analysis import plots
+    from cocobench.analysis.curve import seedless
 
     merged: dict[str, list[RunPaths]] = {}
     for run in runs:
-        merged.setdefault(re.sub(r"[-_]?seed\d+$", "", run.name), []).append(run)
+        merged.setdefault(seedless(run.name), []).append(run)
     names = list(merged)
     fig, (ax,) = plots.figure(1, width=max(6.0, 0.55 * len(names) + 4), height=5.0)
     plots.stacked_bars(
