@@ -217,3 +217,43 @@ def test_ksweep_and_paths_read_symbolic_runs(trained, tmp_path):
     assert result.exit_code == 0, result.output
     shares = json.loads((tmp_path / "p" / "paths.json").read_text())["runs"][0]["shares"]
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_the_probe_reads_a_symbolic_model_one_hop_further(trained, tmp_path):
+    """On symbolic data the probe extends `Q <latent>xk` (node supervision names a node at depth k+1 there,
+    no [A] and no "Every"), so k = 0 probes the root's children; each value is the model's probability of
+    that node's token after the recomputed thoughts."""
+    from cocobench.analysis import probe
+    from cocobench.checkpoint_eval import load_for_evaluation
+    from cocobench.engine import latent_forward
+    from cocobench.examples import load_examples
+    from cocobench.tokenizer import token_ids
+
+    root, runs = trained
+    out = tmp_path / "probe"
+    result = CliRunner().invoke(app, ["analyze", "probe", str(runs["coconut"]), "--data", str(root / "data"), "--k", "0..2",
+                                      "--out", str(out), "--show", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "probe.json").read_text())
+    assert report["ks"] == [0, 1, 2] and report["depth_offset"] == 1 and report["subject_prefix"] is None
+    assert {p.name for p in out.glob("*.png")} == {"parallelism.png", "value_height.png"}
+
+    loaded = load_for_evaluation(runs["coconut"], {})
+    examples = load_examples(root / "data" / "test.json")
+    latent = token_ids(loaded.tokenizer).latent
+    for example, record in zip(examples, report["records"]):
+        graph = probe._graph_of(example)
+        for k in (0, 1, 2):
+            nodes = record["frontiers"][str(k)]
+            assert [n["node"] for n in nodes] == probe.frontier(graph, k + 1)
+            prompt = list(loaded.method.segments(example).question) + [latent] * k
+            assert loaded.method.step_prompt(example, k=k) == prompt
+            with torch.no_grad():
+                logits = latent_forward(loaded.model, torch.tensor([prompt]), torch.ones(1, len(prompt), dtype=torch.long), latent_id=latent).logits[0, -1]
+            p = torch.softmax(logits.double(), -1)
+            for node in nodes:
+                (token,) = loaded.method.encode(str(node["node"]))
+                assert node["value"] == pytest.approx(float(p[token]), rel=1e-4)
+    result = CliRunner().invoke(app, ["analyze", "probe", str(runs["cot"]), "--data", str(root / "data"), "--out", str(tmp_path / "x"), "-q"])
+    assert result.exit_code == 2 and "no thoughts to probe" in result.output

@@ -13,6 +13,10 @@ renormalised over the frontier (a model may put mass outside it).
 - Correct node: the target is reachable from it (it lies on a path to the answer).
 - Height: the distance from the node down to a leaf, `shortest` (the paper's text: "the shortest
   distance to any leaf") or `longest` (its figure caption); both are recorded for every node.
+Symbolic ProsQA ("Reasoning by Superposition"): every node is one token and a reasoning step is the
+node itself, so the prefix is the k-thought prompt alone (for node supervision `Q <latent>xk`, which
+training taught to name a node at depth k+1) and the probed frontier is one hop further: depth k+1
+(k = 0 probes the root's children without any thought).
 Outputs: the parallelism curves (per thought, the cumulative value of the top-1/2/3 frontier nodes,
 sorted over the test set and drawn against the percentile of examples) and value vs height for
 correct and incorrect nodes.
@@ -32,6 +36,8 @@ import torch
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.rundir import RUNS_ROOT
+from cocobench.tasks import prosqa_symbolic
+from cocobench.tasks.prosqa_symbolic import is_symbolic
 
 SUBJECT_PREFIX = "Every"  # how a step about a concept starts ("Every X is a Y.")
 TOP = (1, 2, 3)  # the parallelism curves: cumulative value of the top-n frontier nodes
@@ -49,12 +55,22 @@ class Graph:
 def _graph_of(example: Example) -> Graph:
     """The question's graph from the example's structured ProsQA fields (idx_to_symbol, edges, root,
     target), which the probe needs by node index; `tasks.prosqa.parse_question` reads the same graph
-    from the question text (tests check that the two agree on the official files)."""
-    names = example["idx_to_symbol"]
+    from the question text (tests check that the two agree on the official files). A symbolic node's
+    name is its id, the token the model reads."""
+    if is_symbolic(example):
+        names = [str(node) for node in range(prosqa_symbolic.node_count(example))]
+    else:
+        names = example["idx_to_symbol"]
     children: list[list[int]] = [[] for _ in names]
     for u, v in example["edges"]:
         children[u].append(v)
     return Graph(list(names), children, example["root"], example["target"])
+
+
+def probed_depth(example: Example, k: int) -> int:
+    """The depth of the frontier probed after k thoughts: k for English steps ("Every X ..." with X k hops
+    from the root), k + 1 for symbolic ones (the step is the next node)."""
+    return k + 1 if is_symbolic(example) else k
 
 
 def frontier(graph: Graph, k: int) -> list[int]:
@@ -134,13 +150,17 @@ def probe_examples(loaded, examples: list[Example], ks: Sequence[int], *, quiet:
 
     method = loaded.method
     encode = method.encode
-    every = list(encode(SUBJECT_PREFIX))
     plans = []  # (example index, k, frontier nodes, prefix, continuations)
     for idx, example in enumerate(examples):
         graph = _graph_of(example)
         for k in ks:
-            nodes = frontier(graph, k)
-            plans.append((idx, k, nodes, method.inference_prompt(example, k=k) + every, [name_tokens(encode, graph.names[n]) for n in nodes]))
+            nodes = frontier(graph, probed_depth(example, k))
+            if is_symbolic(example):
+                prefix, continuations = method.step_prompt(example, k=k), [tuple(encode(graph.names[n])) for n in nodes]
+            else:
+                prefix = method.step_prompt(example, k=k) + list(encode(SUBJECT_PREFIX))
+                continuations = [name_tokens(encode, graph.names[n]) for n in nodes]
+            plans.append((idx, k, nodes, prefix, continuations))
     values = continuation_probabilities(loaded.model, token_ids(loaded.tokenizer), [p[3] for p in plans], [p[4] for p in plans],
                                         batch_size=loaded.cfg.eval_batch_size, feed=method.thought_feed or "hidden", quiet=quiet)
     records = [{"idx": idx, "frontiers": {}} for idx in range(len(examples))]
@@ -215,7 +235,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
         for name, curve in report["parallelism"][str(k)].items():
             percentiles = [100 * (i + 0.5) / len(curve) for i in range(len(curve))]
             axis.plot(percentiles, curve, label=name.replace("top", "top-"))
-        axis.set(title=f"Thought {k}: cumulative value of the top frontier nodes", xlabel="percentile of test examples", ylabel="cumulative value", ylim=(0, 1.02))
+        axis.set(title=f"Thought {k}: top frontier nodes (depth {k + report.get('depth_offset', 0)})", xlabel="percentile of test examples", ylabel="cumulative value", ylim=(0, 1.02))
         axis.legend(fontsize="small")
     figure.suptitle(caption(report), fontsize="medium")
     written = [save_png(figure, out_dir / "parallelism.png")]
@@ -239,15 +259,16 @@ def caption(report: dict[str, Any]) -> str:
 
 
 def case_study(example: Example, record: dict[str, Any], ks: Sequence[int]):
-    """A rich Tree of one example down to the largest k: each node at depth d with its value at
-    thought d (where probed), correct nodes green, incorrect red, the target bold; heights shortest/longest."""
+    """A rich Tree of one example down to the deepest probed frontier: each node at depth d with its
+    value after the thoughts that probe depth d (d, or d - 1 on symbolic data; where probed), correct nodes green, incorrect red, the target bold; heights shortest/longest."""
     from rich.tree import Tree
 
     graph = _graph_of(example)
-    values = {int(k): {node["node"]: node for node in nodes} for k, nodes in record["frontiers"].items()}
+    offset = probed_depth(example, 0)
+    values = {int(k) + offset: {node["node"]: node for node in nodes} for k, nodes in record["frontiers"].items()}
 
-    def label(node: int, k: int) -> str:
-        entry = values.get(k, {}).get(node)
+    def label(node: int, depth: int) -> str:
+        entry = values.get(depth, {}).get(node)
         name = f"[bold]{graph.names[node]}[/]" if node == graph.target else graph.names[node]
         if entry is None:
             return name
@@ -257,7 +278,7 @@ def case_study(example: Example, record: dict[str, Any], ks: Sequence[int]):
     tree = Tree(f"example {record['idx']}: {graph.names[graph.root]} (target {graph.names[graph.target]})")
 
     def grow(branch, node: int, depth: int) -> None:
-        if depth > max(ks):
+        if depth > max(ks) + offset:
             return
         for child in graph.children[node]:
             grow(branch.add(label(child, depth)), child, depth + 1)
@@ -285,13 +306,14 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
     if height not in HEIGHTS:
         raise CocobenchError(f"--height must be one of {', '.join(HEIGHTS)}, got '{height}'")
     ks = parse_ks(ks_text)
-    if ks[0] == 0:
-        raise CocobenchError("--k 0 has no frontier to probe (the next step's subject is the root itself); use k of 1 or more, e.g. 1,2")
     checkpoint = require_checkpoint_dir(checkpoint)
     test_file, all_examples = read_test_examples(data)
-    odd = next((i for i, example in enumerate(all_examples) if not recognizes(example)), None)
+    odd = next((i for i, example in enumerate(all_examples) if not (recognizes(example) or is_symbolic(example))), None)
     if odd is not None:
         raise CocobenchError(f"{test_file}: example {odd} is not ProsQA (no edges/root/target); the probe reads ProsQA graphs, pass a ProsQA test file")
+    depth_offset = probed_depth(all_examples[0], 0)
+    if ks[0] == 0 and depth_offset == 0:
+        raise CocobenchError("--k 0 has no frontier to probe (the next step's subject is the root itself); use k of 1 or more, e.g. 1,2")
     loaded = load_for_evaluation(checkpoint, overrides)
     cfg = loaded.cfg
     if not loaded.method.takes_k:
@@ -309,7 +331,7 @@ def run(checkpoint: Path, data: Path, *, ks_text: str, height: str, out: Path | 
         report = {
             "analysis": "probe", "run": run_name, "checkpoint": str(checkpoint), "method": cfg.method,
             "test_file": str(test_file), "test_fingerprint": file_fingerprint(test_file), "examples": len(examples),
-            "ks": ks, "height": height, "subject_prefix": SUBJECT_PREFIX,
+            "ks": ks, "depth_offset": depth_offset, "height": height, "subject_prefix": None if depth_offset else SUBJECT_PREFIX,
             "summary": summary(records, ks, height),
             "parallelism": {str(k): parallelism(records, k) for k in ks},
             "records": records,

@@ -65,7 +65,7 @@ def ksweep_command(
 def probe_command(
     checkpoint: Path = CHECKPOINT,
     data: Path = typer.Option(..., "--data", help="A ProsQA split file or data directory (its test split is used)."),
-    k: str = typer.Option("1,2", "--k", help="Thoughts after which the frontier is probed: a list 1,2 or a range 1..3 (k >= 1)."),
+    k: str = typer.Option("1,2", "--k", help="Thoughts after which the frontier is probed: a list 1,2 or a range 1..3 (k >= 1; symbolic ProsQA also k = 0, its frontier being one hop further)."),
     height: str = typer.Option("shortest", "--height", help="Node height for the value-vs-height plot: shortest | longest distance to a leaf (both are saved)."),
     show: Optional[int] = typer.Option(None, "--show", help="Also print example N as a tree with its frontier values."),
     eval_batch_size: Optional[int] = setting_option_info("eval_batch_size", note=RUNS),

@@ -218,6 +218,11 @@ class Method:
             self.check_k(k)
         return list(self.segments(example).question)
 
+    def step_prompt(self, example: Example, *, k: int) -> list[int]:
+        """The prompt with k thoughts after which the next reasoning step begins: what the latent probe
+        extends (default: the inference prompt, which ends where the steps would start)."""
+        return self.inference_prompt(example, k=k)
+
     answer_in_prompt: ClassVar[bool] = False  # the inference prompt ends with the answer marker (Coconut, node supervision)
 
     def read_answer(self, generated_text: str) -> str:

@@ -139,6 +139,12 @@ class Coconut(Method):
         n = self.default_k if k is None else self.check_k(k)
         return question + list(self.thought_block(n))
 
+    def step_prompt(self, example, *, k: int) -> list[int]:
+        """Node supervision trains `Q <latent>xk` to name a node at depth k+1, so the step starts before [A]."""
+        if self.node_supervision:
+            return list(self.segments(example).question) + [self.thought_id] * self.check_k(k)
+        return super().step_prompt(example, k=k)
+
     def validation_k(self, epoch: int) -> int | None:
         if self.cfg.latent_stop == "classifier" or self.node_supervision:  # node supervision validates as it tests
             return None
