@@ -192,3 +192,18 @@ def test_hub_id_on_an_unreachable_network_is_a_user_error_with_the_fix(monkeypat
     assert "could not be downloaded (no network, or no such model on the hub)" in message
     assert f"huggingface-cli download {HUB_ID}` on a machine with internet" in message and "\n" not in message
     assert calls and not all(calls)  # the cache alone was not the end of it: a download was tried
+
+
+def test_the_untied_symbolic_preset_keeps_its_own_head_through_a_checkpoint(tmp_path):
+    """gpt2-2l-128-untied: 8 heads, an LM head that is not the input embedding, weights drawn at 0.05
+    (not GPT-2's 0.02); saved and loaded, the head stays a separate matrix with its trained values."""
+    model, tokenizer = build_model_and_tokenizer("gpt2-2l-128-untied", symbolic=True, seed=0)
+    head, embedding = model.get_output_embeddings().weight, model.get_input_embeddings().weight
+    assert model.config.n_head == 8 and head.data_ptr() != embedding.data_ptr() and not torch.equal(head, embedding)
+    assert float(model.transformer.h[0].attn.c_attn.weight.std()) == pytest.approx(0.05, rel=0.05)
+    tied, _ = build_model_and_tokenizer("gpt2-2l-128", symbolic=True, seed=0)
+    assert tied.get_output_embeddings().weight.data_ptr() == tied.get_input_embeddings().weight.data_ptr()
+    save_checkpoint(tmp_path / "ckpt", model, tokenizer, {})
+    loaded = load_checkpoint(tmp_path / "ckpt")[0]
+    assert torch.equal(loaded.get_output_embeddings().weight, head) and torch.equal(loaded.get_input_embeddings().weight, embedding)
+    assert loaded.get_output_embeddings().weight.data_ptr() != loaded.get_input_embeddings().weight.data_ptr()
