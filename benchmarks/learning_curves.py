@@ -61,8 +61,8 @@ def main() -> None:
         axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
     by_epoch.set_ylabel("validation accuracy (%)")
-    by_epoch.text(0.01, 51, "chance", color="grey", transform=by_epoch.get_yaxis_transform())
-    by_hour.legend(fontsize=8, loc="lower right")
+    by_epoch.text(0.01, 49, "chance", color="grey", ha="left", va="top", transform=by_epoch.get_yaxis_transform())
+    by_hour.legend(fontsize=8, loc="best")  # where it covers the fewest points
     if args.title:
         fig.suptitle(args.title, fontsize=10)
     fig.tight_layout()

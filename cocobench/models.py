@@ -35,6 +35,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
     # runs on one-hop graphs learn the lookup several hundred steps sooner without tying or 0.02 init.
     "gpt2-2l-128-untied": ("gpt2", dict(n_layer=2, n_embd=128, n_head=8, tie_word_embeddings=False, initializer_range=0.05),
                            "2 layers, 8 heads, 128 wide, untied head, init 0.05: symbolic ProsQA on a CPU"),
+    # ... and without dropout, which delayed the one-hop lookup by about two epochs of 313 steps there.
+    "gpt2-2l-128-untied-nodrop": ("gpt2", dict(n_layer=2, n_embd=128, n_head=8, tie_word_embeddings=False, initializer_range=0.05,
+                                               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+                                  "gpt2-2l-128-untied without dropout: symbolic ProsQA on a CPU"),
     "gpt2-2l-768": ("gpt2", dict(n_layer=2, n_embd=768, n_head=8), "2 layers, 8 heads, 768 wide: 'Reasoning by Superposition' on symbolic ProsQA"),
     "llama-tiny": (
         "llama",

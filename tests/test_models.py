@@ -207,3 +207,6 @@ def test_the_untied_symbolic_preset_keeps_its_own_head_through_a_checkpoint(tmp_
     loaded = load_checkpoint(tmp_path / "ckpt")[0]
     assert torch.equal(loaded.get_output_embeddings().weight, head) and torch.equal(loaded.get_input_embeddings().weight, embedding)
     assert loaded.get_output_embeddings().weight.data_ptr() != loaded.get_input_embeddings().weight.data_ptr()
+    untied, nodrop = (preset_config(name, 41, pad_id=0, eos_id=1, bos_id=1) for name in ("gpt2-2l-128-untied", "gpt2-2l-128-untied-nodrop"))
+    assert (nodrop.resid_pdrop, nodrop.embd_pdrop, nodrop.attn_pdrop) == (0.0, 0.0, 0.0) and untied.resid_pdrop == 0.1
+    assert {k: v for k, v in nodrop.to_dict().items() if not k.endswith("pdrop")} == {k: v for k, v in untied.to_dict().items() if not k.endswith("pdrop")}
