@@ -82,11 +82,28 @@ def limited(examples: list[Example], cfg: RunConfig) -> list[Example]:
 
 
 def check_evaluation_fits(loaded: LoadedCheckpoint, examples: list[Example], ks: tuple[int | None, ...]) -> None:
-    """Before any work: every k's prompts plus --max-new-tokens fit the model's context."""
+    """Before any work: the data is in the form the checkpoint reads, and every k's prompts plus
+    --max-new-tokens fit the model's context."""
     import dataclasses
 
+    check_same_form(loaded, examples)
     largest = max((k for k in ks if k is not None), default=loaded.cfg.k)  # the one that can fail; a note if past training
     check_sequence_lengths(dataclasses.replace(loaded.cfg, k=largest), loaded.model, loaded.method, evaluate=examples)
+
+
+def check_same_form(loaded: LoadedCheckpoint, examples: list[Example]) -> None:
+    """Symbolic ProsQA is read through its fixed vocabulary of node ids, everything else through a word
+    tokenizer: a checkpoint of one cannot read the other (the tokenizer fails, or every id is unknown)."""
+    from cocobench.tasks.prosqa_symbolic import is_symbolic
+    from cocobench.tokenizer import is_symbolic_tokenizer
+
+    model_symbolic, data_symbolic = is_symbolic_tokenizer(loaded.tokenizer), bool(examples) and is_symbolic(examples[0])
+    if model_symbolic and not data_symbolic:
+        raise CocobenchError(f"checkpoint '{loaded.checkpoint}' reads symbolic ProsQA (node ids) and this data is text; pass symbolic ProsQA "
+                             "(`cocobench gen prosqa --format symbolic` or `cocobench data convert`)")
+    if data_symbolic and not model_symbolic:
+        raise CocobenchError(f"this data is symbolic ProsQA (node ids) and checkpoint '{loaded.checkpoint}' reads text; pass data of the "
+                             "checkpoint's own task, or a checkpoint trained on symbolic ProsQA")
 
 
 def task_of(examples: list[Example]) -> str:

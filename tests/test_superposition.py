@@ -257,3 +257,20 @@ def test_the_probe_reads_a_symbolic_model_one_hop_further(trained, tmp_path):
                 assert node["value"] == pytest.approx(float(p[token]), rel=1e-4)
     result = CliRunner().invoke(app, ["analyze", "probe", str(runs["cot"]), "--data", str(root / "data"), "--out", str(tmp_path / "x"), "-q"])
     assert result.exit_code == 2 and "no thoughts to probe" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["eval"], ["analyze", "probe"], ["analyze", "ksweep"]])
+def test_a_checkpoint_refuses_data_of_the_other_form(command, trained, tiny_run, tiny_prosqa, tmp_path):
+    """A symbolic checkpoint cannot read text (its tokenizer fails) and a text checkpoint cannot read node
+    ids (every one unknown): one line naming the two forms, exit 2, before any work."""
+    from tests.helpers import FAST
+
+    root, runs = trained
+    english = tiny_run("--method", "coconut", "--epochs", "2", *FAST) / "checkpoints" / "best"
+    for checkpoint, data, said in ((runs["coconut"], tiny_prosqa, "reads symbolic ProsQA (node ids) and this data is text"),
+                                   (english, root / "data", "this data is symbolic ProsQA (node ids)")):
+        where = ["--checkpoint", str(checkpoint)] if command == ["eval"] else [str(checkpoint)]
+        result = CliRunner().invoke(app, [*command, *where, "--data", str(data), "--out", str(tmp_path / "o"), "-q"])
+        assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output, result.output
+        assert not (tmp_path / "o").exists()
