@@ -36,8 +36,7 @@ import torch
 from cocobench.errors import CocobenchError
 from cocobench.examples import Example
 from cocobench.rundir import RUNS_ROOT
-from cocobench.tasks import prosqa_symbolic
-from cocobench.tasks.prosqa_symbolic import is_symbolic
+from cocobench.tasks.prosqa_symbolic import is_symbolic, node_count
 
 SUBJECT_PREFIX = "Every"  # how a step about a concept starts ("Every X is a Y.")
 TOP = (1, 2, 3)  # the parallelism curves: cumulative value of the top-n frontier nodes
@@ -58,7 +57,7 @@ def _graph_of(example: Example) -> Graph:
     from the question text (tests check that the two agree on the official files). A symbolic node's
     name is its id, the token the model reads."""
     if is_symbolic(example):
-        names = [str(node) for node in range(prosqa_symbolic.node_count(example))]
+        names = [str(node) for node in range(node_count(example))]
     else:
         names = example["idx_to_symbol"]
     children: list[list[int]] = [[] for _ in names]
@@ -152,10 +151,10 @@ def probe_examples(loaded, examples: list[Example], ks: Sequence[int], *, quiet:
     encode = method.encode
     plans = []  # (example index, k, frontier nodes, prefix, continuations)
     for idx, example in enumerate(examples):
-        graph = _graph_of(example)
+        graph, symbolic = _graph_of(example), is_symbolic(example)
         for k in ks:
             nodes = frontier(graph, probed_depth(example, k))
-            if is_symbolic(example):
+            if symbolic:
                 prefix, continuations = method.step_prompt(example, k=k), [tuple(encode(graph.names[n])) for n in nodes]
             else:
                 prefix = method.step_prompt(example, k=k) + list(encode(SUBJECT_PREFIX))
