@@ -40,6 +40,18 @@ PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
     # dropout delayed the one-hop lookup by about two epochs of 313 steps there
     "gpt2-2l-128-untied-nodrop": ("gpt2", {**_UNTIED_128, **_NO_DROPOUT}, "gpt2-2l-128-untied without dropout: symbolic ProsQA on a CPU"),
     "gpt2-2l-768": ("gpt2", dict(n_layer=2, n_embd=768, n_head=8), "2 layers, 8 heads, 768 wide: 'Reasoning by Superposition' on symbolic ProsQA"),
+    "llama-2l-128": (
+        "llama",
+        dict(num_hidden_layers=2, hidden_size=128, intermediate_size=512, num_attention_heads=8, num_key_value_heads=8,
+             tie_word_embeddings=False, initializer_range=0.05),
+        "2 layers, 8 heads, 128 wide, rotary positions, untied head: symbolic ProsQA on a CPU",
+    ),
+    "llama-2l-64": (
+        "llama",
+        dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, num_key_value_heads=4,
+             tie_word_embeddings=False, initializer_range=0.05),
+        "2 layers, 4 heads, 64 wide, rotary positions, untied head: the demo",
+    ),
     "llama-tiny": (
         "llama",
         dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from cocobench import distributed
+from cocobench.batches import batch_indices
 from cocobench.checkpoint_eval import run_test, write_evaluation
 from cocobench.checkpoints import checkpoint_fingerprint, saved_train_state
 from cocobench.config import RunConfig, config_yaml
@@ -336,11 +337,21 @@ def describe_run(cfg: RunConfig, model, tokenizer, method, train_examples: list[
     log(f"settings differing from the defaults: {listed}" if changed else "settings: all at their defaults", False)
     if warmup:
         log(f"starts from the suite's warm-up '{warmup}' ({cfg.init_from})", False)
+    log(optimizer_steps_line(cfg, len(train_examples), distributed.world()[1]), False)
     if cfg.resume:
         return
     seconds, micro_batches = estimate_train_seconds(cfg, model, tokenizer, method, train_examples, device=device)
     log(f"estimate: training takes about {format_duration(seconds)} here ({cfg.epochs} epochs x {micro_batches // cfg.epochs} micro-batches, "
         f"timed from a few micro-batches; validation and the test add to it)", False)
+
+
+def optimizer_steps_line(cfg: RunConfig, examples: int, world_size: int = 1) -> str:
+    """--batch-size is the micro-batch: say what one optimizer step sees, so that nobody counts micro-batches as steps."""
+    micro_per_epoch = len(batch_indices(examples, cfg.batch_size, cfg.seed, 0, shuffle=False, world_size=world_size))
+    steps = -(-micro_per_epoch // cfg.grad_accum)
+    processes = f" x {world_size} processes" if world_size > 1 else ""
+    return (f"optimizer steps: {steps} per epoch, {steps * cfg.epochs} in all, each of up to {cfg.batch_size * cfg.grad_accum * world_size} "
+            f"examples (--batch-size {cfg.batch_size} per micro-batch x --grad-accum {cfg.grad_accum}{processes})")
 
 
 def format_duration(seconds: float) -> str:

@@ -20,6 +20,10 @@ def test_preset_shapes():
     assert (shapes["gpt2-124m"].n_layer, shapes["gpt2-124m"].n_embd, shapes["gpt2-124m"].n_head) == (12, 768, 12)
     assert (shapes["gpt2-cpu"].n_layer, shapes["gpt2-cpu"].n_embd, shapes["gpt2-cpu"].n_head) == (4, 256, 4)
     assert shapes["gpt2-tiny"].n_positions == shapes["llama-tiny"].max_position_embeddings == 1024
+    demo, wide = shapes["llama-2l-64"], shapes["llama-2l-128"]  # the demo's and the symbolic runs' rotary models
+    assert (demo.num_hidden_layers, demo.hidden_size, demo.num_attention_heads, demo.initializer_range) == (2, 64, 4, 0.05)
+    assert (wide.num_hidden_layers, wide.hidden_size, wide.num_attention_heads, wide.num_key_value_heads) == (2, 128, 8, 8)
+    assert not demo.tie_word_embeddings and not wide.tie_word_embeddings
 
 
 @pytest.mark.parametrize("name", ["gpt2-tiny", "llama-tiny"])

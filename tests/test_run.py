@@ -578,8 +578,22 @@ def test_run_without_task_or_data_trains_on_prosqa_and_names_the_changed_options
     err = " ".join(result.stderr.split())
     assert "settings differing from the defaults: --epochs 2, --max-new-tokens 20, --c 2, --max-latent-stage 1, --epochs-per-stage 1" in err
     assert "estimate: training takes about" in err and "generating default" not in err  # the data was there: not made again
+    assert "optimizer steps: " in err and "--batch-size 32 per micro-batch x --grad-accum 4" in err
     again = invoke("run", "--method", "coconut", "--c", "1", *args, "--quiet")
     assert again.exit_code == 0 and len(list((tmp_path / "runs").iterdir())) == 2  # c=1 does not collide with c=2
+
+
+def test_the_header_counts_optimizer_steps_not_micro_batches():
+    """--batch-size is the micro-batch: 40,000 examples in micro-batches of 128 with 4 per step are 313
+    micro-batches but 79 optimizer steps of 512 (the last one short), per process count."""
+    from cocobench.config import RunConfig
+    from cocobench.runner import optimizer_steps_line
+
+    cfg = RunConfig(batch_size=128, grad_accum=4, epochs=7)
+    assert optimizer_steps_line(cfg, 40_000) == ("optimizer steps: 79 per epoch, 553 in all, each of up to 512 examples "
+                                                 "(--batch-size 128 per micro-batch x --grad-accum 4)")
+    assert optimizer_steps_line(RunConfig(batch_size=128, grad_accum=1, epochs=2), 17_886).startswith("optimizer steps: 140 per epoch, 280 in all, each of up to 128 ")
+    assert "40 per epoch" in optimizer_steps_line(cfg, 40_000, world_size=2) and "x 2 processes" in optimizer_steps_line(cfg, 40_000, world_size=2)
 
 
 @pytest.mark.slow
