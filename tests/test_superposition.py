@@ -124,9 +124,10 @@ def trained(tmp_path_factory):
     splits = prosqa_symbolic.generate_splits(seed=0, sizes={"train": 32, "valid": 4, "test": 5})
     write_splits(root / "data", splits, {"generator": "prosqa-symbolic", "seed": 0})
     runs = {}
-    for name, extra in (("coconut", ["--supervision", "next-node"]), ("cot", []), ("no-cot", [])):
+    for name, method, model, extra in (("coconut", "coconut", "gpt2-tiny", ["--supervision", "next-node"]), ("cot", "cot", "gpt2-tiny", []),
+                                       ("no-cot", "no-cot", "gpt2-tiny", []), ("coconut-llama", "coconut", "llama-tiny", ["--supervision", "next-node"])):
         out = root / name
-        args = ["run", "--method", name, *extra, "--data", str(root / "data"), "--model", "gpt2-tiny", "--epochs", "2", "--batch-size", "8",
+        args = ["run", "--method", method, *extra, "--data", str(root / "data"), "--model", model, "--epochs", "2", "--batch-size", "8",
                 "--max-latent-stage", "2", "--epochs-per-stage", "1", "--max-new-tokens", "8", "--out", str(out), "-q"]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
@@ -135,14 +136,15 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_recomputed_thoughts_equal_the_engines(trained):
+@pytest.mark.parametrize("name", ["coconut", "coconut-llama"])
+def test_recomputed_thoughts_equal_the_engines(name, trained):
     from cocobench.engine import generate
     from cocobench.examples import load_examples
     from cocobench.checkpoint_eval import load_for_evaluation
     from cocobench.tokenizer import token_ids
 
     root, runs = trained
-    loaded = load_for_evaluation(runs["coconut"], {"quiet": True})
+    loaded = load_for_evaluation(runs[name], {"quiet": True})
     sp.eager_attention(loaded.model)
     for example in load_examples(root / "data" / "test.json"):
         prompt = loaded.method.inference_prompt(example)
@@ -153,7 +155,7 @@ def test_recomputed_thoughts_equal_the_engines(trained):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["coconut", "cot"])
+@pytest.mark.parametrize("name", ["coconut", "cot", "coconut-llama"])
 def test_the_command_writes_its_numbers_and_figures(name, trained, tmp_path):
     root, runs = trained
     out = tmp_path / "out"
@@ -162,7 +164,9 @@ def test_the_command_writes_its_numbers_and_figures(name, trained, tmp_path):
     report = json.loads((out / "superposition.json").read_text())
     assert report["examples"] == 5 and len(report["records"]) == 5
     assert (out / "examples.csv").read_text().startswith("idx,thought,group")
-    if name == "coconut":
+    if name.startswith("coconut"):
+        layers, heads = (2, 2) if name == "coconut" else (2, 4)  # gpt2-tiny, llama-tiny: the attention table is per layer and head
+        assert [len(row) for row in report["summary"][0]["attention_per_head"]["frontier"]] == [heads] * layers
         assert report["step_name"] == "thought" and [r["thoughts"] for r in report["records"]] == [len(e["steps"]) for e in json.loads((root / "data" / "test.json").read_text())]
         assert {"frontier", "other"} <= set(report["summary"][0]["inner_product"])
         pytest.importorskip("matplotlib")

@@ -487,7 +487,7 @@ def run(checkpoint: Path, data: Path, *, k: int | None, out: Path | None, overwr
             "supervision": getattr(cfg, "supervision", None), "test_file": str(test_file), "test_fingerprint": file_fingerprint(test_file),
             "examples": len(examples), "k": k, "step_name": step_name,
             "caption": f"{run_name} ({cfg.method}, {cfg.model}) on {test_file}, {len(examples)} examples",
-            "summary": summarise(records, model_config.n_layer, model_config.n_head),
+            "summary": summarise(records, model_config.num_hidden_layers, model_config.num_attention_heads),
             "records": records,
         }
         atomic_write_json(out_dir / "superposition.json", report, indent=None)  # per-node scores of every example: compact
