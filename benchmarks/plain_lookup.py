@@ -6,6 +6,7 @@ at every draw. It answers "is it the task or the harness?" when a harness run st
 
     python benchmarks/plain_lookup.py --data data/sym-1hop --steps 2000 --batch-size 128
     python benchmarks/plain_lookup.py --data data/sym-1hop --gpt2-init 0.02 --tie   # the GPT-2 preset's choices
+    python benchmarks/plain_lookup.py --data data/sym-1hop --rope                   # rotary positions (the Llama presets)
 
 Prints the test accuracy (options in a seeded random order) every --every steps. Results: results/README.md,
 "cpu-symbolic-explore", third round.
@@ -50,36 +51,48 @@ def batch(examples: list[dict], rng: random.Random):
     return ids, pad, positions, torch.tensor([answer for _, answer in pairs])
 
 
+def rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary positions (the two-halves form Llama uses): a query-key score then depends on the distance only."""
+    half = x.shape[-1] // 2
+    angle = positions[:, None, :, None].float() * 10000 ** (-torch.arange(half) / half)
+    first, second = x[..., :half], x[..., half:]
+    return torch.cat([first * angle.cos() - second * angle.sin(), first * angle.sin() + second * angle.cos()], -1)
+
+
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, dropout: float):
+    def __init__(self, width: int, heads: int, dropout: float, rope: bool = False):
         super().__init__()
+        self.rope = rope
         self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
         self.heads, self.dropout = heads, dropout
 
-    def forward(self, x, allowed):
+    def forward(self, x, allowed, positions):
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if self.rope:
+            q, k = rotate(q, positions), rotate(k, positions)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None], dropout_p=self.dropout if self.training else 0.0)
         x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
         return x + self.mlp(self.ln2(x))
 
 
 class GPT(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int, dropout: float):
+    def __init__(self, width: int, layers: int, heads: int, dropout: float, rope: bool = False):
         super().__init__()
-        self.tok, self.pos = nn.Embedding(len(VOCAB), width), nn.Embedding(512, width)
-        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
+        self.tok = nn.Embedding(len(VOCAB), width)
+        self.pos = None if rope else nn.Embedding(512, width)
+        self.blocks = nn.ModuleList(Block(width, heads, dropout, rope) for _ in range(layers))
         self.ln, self.head = nn.LayerNorm(width), nn.Linear(width, len(VOCAB))
 
     def forward(self, ids, pad, positions):
         t = ids.shape[1]
         # causal, no padded keys; a padded row sees itself so that its softmax is defined
         allowed = (torch.tril(torch.ones(t, t, dtype=torch.bool))[None] & ~pad[:, None, :]) | torch.eye(t, dtype=torch.bool)[None]
-        x = self.tok(ids) + self.pos(positions)
+        x = self.tok(ids) if self.pos is None else self.tok(ids) + self.pos(positions)
         for block in self.blocks:
-            x = block(x, allowed)
+            x = block(x, allowed, positions)
         return self.head(self.ln(x))
 
 
@@ -95,6 +108,7 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--gpt2-init", type=float, default=None, help="draw every weight from N(0, this), as GPT-2 does with 0.02")
     parser.add_argument("--tie", action="store_true", help="the head is the input embedding, as in GPT-2")
+    parser.add_argument("--rope", action="store_true", help="rotary positions in attention instead of learned absolute ones, as in Llama")
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -104,7 +118,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     train = json.loads((args.data / "train.json").read_text())
     test = json.loads((args.data / "test.json").read_text())
-    model = GPT(args.width, args.layers, args.heads, args.dropout)
+    model = GPT(args.width, args.layers, args.heads, args.dropout, args.rope)
     if args.gpt2_init is not None:
         for module in model.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):

@@ -54,3 +54,29 @@ def test_it_trains_and_reports_on_tiny_data(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[1] for line in lines] == ["3", "6"] and all("test" in line for line in lines)
+
+
+def test_rotary_scores_depend_on_the_distance_only():
+    """--rope: shifting every position by the same amount leaves each query-key score unchanged, and a
+    different distance changes it (so a lookup learned at one offset holds at every offset)."""
+    import torch
+
+    module = plain()
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 5, 8), torch.randn(1, 1, 5, 8)
+    positions = torch.tensor([[0, 1, 2, 3, 4]])
+
+    def scores(offset):
+        return module.rotate(q, positions + offset) @ module.rotate(k, positions + offset).transpose(-1, -2)
+
+    torch.testing.assert_close(scores(0), scores(37))
+    assert not torch.allclose(scores(0), module.rotate(q, positions) @ module.rotate(k, positions.flip(-1)).transpose(-1, -2))
+
+
+def test_it_trains_with_rotary_positions(tmp_path):
+    splits = prosqa_symbolic.generate_splits(seed=0, sizes={"train": 40, "valid": 2, "test": 8}, min_nodes=8, max_nodes=8, min_hops=1, max_hops=1)
+    write_splits(tmp_path, splits, {"generator": "prosqa-symbolic", "seed": 0})
+    result = subprocess.run([sys.executable, str(SCRIPT), "--data", str(tmp_path), "--steps", "4", "--every", "4", "--batch-size", "4",
+                             "--width", "16", "--heads", "2", "--rope"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == ["step", "4"]
