@@ -37,7 +37,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "gpt2-124m": ("gpt2", dict(n_layer=12, n_embd=768, n_head=12), "GPT-2 small's shape (the paper's model), random init"),
     "gpt2-2l-128": ("gpt2", dict(n_layer=2, n_embd=128, n_head=4), "2 layers, 128 wide: symbolic ProsQA on a CPU"),
     "gpt2-2l-128-untied": ("gpt2", _UNTIED_128, "2 layers, 8 heads, 128 wide, untied head, init 0.05: symbolic ProsQA on a CPU"),
-    # dropout delayed the one-hop lookup by about two epochs of 313 steps there
+    # dropout delayed the one-hop lookup by about two epochs (80,000 examples) there
     "gpt2-2l-128-untied-nodrop": ("gpt2", {**_UNTIED_128, **_NO_DROPOUT}, "gpt2-2l-128-untied without dropout: symbolic ProsQA on a CPU"),
     "gpt2-2l-768": ("gpt2", dict(n_layer=2, n_embd=768, n_head=8), "2 layers, 8 heads, 768 wide: 'Reasoning by Superposition' on symbolic ProsQA"),
     "llama-2l-128": (
